@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+import module from 'node:module';
+
+// Node 22.1+ caches compiled code between runs; Node 20 has no such function.
+if (typeof module.enableCompileCache === 'function') module.enableCompileCache();
+await import('../dist/cli.js');

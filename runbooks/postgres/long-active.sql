@@ -1,0 +1,11 @@
+-- Candidates: queries active for longer than $1 seconds (RUNBOOK-006 Option 1 with 5 minutes for
+-- terminate; exhaustion-response.md "Kill long queries" with 2 minutes for cancel).
+SELECT pid, backend_start, usename AS user, application_name AS application,
+       coalesce(host(client_addr), 'local') AS client, state,
+       round(extract(epoch FROM now() - query_start)::numeric, 1)::float8 AS in_state_s, query
+FROM pg_stat_activity
+WHERE backend_type = 'client backend'
+  AND pid <> pg_backend_pid()
+  AND state = 'active'
+  AND now() - query_start > make_interval(secs => $1)
+ORDER BY query_start;

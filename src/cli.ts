@@ -1,0 +1,174 @@
+import { Command, Option } from 'commander';
+import { exitCodeOf, ExitCode, isExpected } from './errors.js';
+import type { Transcript } from './transcript/types.js';
+import { poolctlVersion } from './version.js';
+
+// Only commander is imported at the top: `poolctl --help` must not load drivers or prompt
+// libraries. Each action imports its command module when it runs.
+
+const argv = process.argv.slice(2);
+let transcript: Transcript | undefined;
+const debug = argv.includes('--debug');
+
+function addTargetFlags(cmd: Command): Command {
+  return cmd
+    .option('--pg <url>', 'PostgreSQL target (else DATABASE_URL, PGHOST…, ~/.pgpass)')
+    .option('--connect-timeout <duration>', 'give up connecting after this long', '5s');
+}
+
+function addModeFlags(cmd: Command): Command {
+  return cmd
+    .option('--runbook <id|path>', 'runbook to follow (default: <engine>/pool-exhausted)')
+    .option(
+      '--set <name=value>',
+      'runbook parameter, e.g. --set kill_idle_after=10m (repeatable)',
+      collect,
+      [],
+    )
+    .option('--non-interactive', 'never prompt (also when CI=true or stdin is not a terminal)')
+    .addOption(
+      new Option('--output <format>', 'result format on stdout')
+        .choices(['human', 'json'])
+        .default('human'),
+    )
+    .option('--transcript <path>', 'write the incident transcript here')
+    .option('--incident <id>', 'incident id: runs with the same id share one transcript')
+    .option('--no-color', 'no colours (also NO_COLOR)')
+    .option('--debug', 'print stack traces of internal errors');
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+async function makeDeps() {
+  const [{ systemIO }, { InquirerPrompter }, { connectDatabase }, { openTranscript }] =
+    await Promise.all([
+      import('./io/io.js'),
+      import('./io/prompter.js'),
+      import('./targets/connect.js'),
+      import('./transcript/writer.js'),
+    ]);
+  return (flags: { nonInteractive?: boolean; color?: boolean }) => {
+    const io = systemIO({
+      nonInteractive: flags.nonInteractive,
+      noColor: flags.color === false,
+      env: process.env,
+    });
+    return {
+      io,
+      env: process.env,
+      argv: ['poolctl', ...argv],
+      prompter: () => new InquirerPrompter(io),
+      connect: connectDatabase,
+      openTranscript,
+      onTranscript: (t: Transcript) => (transcript = t),
+      now: () => new Date(),
+    };
+  };
+}
+
+const program = new Command()
+  .name('poolctl')
+  .description(
+    'Database connection pool exhausted? poolctl runs the runbook for you: diagnose, mitigate, verify, prevent.',
+  )
+  .version(poolctlVersion(), '-V, --version')
+  .showSuggestionAfterError()
+  // Set before the subcommands are declared: they inherit it. --help and --version exit 0, usage
+  // mistakes 2.
+  .exitOverride((err) => {
+    throw Object.assign(err, {
+      exitCode: err.exitCode === 0 ? 0 : ExitCode.usage,
+      commander: true,
+    });
+  })
+  .addHelpText(
+    'after',
+    `
+Exit codes: 0 healthy · 2 usage · 3 target unreachable · 4 unhealthy · 5 declined · 130 interrupted
+
+Examples:
+  $ poolctl diagnose --pg postgres://postgres@db:5432/app
+  $ DATABASE_URL=postgres://… poolctl diagnose --output json`,
+  );
+
+addModeFlags(
+  addTargetFlags(
+    program
+      .command('diagnose')
+      .description('find out how full the server is, who holds the connections and what to do')
+      .option('--step', 'pause after every step: continue, skip, re-run, add a note, quit'),
+  ),
+)
+  .addHelpText(
+    'after',
+    `
+Examples:
+  $ poolctl diagnose --pg postgres://postgres@db:5432/app
+  $ poolctl diagnose --set long_query_after=1m --set leak_idle_after=30m
+  $ poolctl diagnose --output json > diagnosis.json; echo "exit $?"   # 4 when critical`,
+  )
+  .action(async (flags) => {
+    const [{ parseDiagnoseOptions, runDiagnose }, deps] = await Promise.all([
+      import('./commands/diagnose.js'),
+      makeDeps(),
+    ]);
+    const opts = parseDiagnoseOptions(flags);
+    const outcome = await runDiagnose(opts, deps(flags));
+    process.exitCode = outcome.exitCode;
+  });
+
+const runbooks = program.command('runbooks').description('list, show and validate runbooks');
+runbooks
+  .command('list')
+  .description('the bundled runbooks')
+  .addOption(new Option('--output <format>').choices(['human', 'json']).default('human'))
+  .action(async (flags) => runRunbooksCommand({ ...flags, action: 'list' }));
+runbooks
+  .command('show')
+  .description('parameters and steps of a runbook')
+  .argument('<id>', 'runbook id, e.g. postgres/pool-exhausted')
+  .addOption(new Option('--output <format>').choices(['human', 'json']).default('human'))
+  .action(async (id, flags) => runRunbooksCommand({ ...flags, action: 'show', id }));
+runbooks
+  .command('validate')
+  .description('check runbook files against the schema (default: the bundled sources)')
+  .argument('[paths...]', 'runbook YAML files')
+  .addOption(new Option('--output <format>').choices(['human', 'json']).default('human'))
+  .action(async (paths, flags) => runRunbooksCommand({ ...flags, action: 'validate', paths }));
+
+async function runRunbooksCommand(flags: Record<string, unknown>) {
+  const { parseRunbooksOptions, runRunbooks } = await import('./commands/runbooks.js');
+  const opts = parseRunbooksOptions(flags);
+  process.exitCode = await runRunbooks(opts, {
+    out: (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
+    err: (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
+  });
+}
+
+process.on('SIGINT', () => {
+  transcript?.end('interrupted', ExitCode.interrupted);
+  process.stderr.write('\npoolctl: interrupted; the transcript is closed\n');
+  process.exit(ExitCode.interrupted);
+});
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const commanderExit = (err as { commander?: boolean }).commander;
+  const code = exitCodeOf(err);
+  if (!commanderExit) {
+    const message = (err as Error)?.message ?? String(err);
+    if (isExpected(err)) {
+      process.stderr.write(`poolctl: ${message}\n`);
+    } else {
+      process.stderr.write(
+        `poolctl: internal error: ${message}${debug ? '' : ' (run with --debug for details)'}\n`,
+      );
+      if (debug) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+    }
+  }
+  transcript?.end(code === ExitCode.interrupted ? 'interrupted' : 'error', code);
+  process.exitCode = code;
+}

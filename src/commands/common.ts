@@ -1,0 +1,85 @@
+import { UsageError } from '../errors.js';
+import type { IO } from '../io/io.js';
+import type { Prompter } from '../io/prompter.js';
+import { parseDuration } from '../runbook/params.js';
+import type { TargetFlags } from '../targets/resolve.js';
+import type { DatabaseTarget, DatabaseTargetSpec } from '../targets/types.js';
+import type { Transcript } from '../transcript/types.js';
+
+/** Flags every command that talks to a target shares, as commander hands them over. */
+export interface CommonFlags {
+  pg?: string;
+  mysql?: string;
+  connectTimeout?: string;
+  runbook?: string;
+  set?: string[];
+  output?: string;
+  nonInteractive?: boolean;
+  color?: boolean;
+  transcript?: string;
+  incident?: string;
+  debug?: boolean;
+}
+
+export interface CommonOptions {
+  target: TargetFlags;
+  runbookId?: string;
+  sets: string[];
+  output: 'human' | 'json';
+  nonInteractive: boolean;
+  noColor: boolean;
+  transcriptPath?: string;
+  incident?: string;
+}
+
+/** The statement timeout on poolctl's own session: enough for 1,000 sessions, short at 3 AM. */
+const STATEMENT_TIMEOUT_MS = 10_000;
+
+export function parseCommonOptions(flags: CommonFlags): CommonOptions {
+  const output = flags.output ?? 'human';
+  if (output !== 'human' && output !== 'json') {
+    throw new UsageError(`--output ${output}: expected human or json`);
+  }
+  const connectTimeoutS = flags.connectTimeout
+    ? parseDuration(flags.connectTimeout, `--connect-timeout ${flags.connectTimeout}`)
+    : 5;
+  if (connectTimeoutS <= 0) throw new UsageError('--connect-timeout: must be more than 0s');
+  return {
+    target: {
+      pg: flags.pg,
+      mysql: flags.mysql,
+      connectTimeoutMs: Math.round(connectTimeoutS * 1000),
+      statementTimeoutMs: STATEMENT_TIMEOUT_MS,
+    },
+    runbookId: flags.runbook,
+    sets: flags.set ?? [],
+    output,
+    // JSON is for scripts: a JSON run never stops to ask.
+    nonInteractive: Boolean(flags.nonInteractive) || output === 'json',
+    noColor: flags.color === false,
+    transcriptPath: flags.transcript,
+    incident: flags.incident,
+  };
+}
+
+/**
+ * What a command needs from the world, as thunks so that nothing is built before it is used: a
+ * diagnose never loads the prompt library unless it asks, and a PostgreSQL run never loads mysql2.
+ */
+export interface Deps {
+  io: IO;
+  env: NodeJS.ProcessEnv;
+  argv: string[];
+  prompter: () => Prompter;
+  connect: (spec: DatabaseTargetSpec) => Promise<DatabaseTarget>;
+  openTranscript: (path: string, incident: string) => Transcript;
+  /** The run's transcript, once open, so the top-level handler can close it on any error. */
+  onTranscript: (transcript: Transcript) => void;
+  now: () => Date;
+}
+
+/** What a command returns; the top-level handler turns it into the exit code. */
+export interface Outcome {
+  exitCode: number;
+  status: string;
+}

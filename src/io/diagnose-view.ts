@@ -1,0 +1,192 @@
+import type { ChalkInstance } from 'chalk';
+import type { ParameterValues, Runbook, Step } from '../runbook/types.js';
+import type { PhaseReporter } from '../wizard/phase.js';
+import type { Finding, HealthStatus, Metrics, PhaseResult, StepOutcome } from '../wizard/model.js';
+import { bySeverity } from '../wizard/model.js';
+import type { IO } from './io.js';
+import {
+  cellText,
+  indent,
+  plainColumns,
+  renderRecord,
+  renderTable,
+  severityLabel,
+} from './render.js';
+import { startSpinner, type Spinner } from './spinner.js';
+
+/** A suggested action with the command that runs it without prompts. */
+export interface Suggestion {
+  id: string;
+  title: string;
+  summary: string;
+  command: string;
+}
+
+export interface SummaryInput {
+  status: HealthStatus;
+  result: PhaseResult;
+  suggestions: Suggestion[];
+  transcriptPath: string;
+}
+
+/**
+ * The human rendering of a diagnose: the headline as soon as it is known, each step as it
+ * completes (a spinner on stderr while one waits), then the summary. Results go to stdout.
+ */
+export class DiagnoseView implements PhaseReporter {
+  private spinner?: Spinner;
+  private headlineShown = false;
+
+  constructor(
+    private readonly io: IO,
+    private readonly style: ChalkInstance,
+    private readonly runbook: Runbook,
+    private readonly values: ParameterValues,
+  ) {}
+
+  private print(text = '') {
+    this.io.out.write(`${text}\n`);
+  }
+
+  header(targetLabel: string, serverVersion: string, incident: string, transcriptPath: string) {
+    const s = this.style;
+    this.print(
+      `${s.bold('poolctl diagnose')} ${s.dim('·')} ${targetLabel} ${s.dim('·')} ${serverVersion}`,
+    );
+    this.print(
+      s.dim(`runbook ${this.runbook.id} · incident ${incident} · transcript ${transcriptPath}`),
+    );
+    this.print();
+  }
+
+  stepStarted(step: Step) {
+    if (this.io.isStderrTTY) this.spinner = startSpinner(this.io.err, step.title);
+  }
+
+  async metrics(metrics: Metrics) {
+    if (this.headlineShown) return;
+    this.headlineShown = true;
+    this.stopSpinner();
+    this.print(this.headline(metrics));
+    this.print();
+  }
+
+  /** "96.3% full": the first thing a half-awake operator needs to see. */
+  headline(m: Metrics): string {
+    const s = this.style;
+    const pct = m.utilization_percent ?? 0;
+    const critical = Number(this.values.utilization_critical ?? 95);
+    const warning = Number(this.values.utilization_warning ?? 90);
+    const paint = pct >= critical ? s.red.bold : pct >= warning ? s.yellow.bold : s.green.bold;
+    return (
+      `${paint(`● ${pct}% full`)}: ${m.connections} of ${m.usable_connections} usable connections in use ` +
+      `(max_connections ${m.max_connections}) — ${m.active} active, ${m.idle} idle, ` +
+      `${m.idle_in_transaction} idle in transaction`
+    );
+  }
+
+  async stepFinished(outcome: StepOutcome) {
+    this.stopSpinner();
+    const s = this.style;
+    if (outcome.manual !== undefined) return; // listed under "to do by hand" in the summary
+    const mark =
+      outcome.status === 'ok'
+        ? s.green('✔')
+        : outcome.status === 'failed'
+          ? s.red('✖')
+          : s.dim('–');
+    this.print(`${mark} ${s.bold(outcome.title)} ${s.dim(`(${outcome.durationMs} ms)`)}`);
+    this.print(indent(s.dim(outcome.why)));
+    if (outcome.error) this.print(indent(s.red(outcome.error)));
+    if (outcome.rows) this.print(indent(await this.rowsText(outcome)));
+    for (const f of outcome.findings) this.print(indent(this.findingLine(f)));
+    this.print();
+  }
+
+  private async rowsText(outcome: StepOutcome): Promise<string> {
+    const rows = outcome.rows ?? [];
+    const step = this.runbook.diagnose.find((st) => st.id === outcome.id);
+    if (rows.length === 0) return this.style.dim('none');
+    if (step?.kind === 'query' && step.metrics && rows.length === 1)
+      return renderRecord(rows[0]!, this.style);
+    const columns = (step?.kind === 'query' && step.columns) || Object.keys(rows[0]!);
+    const maxRows = (step?.kind === 'query' && step.maxRows) || 10;
+    const shown = rows.slice(0, maxRows);
+    const table = await renderTable(shown, {
+      columns,
+      boxed: this.io.isStdoutTTY,
+      style: this.style,
+      maxCellWidth: this.io.isStdoutTTY ? 60 : 100,
+    });
+    const more = rows.length - shown.length;
+    return more > 0
+      ? `${table}\n${this.style.dim(`… and ${more} more (all of them in --output json)`)}`
+      : table;
+  }
+
+  private findingLine(f: Finding): string {
+    return `${severityLabel(this.style, f.severity)} ${f.message}`;
+  }
+
+  summary(input: SummaryInput) {
+    const s = this.style;
+    const { result, status } = input;
+    const paint =
+      status === 'critical' ? s.red.bold : status === 'warning' ? s.yellow.bold : s.green.bold;
+    this.print(s.bold('Summary'));
+    this.print(indent(`Status: ${paint(status.toUpperCase())}`));
+    const m = result.metrics;
+    if (m.utilization_percent !== undefined) {
+      this.print(
+        indent(
+          `Utilization ${m.utilization_percent}% · busy ${m.busy_percent}% · ${m.connections} connections ` +
+            `(${m.active} active, ${m.idle} idle, ${m.idle_in_transaction} idle in transaction) · ` +
+            `max ${m.max_connections}, usable ${m.usable_connections}`,
+        ),
+      );
+    }
+    const holders = result.steps.find((st) => st.id === 'holders')?.rows ?? [];
+    if (holders.length > 0) {
+      const top = holders
+        .slice(0, 3)
+        .map(
+          (h) =>
+            `${cellText(h.application, 30)} (${cellText(h.user, 20)}@${cellText(h.client, 40)}) ${h.connections}`,
+        )
+        .join(' · ');
+      this.print(indent(`Top holders: ${top}`));
+    }
+    if (result.stoppedEarly) this.print(indent(s.yellow('Stopped early: not every step ran.')));
+
+    const findings = bySeverity(result.findings);
+    this.print();
+    this.print(s.bold('Findings'));
+    if (findings.length === 0) this.print(indent(s.green('none: the pool looks healthy')));
+    for (const f of findings) this.print(indent(this.findingLine(f)));
+
+    if (input.suggestions.length > 0) {
+      this.print();
+      this.print(s.bold('What to do next (best first)'));
+      input.suggestions.forEach((sug, i) => {
+        this.print(indent(`${i + 1}. ${s.bold(sug.title)} [${sug.id}]: ${sug.summary}`));
+        this.print(indent(s.cyan(sug.command), 5));
+      });
+    }
+
+    const manual = result.steps.filter((st) => st.manual === 'pending');
+    if (manual.length > 0) {
+      this.print();
+      this.print(s.bold('To do by hand'));
+      this.print(
+        indent(plainColumns(manual.map((st) => [`- ${st.title}:`, s.cyan(st.command ?? '')]))),
+      );
+    }
+    this.print();
+    this.print(s.dim(`Transcript: ${input.transcriptPath}`));
+  }
+
+  stopSpinner() {
+    this.spinner?.stop();
+    this.spinner = undefined;
+  }
+}

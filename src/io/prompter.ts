@@ -1,0 +1,52 @@
+import type { IO } from './io.js';
+
+export interface Choice<T extends string> {
+  value: T;
+  name: string;
+  description?: string;
+}
+
+/**
+ * Every question poolctl asks goes through this narrow interface. The wizard never talks to the
+ * terminal; tests hand it a scripted prompter that fails on unexpected or unused questions.
+ */
+export interface Prompter {
+  confirm(message: string, defaultAnswer: boolean): Promise<boolean>;
+  select<T extends string>(message: string, choices: Choice<T>[], defaultValue?: T): Promise<T>;
+  input(message: string, defaultValue?: string): Promise<string>;
+  /** The operator must type `expected` exactly (e.g. the number of sessions to kill). */
+  typedConfirm(message: string, expected: string): Promise<boolean>;
+}
+
+/** Prompts drawn by @inquirer/prompts on stderr, read from the IO's stdin; loaded on first use. */
+export class InquirerPrompter implements Prompter {
+  constructor(private readonly io: IO) {}
+
+  private context() {
+    return { input: this.io.in, output: this.io.err, clearPromptOnDone: false };
+  }
+
+  async confirm(message: string, defaultAnswer: boolean): Promise<boolean> {
+    const { confirm } = await import('@inquirer/prompts');
+    return confirm({ message, default: defaultAnswer }, this.context());
+  }
+
+  async select<T extends string>(message: string, choices: Choice<T>[], defaultValue?: T) {
+    const { select } = await import('@inquirer/prompts');
+    return select<T>({ message, choices, default: defaultValue, loop: false }, this.context());
+  }
+
+  async input(message: string, defaultValue?: string): Promise<string> {
+    const { input } = await import('@inquirer/prompts');
+    return input({ message, default: defaultValue }, this.context());
+  }
+
+  async typedConfirm(message: string, expected: string): Promise<boolean> {
+    const { input } = await import('@inquirer/prompts');
+    const answer = await input(
+      { message: `${message} Type ${expected} to confirm:` },
+      this.context(),
+    );
+    return answer.trim() === expected;
+  }
+}

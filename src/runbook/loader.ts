@@ -1,0 +1,224 @@
+/**
+ * Reads a YAML runbook and the SQL files beside it, validates it, and reports every problem on one
+ * line of its own: `file:line: field.path: what was expected (got what)`. Used by `runbooks
+ * validate`, `--runbook path.yaml` and the build; a bundled diagnose never loads this module.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { UsageError } from '../errors.js';
+import {
+  formatPath,
+  parseRunbookDocument,
+  PHASES,
+  type Issue,
+  type RunbookDocument,
+} from './schema.js';
+import type { Engine, Runbook } from './types.js';
+
+/** The outcome of checking one runbook file; `errors` are complete one-line messages. */
+export interface RunbookFileResult {
+  /** The file as the caller named it. */
+  file: string;
+  ok: boolean;
+  runbook?: Runbook;
+  errors: string[];
+}
+
+export interface CheckOptions {
+  /**
+   * The file is one of the bundled sources (`runbooks/<engine>/<name>.yaml`): its id must be
+   * `<engine>/<name>`, so ids are unique and `runbooks show ID` finds the file.
+   */
+  bundled?: boolean;
+}
+
+/** The bundled YAML sources, `runbooks/` of the package (from src/runbook or dist/runbook). */
+export const BUNDLED_SOURCES_DIR = fileURLToPath(new URL('../../runbooks/', import.meta.url));
+
+/** Loads and validates a runbook file; any problem is a UsageError listing them all. */
+export async function loadRunbookFile(file: string, options: CheckOptions = {}): Promise<Runbook> {
+  const result = await checkRunbookFile(file, options);
+  if (!result.runbook) throw new UsageError(result.errors.join('\n'));
+  return result.runbook;
+}
+
+/** Checks each file; never throws for a problem in a file. */
+export function validateRunbookFiles(
+  files: readonly string[],
+  options: CheckOptions = {},
+): Promise<RunbookFileResult[]> {
+  return Promise.all(files.map((f) => checkRunbookFile(f, options)));
+}
+
+/** Every `*.yaml` directly in `dir` and one level down (`<engine>/<name>.yaml`), sorted. */
+export async function findRunbookSources(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isFile() && /\.ya?ml$/.test(entry.name)) found.push(full);
+    if (entry.isDirectory()) {
+      for (const sub of await readdir(full, { withFileTypes: true })) {
+        if (sub.isFile() && /\.ya?ml$/.test(sub.name)) found.push(path.join(full, sub.name));
+      }
+    }
+  }
+  return found.sort();
+}
+
+/** Files stay as given; a directory stands for the runbooks in it. */
+export async function expandRunbookPaths(paths: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) {
+    const s = await stat(p).catch(() => undefined);
+    out.push(...(s?.isDirectory() ? await findRunbookSources(p) : [p]));
+  }
+  return out;
+}
+
+export async function checkRunbookFile(
+  file: string,
+  options: CheckOptions = {},
+): Promise<RunbookFileResult> {
+  const fail = (errors: string[]): RunbookFileResult => ({ file, ok: false, errors });
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    return fail([`${file}: cannot read the runbook: ${reason(err)}`]);
+  }
+
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  if (doc.errors.length) {
+    // One broken line often yields several parser errors; the first says the most.
+    const byLine = new Map<number, string>();
+    for (const e of doc.errors) {
+      const line = e.linePos?.[0].line ?? lines.linePos(e.pos[0]).line;
+      if (!byLine.has(line))
+        byLine.set(line, `${file}:${line}: invalid YAML: ${e.message.split('\n')[0]}`);
+    }
+    return fail([...byLine.values()]);
+  }
+
+  const format = (issues: Issue[]) =>
+    issues
+      .map((i) => ({
+        line: lineOf(doc, lines, i.path),
+        text: `${formatPath(i.path)}: ${i.message}`,
+      }))
+      .sort((a, b) => a.line - b.line)
+      .map((i) => `${file}:${i.line}: ${i.text}`);
+
+  const parsed = parseRunbookDocument(doc.toJS());
+  if (!parsed.runbook) return fail(format(parsed.issues));
+  const rb = parsed.runbook;
+
+  const issues: Issue[] = [];
+  if (options.bundled) {
+    const expected = `${path.basename(path.dirname(file))}/${path.basename(file).replace(/\.ya?ml$/, '')}`;
+    if (rb.id !== expected) {
+      issues.push({
+        path: ['id'],
+        message: `expected "${expected}", the file's place under runbooks/ (got "${rb.id}")`,
+      });
+    }
+  }
+  issues.push(...(await readSql(rb, path.dirname(file))));
+  if (issues.length) return fail(format(issues));
+  return { file, ok: true, runbook: { ...rb, origin: path.resolve(file) }, errors: [] };
+}
+
+/** Fills each query and terminate step's `sql` from its file and checks its placeholders. */
+async function readSql(rb: RunbookDocument, dir: string): Promise<Issue[]> {
+  const issues: Issue[] = [];
+  for (const phase of PHASES) {
+    for (const [i, step] of rb[phase].entries()) {
+      if (step.kind !== 'query' && step.kind !== 'terminate') continue;
+      const where = path.join(dir, step.sqlFile);
+      try {
+        step.sql = await readFile(where, 'utf8');
+      } catch (err) {
+        issues.push({ path: [phase, i, 'sql'], message: `cannot read ${where}: ${reason(err)}` });
+        continue;
+      }
+      if (step.sql.trim() === '') {
+        issues.push({ path: [phase, i, 'sql'], message: `${where} is empty` });
+        continue;
+      }
+      const used = placeholderCount(rb.engine, step.sql);
+      if (used !== step.params.length) {
+        const plural = used === 1 ? '' : 's';
+        const style =
+          rb.engine === 'postgres'
+            ? used > 1
+              ? `$1..$${used}`
+              : used
+                ? '$1'
+                : 'no $n placeholders'
+            : `${used} ? placeholder${plural}`;
+        const listed = step.params.length
+          ? `${step.params.length} (${step.params.join(', ')})`
+          : 'none';
+        issues.push({
+          path: [phase, i, 'params'],
+          message: `${step.sqlFile} uses ${style}, but params lists ${listed}`,
+        });
+      }
+    }
+  }
+  return issues;
+}
+
+/**
+ * How many positional parameters the SQL expects: PostgreSQL's highest `$n`, MySQL's count of `?`,
+ * outside comments, strings and quoted names. A mismatch would otherwise fail at 3 AM with "bind
+ * message supplies 1 parameters, but prepared statement requires 2".
+ */
+export function placeholderCount(engine: Engine, sql: string): number {
+  if (engine === 'postgres') {
+    const code = sql.replace(
+      /--[^\n]*|\/\*[\s\S]*?\*\/|'(?:[^']|'')*'|"(?:[^"]|"")*"|\$([A-Za-z_]\w*)?\$[\s\S]*?\$\1\$/g,
+      ' ',
+    );
+    let max = 0;
+    for (const m of code.matchAll(/\$(\d+)/g)) max = Math.max(max, Number(m[1]));
+    return max;
+  }
+  const code = sql.replace(
+    /--\s[^\n]*|#[^\n]*|\/\*[\s\S]*?\*\/|'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"|`[^`]*`/g,
+    ' ',
+  );
+  return (code.match(/\?/g) ?? []).length;
+}
+
+function reason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EACCES') return 'permission denied';
+  if (code === 'EISDIR') return 'is a directory';
+  return (err as Error).message;
+}
+
+/** The line of the YAML node at `path`: the key's line for a mapping entry, else the nearest parent's. */
+function lineOf(doc: Document, lines: LineCounter, docPath: readonly (string | number)[]): number {
+  let node: unknown = doc.contents;
+  let offset = (node as { range?: [number] } | null)?.range?.[0] ?? 0;
+  for (const key of docPath) {
+    if (isMap(node)) {
+      const pair = node.items.find(
+        (p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(key),
+      );
+      if (!pair) break;
+      offset = (pair.key as { range?: [number] }).range?.[0] ?? offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof key === 'number' && node.items[key]) {
+      node = node.items[key];
+      offset = (node as { range?: [number] }).range?.[0] ?? offset;
+    } else {
+      break;
+    }
+  }
+  return lines.linePos(offset).line;
+}

@@ -1,0 +1,131 @@
+/**
+ * The shape of a runbook once loaded and validated. The zod schema in `schema.ts` produces exactly
+ * this; bundled runbooks are compiled to JSON of this shape at build time so that a diagnose never
+ * loads the YAML parser or the schema library.
+ */
+
+export type Engine = 'postgres' | 'mysql';
+export type Severity = 'info' | 'warning' | 'critical';
+export type StepKind = 'query' | 'promql' | 'kubectl' | 'terminate' | 'change' | 'manual';
+export type Phase = 'diagnose' | 'actions' | 'verify' | 'prevent';
+
+export type ParameterType = 'duration' | 'percent' | 'integer' | 'string';
+
+/** A runbook parameter, settable with `--set name=value`. */
+export interface ParameterSpec {
+  type: ParameterType;
+  /** Default in the parameter's own notation: `30s`, `90`, `api`. Absent = no default (optional). */
+  default?: string;
+  description: string;
+}
+
+/** Parameter values after parsing: durations in seconds, percents and integers as numbers. */
+export type ParameterValues = Record<string, number | string | undefined>;
+
+export type Comparison = '>' | '>=' | '<' | '<=' | '==' | '!=';
+
+/** A condition on one column of a row; the right side is a literal or a parameter. */
+export interface RowCondition {
+  column: string;
+  op: Comparison;
+  value?: number | string;
+  param?: string;
+}
+
+/**
+ * A finding rule over a step's rows. Rows matching `when` (all rows if absent) are the matches; the
+ * rule fires when there is at least one match, or, with `count`, when the number of matches
+ * satisfies it. `message` may use `{count}`, `{value}` (the `when` column of the first match),
+ * `{<column>}` of the first match and `{<parameter>}` (durations printed as `5m`).
+ */
+export interface FindingRule {
+  id: string;
+  severity: Severity;
+  message: string;
+  /** One condition, or several that must all hold. */
+  when?: RowCondition | RowCondition[];
+  count?: { op: Comparison; value: number };
+  /** Action ids (from the runbook's `actions`) that this finding makes fitting, best first. */
+  suggest: string[];
+}
+
+interface StepBase {
+  id: string;
+  title: string;
+  /** One line: why this step is here, shown under its title. */
+  why: string;
+  findings: FindingRule[];
+  /** Where in the seeds this step comes from, for the transcript and `runbooks show`. */
+  source?: string;
+}
+
+export interface QueryStep extends StepBase {
+  kind: 'query';
+  /** SQL file name relative to the runbook (kept for `runbooks show`). */
+  sqlFile: string;
+  /** The SQL text, read from `sqlFile` by the loader. */
+  sql: string;
+  /** Parameter names bound positionally ($1… / ?), durations as seconds. Never interpolated. */
+  params: string[];
+  /** The single row's numeric columns become the run's headline metrics. */
+  metrics?: boolean;
+  /** Columns shown in the human table, in order (default: all). */
+  columns?: string[];
+  /** Rows shown before "… and N more" (default 10). */
+  maxRows?: number;
+}
+
+export interface PromqlStep extends StepBase {
+  kind: 'promql';
+  query: string;
+  range?: string;
+}
+
+export interface KubectlStep extends StepBase {
+  kind: 'kubectl';
+  args: string[];
+  grep?: string;
+}
+
+export interface TerminateStep extends StepBase {
+  kind: 'terminate';
+  sqlFile: string;
+  sql: string;
+  params: string[];
+  /** `cancel` stops the query (pg_cancel_backend / KILL QUERY); `terminate` ends the session. */
+  mode: 'cancel' | 'terminate';
+  /** Shown in the action menu. */
+  summary: string;
+}
+
+export interface ChangeStep extends StepBase {
+  kind: 'change';
+  summary: string;
+  /** The command or statement shown in the preview, with `{param}` placeholders. */
+  preview: string;
+}
+
+export interface ManualStep extends StepBase {
+  kind: 'manual';
+  /** Shown in the action menu when the manual step is an action. */
+  summary?: string;
+  /** The exact command for the operator, with `{param}` placeholders. */
+  command: string;
+}
+
+export type Step = QueryStep | PromqlStep | KubectlStep | TerminateStep | ChangeStep | ManualStep;
+
+export interface Runbook {
+  id: string;
+  title: string;
+  engine: Engine;
+  /** The seed documents this runbook was written from. */
+  sources: string[];
+  parameters: Record<string, ParameterSpec>;
+  diagnose: Step[];
+  actions: Step[];
+  verify: Step[];
+  prevent: Step[];
+  /** Absolute path of the YAML file, or `bundled:<id>` for a compiled runbook. */
+  origin: string;
+}

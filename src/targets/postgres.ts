@@ -1,0 +1,171 @@
+import pg from 'pg';
+import { TargetError } from '../errors.js';
+import { targetLabel } from './resolve.js';
+import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo } from './types.js';
+
+// count(*) is int8 and round() is numeric: both arrive as strings unless parsed. Connection counts
+// and percentages fit a double comfortably.
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID || oid === NUMERIC_OID) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+const SERVER_INFO_SQL = `SELECT pg_backend_pid() AS pid,
+  current_setting('server_version') AS version,
+  current_setting('server_version_num')::int AS version_num,
+  current_user AS "user",
+  coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false) AS superuser`;
+
+/** Opens the one connection poolctl uses on a PostgreSQL server. */
+export async function connectPostgres(spec: DatabaseTargetSpec): Promise<DatabaseTarget> {
+  const label = targetLabel(spec);
+  const client = new pg.Client({
+    host: spec.host,
+    port: spec.port,
+    user: spec.user,
+    // pg's own ~/.pgpass lookup is deprecated; a password function is its replacement.
+    password: spec.password ?? (() => passwordFromPgpass(spec)),
+    database: spec.database,
+    application_name: 'poolctl',
+    connectionTimeoutMillis: spec.connectTimeoutMs,
+    statement_timeout: spec.statementTimeoutMs,
+    lock_timeout: Math.min(spec.statementTimeoutMs, 5000),
+    types,
+  });
+  // A server that drops us later (terminated, restarted) must not crash the process.
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw connectError(err, spec, label);
+  }
+  let info: ServerInfo;
+  try {
+    const { rows } = await client.query(SERVER_INFO_SQL);
+    const row = rows[0] as {
+      pid: number;
+      version: string;
+      version_num: number;
+      user: string;
+      superuser: boolean;
+    };
+    info = {
+      engine: 'postgres',
+      version: row.version,
+      versionNum: row.version_num,
+      ownSessionId: row.pid,
+      user: row.user,
+      isSuperuser: row.superuser,
+    };
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw new TargetError(`${label}: connected, but the first query failed: ${messageOf(err)}`);
+  }
+  return {
+    engine: 'postgres',
+    label,
+    info,
+    async query(sql: string, params: unknown[]): Promise<Row[]> {
+      try {
+        const result = await client.query(sql, params);
+        return result.rows as Row[];
+      } catch (err) {
+        throw queryError(err, label, spec);
+      }
+    },
+    async close() {
+      await client.end().catch(() => {});
+    },
+  };
+}
+
+/** The password libpq would find: PGPASSFILE or ~/.pgpass, matched on host, port, db and user. */
+async function passwordFromPgpass(spec: DatabaseTargetSpec): Promise<string> {
+  const { default: pgpass } = await import('pgpass');
+  return new Promise((resolve) => {
+    pgpass(
+      { host: spec.host, port: spec.port, database: spec.database, user: spec.user },
+      (password?: string) => resolve(password ?? ''),
+    );
+  });
+}
+
+interface PgLikeError {
+  code?: string;
+  message?: string;
+}
+
+function messageOf(err: unknown): string {
+  return (err as PgLikeError)?.message ?? String(err);
+}
+
+/** Turns a failed connect into one line naming the target, the reason and the way forward. */
+export function connectError(err: unknown, spec: DatabaseTargetSpec, label: string): TargetError {
+  const { code, message = '' } = (err ?? {}) as PgLikeError;
+  const where = `${spec.host}:${spec.port}`;
+  if (
+    code === '53300' ||
+    /^(sorry, too many clients|remaining connection slots are reserved)/.test(message)
+  ) {
+    return new TargetError(
+      `${label}: the server is out of connection slots ("${message}"). ` +
+        'Get in through a reserved slot: connect as a superuser (superuser_reserved_connections), ' +
+        'or on PostgreSQL 16+ as a role granted pg_use_reserved_connections, e.g. ' +
+        `--pg postgres://postgres@${where}/${spec.database}; or go through PgBouncer's admin console.`,
+    );
+  }
+  if (code === '28P01') {
+    return new TargetError(
+      `${label}: password authentication failed for user "${spec.user}" (from ${spec.from}): ` +
+        'check the password in the URL, PGPASSWORD or ~/.pgpass',
+    );
+  }
+  if (code === '28000')
+    return new TargetError(`${label}: the server refused user "${spec.user}": ${message}`);
+  if (code === '3D000') {
+    return new TargetError(
+      `${label}: database "${spec.database}" does not exist: name another in the URL`,
+    );
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new TargetError(
+      `${label}: cannot resolve host "${spec.host}": check the host name in ${spec.from}`,
+    );
+  }
+  if (code === 'ECONNREFUSED') {
+    return new TargetError(
+      `${label}: connection refused at ${where}: is PostgreSQL running and listening on that address and port?`,
+    );
+  }
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') {
+    return new TargetError(`${label}: no route to ${where}: check the host and the network`);
+  }
+  if (/timeout/i.test(message)) {
+    return new TargetError(
+      `${label}: no answer from ${where} within ${spec.connectTimeoutMs / 1000}s ` +
+        '(black-holed port, firewall or a hung server); raise --connect-timeout if it is only slow',
+    );
+  }
+  if (code === 'ECONNRESET' || /Connection terminated/i.test(message)) {
+    return new TargetError(
+      `${label}: the server closed the connection during start-up: ${message}`,
+    );
+  }
+  return new TargetError(`${label}: cannot connect: ${message || code || 'unknown error'}`);
+}
+
+function queryError(err: unknown, label: string, spec: DatabaseTargetSpec): Error {
+  const { code, message = String(err) } = (err ?? {}) as PgLikeError;
+  if (code === '57014') {
+    return new Error(`statement timeout after ${spec.statementTimeoutMs / 1000}s`);
+  }
+  if (code === '57P01' || /Connection terminated|not queryable/i.test(message)) {
+    return new TargetError(`${label}: the server closed poolctl's connection: ${message}`);
+  }
+  return new Error(message);
+}

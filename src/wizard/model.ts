@@ -1,0 +1,61 @@
+import type { Severity, StepKind } from '../runbook/types.js';
+import type { Row } from '../targets/types.js';
+
+export type HealthStatus = 'healthy' | 'warning' | 'critical';
+
+/** A finding rule that fired, with its message filled in. */
+export interface Finding {
+  id: string;
+  severity: Severity;
+  message: string;
+  step: string;
+  suggest: string[];
+}
+
+/** What one step did, as the JSON document and the transcript record it. */
+export interface StepOutcome {
+  id: string;
+  title: string;
+  why: string;
+  kind: StepKind;
+  status: 'ok' | 'failed' | 'skipped';
+  durationMs: number;
+  rows?: Row[];
+  findings: Finding[];
+  error?: string;
+  /** Manual steps: the exact command for the operator and whether it was done. */
+  command?: string;
+  manual?: 'pending' | 'done' | 'skipped';
+  note?: string;
+}
+
+/** The headline numbers: utilization_percent, busy_percent, connections, active, idle, … */
+export type Metrics = Record<string, number>;
+
+export interface PhaseResult {
+  steps: StepOutcome[];
+  findings: Finding[];
+  metrics: Metrics;
+  /** True when the operator quit the phase before every step ran. */
+  stoppedEarly: boolean;
+}
+
+const ORDER: Record<Severity, number> = { critical: 0, warning: 1, info: 2 };
+
+export function healthOf(findings: Finding[]): HealthStatus {
+  if (findings.some((f) => f.severity === 'critical')) return 'critical';
+  if (findings.some((f) => f.severity === 'warning')) return 'warning';
+  return 'healthy';
+}
+
+export function bySeverity(findings: Finding[]): Finding[] {
+  return [...findings].sort((a, b) => ORDER[a.severity] - ORDER[b.severity]);
+}
+
+/** Action ids suggested by the findings, most severe finding first, each once. */
+export function suggestedActions(findings: Finding[]): string[] {
+  const ids: string[] = [];
+  for (const f of bySeverity(findings))
+    for (const id of f.suggest) if (!ids.includes(id)) ids.push(id);
+  return ids;
+}

@@ -1,0 +1,229 @@
+import { bindParameters, renderTemplate } from '../runbook/params.js';
+import type { ParameterValues, Runbook, Step } from '../runbook/types.js';
+import { sanitizeValue } from '../io/sanitize.js';
+import type { Prompter } from '../io/prompter.js';
+import type { DatabaseTarget, Row } from '../targets/types.js';
+import type { Transcript } from '../transcript/types.js';
+import { evaluateFindings } from './findings.js';
+import type { Finding, Metrics, PhaseResult, StepOutcome } from './model.js';
+
+/** What a phase reports while it runs: the human renderer prints, the JSON mode stays quiet. */
+export interface PhaseReporter {
+  stepStarted(step: Step): void;
+  stepFinished(outcome: StepOutcome): void | Promise<void>;
+  /** Called after a metrics step, so the headline appears before the rest runs. */
+  metrics(metrics: Metrics): void | Promise<void>;
+}
+
+export interface PhaseContext {
+  runbook: Runbook;
+  phase: 'diagnose' | 'verify';
+  values: ParameterValues;
+  target: DatabaseTarget;
+  transcript: Transcript;
+  reporter: PhaseReporter;
+  /** Given with `--step`: pause after every step for the operator. */
+  stepPrompter?: Prompter;
+  now?: () => number;
+}
+
+/** How many rows of a step go into the transcript (the JSON document carries all of them). */
+const TRANSCRIPT_ROWS = 50;
+
+/** Runs the read-only steps of a phase straight through, each reported as it completes. */
+export async function runPhase(ctx: PhaseContext): Promise<PhaseResult> {
+  const steps = ctx.runbook[ctx.phase];
+  const outcomes: StepOutcome[] = [];
+  const findings: Finding[] = [];
+  const metrics: Metrics = {};
+  let stoppedEarly = false;
+
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i]!;
+    if (stoppedEarly) {
+      outcomes.push(skipped(step));
+      continue;
+    }
+    let outcome = await runStep(step, ctx, metrics);
+    // Manual steps already asked the operator (done / skip) inside runStep.
+    if (ctx.stepPrompter && step.kind !== 'manual') {
+      // --step: continue, skip the next step, re-run this one, add a note, or quit.
+      for (;;) {
+        const choice = await pauseAfter(ctx.stepPrompter, step, outcome);
+        if (choice === 'rerun') {
+          outcome = await runStep(step, ctx, metrics);
+          continue;
+        }
+        if (choice === 'note') {
+          const text = await ctx.stepPrompter.input(`Note on "${step.title}":`);
+          if (text.trim()) {
+            ctx.transcript.append({ type: 'note', step: step.id, text });
+            outcome.note = outcome.note ? `${outcome.note}\n${text}` : text;
+          }
+          continue;
+        }
+        if (choice === 'quit') stoppedEarly = true;
+        if (choice === 'skip' && i + 1 < steps.length) {
+          const next = steps[++i]!;
+          const skip = skipped(next);
+          recordOutcome(ctx, outcomes, findings, outcome);
+          outcome = skip;
+        }
+        break;
+      }
+    }
+    recordOutcome(ctx, outcomes, findings, outcome);
+  }
+  return { steps: outcomes, findings, metrics, stoppedEarly };
+}
+
+function recordOutcome(
+  ctx: PhaseContext,
+  outcomes: StepOutcome[],
+  findings: Finding[],
+  outcome: StepOutcome,
+) {
+  outcomes.push(outcome);
+  findings.push(...outcome.findings);
+  if (outcome.status === 'skipped' && outcome.manual === undefined) {
+    ctx.transcript.append({
+      type: 'step.result',
+      step: outcome.id,
+      status: 'skipped',
+      durationMs: 0,
+    });
+  }
+}
+
+function skipped(step: Step): StepOutcome {
+  return {
+    id: step.id,
+    title: step.title,
+    why: step.why,
+    kind: step.kind,
+    status: 'skipped',
+    durationMs: 0,
+    findings: [],
+  };
+}
+
+async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise<StepOutcome> {
+  const now = ctx.now ?? (() => performance.now());
+  const base = skipped(step);
+  ctx.transcript.append({
+    type: 'step.start',
+    step: step.id,
+    title: step.title,
+    kind: step.kind,
+    phase: ctx.phase,
+  });
+
+  if (step.kind === 'manual') {
+    const command = renderTemplate(step.command, ctx.values, ctx.runbook.parameters);
+    const outcome: StepOutcome = { ...base, command, manual: 'pending' };
+    if (ctx.stepPrompter) {
+      outcome.manual = await ctx.stepPrompter.select<'done' | 'skipped'>(
+        `By hand: ${command}`,
+        [
+          { value: 'done', name: 'Done' },
+          { value: 'skipped', name: 'Skip it' },
+        ],
+        'done',
+      );
+      const note = await ctx.stepPrompter.input('Note (Enter for none):', '');
+      if (note.trim()) {
+        outcome.note = note;
+        ctx.transcript.append({ type: 'note', step: step.id, text: note });
+      }
+    }
+    ctx.transcript.append({ type: 'manual', step: step.id, command, status: outcome.manual });
+    await ctx.reporter.stepFinished(outcome);
+    return outcome;
+  }
+
+  if (step.kind !== 'query') {
+    // promql and kubectl get their adapters later; destructive kinds never run in a read-only phase.
+    const outcome: StepOutcome = { ...base, error: `no ${step.kind} adapter in this phase` };
+    await ctx.reporter.stepFinished(outcome);
+    return outcome;
+  }
+
+  ctx.reporter.stepStarted(step);
+  const started = now();
+  let rows: Row[];
+  try {
+    rows = (await ctx.target.query(step.sql, bindParameters(step.params, ctx.values))).map(
+      (row) => sanitizeValue(row) as Row,
+    );
+  } catch (err) {
+    if ((err as { name?: string }).name === 'TargetError') throw err;
+    const error = (err as Error).message;
+    const outcome: StepOutcome = {
+      ...base,
+      status: 'failed',
+      durationMs: Math.round(now() - started),
+      error,
+      findings: [
+        {
+          id: 'step-failed',
+          severity: 'warning',
+          message: `${step.title}: ${error}`,
+          step: step.id,
+          suggest: [],
+        },
+      ],
+    };
+    ctx.transcript.append({
+      type: 'step.result',
+      step: step.id,
+      status: 'failed',
+      durationMs: outcome.durationMs,
+      error,
+    });
+    await ctx.reporter.stepFinished(outcome);
+    return outcome;
+  }
+  const durationMs = Math.round(now() - started);
+  const findings = evaluateFindings(
+    step.findings,
+    rows,
+    step.id,
+    ctx.values,
+    ctx.runbook.parameters,
+  );
+  const outcome: StepOutcome = { ...base, status: 'ok', durationMs, rows, findings };
+  ctx.transcript.append({
+    type: 'step.result',
+    step: step.id,
+    status: 'ok',
+    durationMs,
+    rowCount: rows.length,
+    rows: rows.slice(0, TRANSCRIPT_ROWS),
+  });
+  if (step.metrics && rows[0]) {
+    for (const [key, value] of Object.entries(rows[0])) {
+      if (typeof value === 'number') metrics[key] = value;
+    }
+    ctx.transcript.append({ type: 'metrics', label: ctx.phase, metrics: { ...metrics } });
+    await ctx.reporter.metrics(metrics);
+  }
+  for (const f of findings) ctx.transcript.append({ type: 'finding', ...f });
+  await ctx.reporter.stepFinished(outcome);
+  return outcome;
+}
+
+type PauseChoice = 'continue' | 'skip' | 'rerun' | 'note' | 'quit';
+
+async function pauseAfter(prompter: Prompter, step: Step, outcome: StepOutcome) {
+  return prompter.select<PauseChoice>(
+    `${step.title}: ${outcome.status}. Next?`,
+    [
+      { value: 'continue', name: 'Continue' },
+      { value: 'skip', name: 'Skip the next step' },
+      { value: 'rerun', name: 'Re-run this step' },
+      { value: 'note', name: 'Add a note' },
+      { value: 'quit', name: 'Quit the walk-through (summary follows)' },
+    ],
+    'continue',
+  );
+}

@@ -1,0 +1,118 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface CliResult {
+  /** Exit code; 128 + signal number when the process was killed by a signal. */
+  code: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  /** The fresh HOME and XDG_STATE_HOME of the run (transcripts land under it). */
+  stateDir: string;
+}
+
+export interface RunCliOptions {
+  /** Added to the clean environment; `undefined` removes a variable. */
+  env?: Record<string, string | undefined>;
+  /** Written to stdin, which is then closed; without it stdin is closed at once. */
+  input?: string;
+  /** Default 30 s; on timeout the process is killed and runCli rejects. */
+  timeoutMs?: number;
+}
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+export const poolctlBin = path.join(repoRoot, 'bin', 'poolctl.js');
+
+/**
+ * The parent's connection settings must not leak into a run: they would point poolctl at a real
+ * database. FORCE_COLOR would override NO_COLOR in the colour libraries.
+ */
+const SCRUBBED = /^(PG|MYSQL)|^(DATABASE_URL|PROMETHEUS_URL|KUBECONFIG|FORCE_COLOR)$/;
+
+let scratchRoot: string | undefined;
+
+/** Runs the built `bin/poolctl.js` as a non-interactive CI job would. */
+export async function runCli(args: string[], opts: RunCliOptions = {}): Promise<CliResult> {
+  const stateDir = fs.mkdtempSync(path.join(scratch(), 'state-'));
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!SCRUBBED.test(key)) env[key] = value;
+  }
+  // A fresh HOME too, so the real ~/.pgpass and ~/.kube/config are never read.
+  Object.assign(env, { CI: 'true', NO_COLOR: '1', HOME: stateDir, XDG_STATE_HOME: stateDir });
+  for (const [key, value] of Object.entries(opts.env ?? {})) {
+    if (value === undefined) delete env[key];
+    else env[key] = value;
+  }
+
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [poolctlBin, ...args], {
+      cwd: repoRoot,
+      env,
+      stdio: 'pipe',
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(opts.input ?? '');
+
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(
+          `poolctl ${args.join(' ')} did not finish within ${timeoutMs} ms\n` +
+            `--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`,
+        ),
+      );
+    }, timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const signalCode = signal ? 128 + (os.constants.signals[signal] ?? 0) : 1;
+      resolve({
+        code: code ?? signalCode,
+        stdout,
+        stderr,
+        durationMs: performance.now() - started,
+        stateDir,
+      });
+    });
+  });
+}
+
+/**
+ * One scratch directory per test process. Vitest ends its workers with SIGTERM, where 'exit' does
+ * not fire, so directories of processes that are gone are also removed on the next first use.
+ */
+function scratch(): string {
+  if (scratchRoot) return scratchRoot;
+  const prefix = 'poolctl-cli-';
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    const owner = Number(name.startsWith(prefix) ? name.slice(prefix.length).split('-')[0] : NaN);
+    if (owner > 0 && !isAlive(owner)) {
+      fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+    }
+  }
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}${process.pid}-`));
+  process.on('exit', () => fs.rmSync(root, { recursive: true, force: true }));
+  return (scratchRoot = root);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,159 @@
+import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/free-port.js';
+import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
+import { runCli, type CliResult } from '../helpers/run-cli.js';
+
+/** Every failure is one line on stderr, nothing on stdout, no stack trace. */
+function expectOneLine(result: CliResult, code: number, ...fragments: string[]) {
+  expect(result.code).toBe(code);
+  expect(result.stdout).toBe('');
+  const lines = result.stderr.trim().split('\n');
+  expect(lines, result.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^poolctl: /);
+  expect(result.stderr).not.toMatch(/\n\s+at /);
+  for (const f of fragments) expect(result.stderr).toContain(f);
+}
+
+describe('bad input gets one line and the documented exit code', () => {
+  let server: PgServer;
+  let silent: net.Server;
+  let silentPort = 0;
+  const sockets: net.Socket[] = [];
+
+  beforeAll(async () => {
+    server = await startPostgres();
+    // A black-holed port: it accepts the TCP connection and never says a word.
+    silent = net.createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    silentPort = (silent.address() as net.AddressInfo).port;
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    silent?.close();
+    await server?.stop();
+  });
+
+  it('wrong password: exit 3, never printing the password', async () => {
+    const url = `postgres://app:not-the-password-xyz@127.0.0.1:${server.port}/appdb`;
+    const result = await runCli(['diagnose', '--pg', url]);
+    expectOneLine(result, 3, 'password authentication failed for user "app"');
+    expect(result.stderr).not.toContain('not-the-password-xyz');
+  });
+
+  it('refused port: exit 3', async () => {
+    const port = await freePort();
+    const result = await runCli(['diagnose', '--pg', `postgres://app@127.0.0.1:${port}/appdb`]);
+    expectOneLine(result, 3, `connection refused at 127.0.0.1:${port}`);
+  });
+
+  it('black-holed port: exit 3 after the connect timeout', async () => {
+    const result = await runCli([
+      'diagnose',
+      '--pg',
+      `postgres://app:pw@127.0.0.1:${silentPort}/appdb`,
+      '--connect-timeout',
+      '1s',
+    ]);
+    expectOneLine(result, 3, `no answer from 127.0.0.1:${silentPort} within 1s`);
+    expect(result.durationMs).toBeLessThan(5000);
+  });
+
+  it('unknown host: exit 3', async () => {
+    const result = await runCli([
+      'diagnose',
+      '--pg',
+      'postgres://app@no-such-host.invalid:5432/appdb',
+    ]);
+    expectOneLine(result, 3, 'cannot resolve host "no-such-host.invalid"');
+  });
+
+  it('no target at all: exit 2 naming the flag', async () => {
+    expectOneLine(await runCli(['diagnose']), 2, '--pg');
+  });
+
+  it('bad --set values: exit 2 naming the flag and what was expected', async () => {
+    const pgFlag = ['--pg', server.appUrl];
+    expectOneLine(
+      await runCli(['diagnose', ...pgFlag, '--set', 'kill_idle_after=5x']),
+      2,
+      '--set kill_idle_after=5x',
+      'duration',
+    );
+    expectOneLine(
+      await runCli(['diagnose', ...pgFlag, '--set', 'no_such_thing=1']),
+      2,
+      'unknown parameter "no_such_thing"',
+    );
+    expectOneLine(
+      await runCli(['diagnose', ...pgFlag, '--set', 'utilization_warning=140']),
+      2,
+      'utilization_warning',
+    );
+    expectOneLine(await runCli(['diagnose', ...pgFlag, '--set', 'oops']), 2, 'expected name=value');
+  });
+
+  it('bad flags: exit 2', async () => {
+    const result = await runCli(['diagnose', '--output', 'yaml', '--pg', server.appUrl]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('yaml');
+    expect(
+      (await runCli(['diagnose', '--connect-timeout', 'soon', '--pg', server.appUrl])).code,
+    ).toBe(2);
+    expect((await runCli(['no-such-command'])).code).toBe(2);
+    expect(
+      (await runCli(['diagnose', '--incident', '../../etc/passwd', '--pg', server.appUrl])).code,
+    ).toBe(2);
+  });
+
+  it('a malformed runbook: exit 2 naming the file and the field', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'poolctl-badbook-'));
+    const file = join(dir, 'broken.yaml');
+    writeFileSync(
+      file,
+      [
+        'id: postgres/broken',
+        'title: Broken',
+        'engine: postgres',
+        'sources: []',
+        'parameters: {}',
+        'diagnose:',
+        '  - id: a',
+        '    title: A',
+        '    why: because',
+        '    kind: query',
+        '    sql: missing.sql',
+        '    findings:',
+        '      - { id: f, severity: crit, message: m, suggest: [] }',
+        'actions: []',
+        'verify: []',
+        'prevent: []',
+      ].join('\n'),
+    );
+    const result = await runCli(['diagnose', '--pg', server.appUrl, '--runbook', file]);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain('broken.yaml');
+    expect(result.stderr).toContain('diagnose[0].findings[0].severity');
+    const validate = await runCli(['runbooks', 'validate', file]);
+    expect(validate.code).toBe(2);
+    expect(validate.stdout + validate.stderr).toContain('diagnose[0].findings[0].severity');
+  });
+
+  it('reads the password from a pgpass file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'poolctl-pgpass-'));
+    const passfile = join(dir, 'pgpass');
+    const password = decodeURIComponent(new URL(server.appUrl).password);
+    writeFileSync(passfile, `127.0.0.1:${server.port}:appdb:app:${password}\n`);
+    chmodSync(passfile, 0o600);
+    const result = await runCli(
+      ['diagnose', '--pg', `postgres://app@127.0.0.1:${server.port}/appdb`, '--output', 'json'],
+      { env: { PGPASSFILE: passfile } },
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  });
+});

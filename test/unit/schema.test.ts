@@ -1,0 +1,308 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/errors.js';
+import {
+  checkRunbookFile,
+  loadRunbookFile,
+  placeholderCount,
+  validateRunbookFiles,
+} from '../../src/runbook/loader.js';
+import { parseRunbookDocument } from '../../src/runbook/schema.js';
+
+/** Fixture paths as a user would type them, relative to the repository. */
+function fixture(name: string): string {
+  return path.relative(
+    process.cwd(),
+    fileURLToPath(new URL(`../fixtures/runbooks/${name}`, import.meta.url)),
+  );
+}
+
+const VALID = fixture('postgres/pool-exhausted.yaml');
+const B = fixture('broken');
+
+describe('the valid fixture', () => {
+  it('loads into the Runbook type, SQL read from the files next to it', async () => {
+    const rb = await loadRunbookFile(VALID);
+    expect(rb.id).toBe('postgres/pool-exhausted');
+    expect(rb.origin).toBe(path.resolve(VALID));
+    expect(rb.parameters.utilization_critical).toEqual({
+      type: 'percent',
+      default: '95',
+      description: 'utilization that is critical',
+    });
+    expect(rb.diagnose.map((s) => [s.id, s.kind])).toEqual([
+      ['utilization', 'query'],
+      ['idle', 'query'],
+      ['app-connections', 'promql'],
+      ['app-logs', 'kubectl'],
+    ]);
+    const [util, idle, , logs] = rb.diagnose;
+    expect(util).toMatchObject({ sqlFile: 'utilization.sql', params: [], metrics: true });
+    if (util?.kind !== 'query' || idle?.kind !== 'query' || logs?.kind !== 'kubectl')
+      throw new Error('kinds');
+    expect(util.sql).toMatch(/^-- How full the server is\.\nSELECT count\(\*\)/);
+    expect(util.findings[0]).toEqual({
+      id: 'pool-critical',
+      severity: 'critical',
+      when: { column: 'utilization_percent', op: '>=', param: 'utilization_critical' },
+      message: 'Connections at {value}% of usable slots',
+      suggest: ['kill-idle'],
+    });
+    expect(util.findings[1]?.when).toHaveLength(2);
+    expect(util.findings[1]?.suggest).toEqual([]);
+    expect(idle).toMatchObject({
+      params: ['idle_after'],
+      columns: ['pid', 'user', 'idle_s'],
+      maxRows: 5,
+    });
+    // YAML reads 500 as a number; an argument array holds strings.
+    expect(logs.args).toEqual(['logs', '-l', 'app={deployment}', '--tail', '500']);
+    expect(rb.actions.map((s) => s.kind)).toEqual(['terminate', 'change']);
+    expect(rb.verify[0]).toMatchObject({ kind: 'query', sqlFile: 'utilization.sql', findings: [] });
+    expect(rb.prevent[0]).toMatchObject({
+      kind: 'manual',
+      source: 'exhaustion-response.md Prevention',
+    });
+  });
+
+  it('passes the bundled-source check: its id matches its place', async () => {
+    const [result] = await validateRunbookFiles([VALID], { bundled: true });
+    expect(result).toMatchObject({ file: VALID, ok: true, errors: [] });
+  });
+});
+
+describe('each kind of mistake is one line naming the file, line, field and what was expected', () => {
+  it.each([
+    ['unknown-key', `12: diagnose[0].max_rows: unknown key (did you mean "maxRows"?)`],
+    [
+      'bad-severity',
+      `14: diagnose[0].findings[0].severity: expected one of info, warning, critical (got "crit")`,
+    ],
+    [
+      'bad-kind',
+      `10: diagnose[0].kind: expected one of query, promql, kubectl, terminate, change, manual (got "qurey")`,
+    ],
+    ['missing-why', `7: diagnose[0].why: required: expected a string`],
+    [
+      'duplicate-step-id',
+      `18: actions[0].id: duplicate step id "kill-idle" (first used at diagnose[0].id)`,
+    ],
+    [
+      'unknown-suggest',
+      `16: diagnose[0].findings[0].suggest[0]: "kill-idel" is not a step in actions (actions: kill-idle)`,
+    ],
+    [
+      'undeclared-param',
+      `25: actions[0].params[0]: unknown parameter "idle_afterr" (declared: idle_after)`,
+    ],
+    ['when-both', `15: diagnose[0].findings[0].when: expected exactly one of value or param`],
+    [
+      'bad-default',
+      `5: parameters.idle_after.default: expected a duration like 30s, 5m or 1h (got "5x")`,
+    ],
+    [
+      'id-engine',
+      `1: id: expected to start with "postgres/" to match engine: postgres (got "mysql/broken")`,
+    ],
+    [
+      'missing-sql',
+      `11: diagnose[0].sql: cannot read ${path.join(B, 'missing.sql')}: no such file`,
+    ],
+    ['placeholders', `18: actions[0].params: kill.sql uses $1, but params lists none`],
+    // .txt: prettier (npm run lint) would refuse to parse it as YAML.
+    [
+      'invalid-yaml.yaml.txt',
+      `8: invalid YAML: Nested mappings are not allowed in compact mappings`,
+    ],
+  ])('%s', async (name, expected) => {
+    const file = path.join(B, name.includes('.') ? name : `${name}.yaml`);
+    const result = await checkRunbookFile(file);
+    expect(result.ok).toBe(false);
+    expect(result.errors).toEqual([`${file}:${expected}`]);
+    await expect(loadRunbookFile(file)).rejects.toThrow(new UsageError(`${file}:${expected}`));
+  });
+
+  it('a file that does not exist', async () => {
+    const file = path.join(B, 'nope.yaml');
+    await expect(loadRunbookFile(file)).rejects.toThrow(
+      new UsageError(`${file}: cannot read the runbook: no such file`),
+    );
+  });
+
+  it('a bundled source whose id does not match its place', async () => {
+    const file = path.join(B, 'missing-sql.yaml');
+    const [result] = await validateRunbookFiles([file], { bundled: true });
+    expect(result?.errors).toEqual([
+      `${file}:1: id: expected "broken/missing-sql", the file's place under runbooks/ (got "postgres/broken")`,
+      `${file}:11: diagnose[0].sql: cannot read ${path.join(B, 'missing.sql')}: no such file`,
+    ]);
+  });
+});
+
+describe('parseRunbookDocument on documents the fixtures do not cover', () => {
+  const base = { id: 's', title: 'S', why: 'W' };
+  const step = { ...base, kind: 'manual', command: 'true' };
+  const doc = (over: Record<string, unknown>) => ({
+    id: 'postgres/x',
+    title: 'T',
+    engine: 'postgres',
+    diagnose: [step],
+    ...over,
+  });
+  const messages = (data: unknown) =>
+    parseRunbookDocument(data).issues.map((i) => `${i.path.join('/')}: ${i.message}`);
+
+  it.each([
+    [null, [': expected a mapping (got nothing)']],
+    [doc({ engine: 'oracle' }), ['engine: expected one of postgres, mysql (got "oracle")']],
+    [doc({ titel: 'x' }), ['titel: unknown key (did you mean "title"?)']],
+    [
+      doc({ zzz: 1 }),
+      [
+        'zzz: unknown key (expected one of id, title, engine, sources, parameters, diagnose, actions, verify, prevent)',
+      ],
+    ],
+    [
+      doc({ id: 'pool' }),
+      ['id: expected <engine>/<name> like postgres/pool-exhausted (got "pool")'],
+    ],
+    [doc({ diagnose: [] }), ['diagnose: expected at least one step']],
+    [doc({ diagnose: 'x' }), ['diagnose: expected a list (got "x")']],
+    [
+      doc({ diagnose: [{ ...step, why: 'two\nlines' }] }),
+      ['diagnose/0/why: expected a single line of text (got "two\\nlines")'],
+    ],
+    [
+      doc({ diagnose: [{ ...step, id: 'Kill Idle' }] }),
+      [
+        'diagnose/0/id: expected a lowercase id like kill-idle (letters, digits, - and _) (got "Kill Idle")',
+      ],
+    ],
+    [
+      doc({ parameters: { 'Bad-Name': { type: 'integer', description: 'd' } } }),
+      [
+        'parameters/Bad-Name: invalid name: expected a parameter name like kill_idle_after (lowercase letters, digits and _)',
+      ],
+    ],
+    [
+      doc({ parameters: { n: { type: 'number', description: 'd' } } }),
+      ['parameters/n/type: expected one of duration, percent, integer, string (got "number")'],
+    ],
+    [
+      doc({ parameters: { n: { type: 'integer', description: 'd', default: [1] } } }),
+      ['parameters/n/default: expected a string or a number (got a list)'],
+    ],
+    [
+      doc({
+        diagnose: [
+          {
+            ...step,
+            findings: [
+              {
+                id: 'f',
+                severity: 'info',
+                message: 'm',
+                when: [{ column: 'c', op: '=>', value: 1 }],
+              },
+            ],
+          },
+        ],
+      }),
+      ['diagnose/0/findings/0/when/0/op: expected one of >, >=, <, <=, ==, != (got "=>")'],
+    ],
+    [
+      doc({
+        diagnose: [
+          {
+            ...step,
+            findings: [
+              {
+                id: 'f',
+                severity: 'info',
+                message: 'm',
+                when: { column: 'c', op: '>', value: 1, extra: 2 },
+              },
+            ],
+          },
+        ],
+      }),
+      ['diagnose/0/findings/0/when/extra: unknown key (expected one of column, op, value, param)'],
+    ],
+    [
+      doc({
+        diagnose: [
+          {
+            ...step,
+            findings: [
+              {
+                id: 'f',
+                severity: 'info',
+                message: 'm',
+                when: [{ column: 'c', op: '>', param: 'p' }],
+              },
+            ],
+          },
+        ],
+      }),
+      ['diagnose/0/findings/0/when/0/param: unknown parameter "p" (declared: none)'],
+    ],
+    [
+      doc({ diagnose: [{ ...base, kind: 'promql', query: 'up', range: 'an hour' }] }),
+      ['diagnose/0/range: expected a duration like 30s, 5m or 1h (got "an hour")'],
+    ],
+    [
+      doc({ diagnose: [{ ...base, kind: 'query', sql: 'x.txt' }] }),
+      [
+        'diagnose/0/sql: expected the name of a .sql file next to the runbook, like utilization.sql (got "x.txt")',
+      ],
+    ],
+    [
+      doc({ diagnose: [{ ...base, kind: 'terminate', sql: 'k.sql', summary: 's' }] }),
+      ['diagnose/0/mode: required: expected one of cancel, terminate'],
+    ],
+    [
+      doc({
+        diagnose: [
+          step,
+          {
+            ...step,
+            id: 't',
+            findings: [{ id: 'f', severity: 'info', message: 'm', suggest: ['s'] }],
+          },
+        ],
+      }),
+      ['diagnose/1/findings/0/suggest/0: "s" is not a step in actions (actions: none)'],
+    ],
+  ])('%#: %j', (data, expected) => {
+    expect(messages(data)).toEqual(expected);
+  });
+
+  it('accepts a minimal runbook and fills the defaults', () => {
+    expect(parseRunbookDocument(doc({}))).toEqual({
+      issues: [],
+      runbook: {
+        id: 'postgres/x',
+        title: 'T',
+        engine: 'postgres',
+        sources: [],
+        parameters: {},
+        diagnose: [{ ...step, findings: [] }],
+        actions: [],
+        verify: [],
+        prevent: [],
+      },
+    });
+  });
+});
+
+describe('placeholderCount', () => {
+  it.each([
+    ['postgres', 'SELECT $1, $2 -- $3\n/* $4 */ , \'$5\', "$6", $$ $7 $$, $q$ $8 $q$', 2],
+    ['postgres', 'SELECT 1', 0],
+    ['postgres', 'SELECT $2', 2],
+    ['mysql', 'SELECT ? , \'?\', "?", `?` -- ?\n# ?\n/* ? */ , ?', 2],
+  ] as const)('%s: %j has %d', (engine, sql, n) => {
+    expect(placeholderCount(engine, sql)).toBe(n);
+  });
+});
