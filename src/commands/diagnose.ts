@@ -74,8 +74,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
   const target = await deps.connect(spec);
   let result: PhaseResult;
   try {
-    if (human)
-      view.header(label, `${engineName(spec.engine)} ${target.info.version}`, incident, path);
+    if (human) view.header(label, `${target.info.product} ${target.info.version}`, incident, path);
     result = await runPhase({
       runbook,
       phase: 'diagnose',
@@ -113,10 +112,6 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
   return { exitCode, status };
 }
 
-function engineName(engine: string): string {
-  return engine === 'postgres' ? 'PostgreSQL' : 'MySQL';
-}
-
 /** The fitting actions, each with the exact command that repeats it without prompts. */
 function suggestionsFor(
   runbook: Runbook,
@@ -124,10 +119,15 @@ function suggestionsFor(
   opts: DiagnoseOptions,
 ): Suggestion[] {
   const targetFlag = opts.target.pg ? ` --pg '${redactedUrl(opts.target.pg)}'` : '';
-  const sets = opts.sets.map((s) => ` --set ${s}`).join('');
   return suggestedActions(result.findings).flatMap((id) => {
     const action = runbook.actions.find((a) => a.id === id);
     if (!action) return [];
+    // Repeat only the --set values this action uses.
+    const used = 'params' in action ? action.params : [];
+    const sets = opts.sets
+      .filter((s) => used.includes(s.slice(0, s.indexOf('='))))
+      .map((s) => ` --set ${s}`)
+      .join('');
     const summary = ('summary' in action && action.summary) || action.why;
     const command =
       action.kind === 'manual'

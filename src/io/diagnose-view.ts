@@ -4,14 +4,7 @@ import type { PhaseReporter } from '../wizard/phase.js';
 import type { Finding, HealthStatus, Metrics, PhaseResult, StepOutcome } from '../wizard/model.js';
 import { bySeverity } from '../wizard/model.js';
 import type { IO } from './io.js';
-import {
-  cellText,
-  indent,
-  plainColumns,
-  renderRecord,
-  renderTable,
-  severityLabel,
-} from './render.js';
+import { cellText, indent, renderRecord, renderTable, severityLabel } from './render.js';
 import { startSpinner, type Spinner } from './spinner.js';
 
 /** A suggested action with the command that runs it without prompts. */
@@ -98,7 +91,8 @@ export class DiagnoseView implements PhaseReporter {
     this.print(`${mark} ${s.bold(outcome.title)} ${s.dim(`(${outcome.durationMs} ms)`)}`);
     this.print(indent(s.dim(outcome.why)));
     if (outcome.error) this.print(indent(s.red(outcome.error)));
-    if (outcome.rows) this.print(indent(await this.rowsText(outcome)));
+    const rowsText = outcome.rows ? await this.rowsText(outcome) : '';
+    if (rowsText) this.print(indent(rowsText));
     for (const f of outcome.findings) this.print(indent(this.findingLine(f)));
     this.print();
   }
@@ -107,8 +101,10 @@ export class DiagnoseView implements PhaseReporter {
     const rows = outcome.rows ?? [];
     const step = this.runbook.diagnose.find((st) => st.id === outcome.id);
     if (rows.length === 0) return this.style.dim('none');
-    if (step?.kind === 'query' && step.metrics && rows.length === 1)
-      return renderRecord(rows[0]!, this.style);
+    if (step?.kind === 'query' && step.metrics && rows.length === 1) {
+      // The headline already said it; the full record is in the JSON document and transcript.
+      return this.headlineShown ? '' : renderRecord(rows[0]!, this.style);
+    }
     const columns = (step?.kind === 'query' && step.columns) || Object.keys(rows[0]!);
     const maxRows = (step?.kind === 'query' && step.maxRows) || 10;
     const shown = rows.slice(0, maxRows);
@@ -177,9 +173,10 @@ export class DiagnoseView implements PhaseReporter {
     if (manual.length > 0) {
       this.print();
       this.print(s.bold('To do by hand'));
-      this.print(
-        indent(plainColumns(manual.map((st) => [`- ${st.title}:`, s.cyan(st.command ?? '')]))),
-      );
+      for (const st of manual) {
+        this.print(indent(`- ${st.title}`));
+        this.print(indent(s.cyan(st.command ?? ''), 4));
+      }
     }
     this.print();
     this.print(s.dim(`Transcript: ${input.transcriptPath}`));

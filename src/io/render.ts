@@ -49,6 +49,8 @@ export async function renderTable(
     const table = new Table({
       head: opts.columns.map((c) => opts.style.bold(c)),
       style: { head: [], border: [] },
+      // No rule between rows: a 3 AM screen should show rows, not lines.
+      chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
     });
     table.push(...body);
     return table.toString();

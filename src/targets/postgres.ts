@@ -56,6 +56,7 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
     };
     info = {
       engine: 'postgres',
+      product: 'PostgreSQL',
       version: row.version,
       versionNum: row.version_num,
       ownSessionId: row.pid,

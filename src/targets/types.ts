@@ -6,6 +6,8 @@ export type Row = Record<string, unknown>;
 /** Facts about the connected server, used for the headline and for choosing SQL by version. */
 export interface ServerInfo {
   engine: Engine;
+  /** The server's product name for screens: PostgreSQL, MySQL, MariaDB. */
+  product: string;
   version: string;
   /** Numeric version, e.g. 150018 for PostgreSQL 15.18, 101106 for MariaDB 10.11.6. */
   versionNum: number;

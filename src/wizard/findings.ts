@@ -68,6 +68,7 @@ export function evaluateFinding(
     message: renderTemplate(rule.message, values, specs, extra),
     step: stepId,
     suggest: [...rule.suggest],
+    count: matches.length,
   };
 }
 

@@ -10,6 +10,8 @@ export interface Finding {
   message: string;
   step: string;
   suggest: string[];
+  /** How many rows matched: the sessions behind the finding. */
+  count: number;
 }
 
 /** What one step did, as the JSON document and the transcript record it. */
@@ -52,10 +54,15 @@ export function bySeverity(findings: Finding[]): Finding[] {
   return [...findings].sort((a, b) => ORDER[a.severity] - ORDER[b.severity]);
 }
 
-/** Action ids suggested by the findings, most severe finding first, each once. */
+/**
+ * Action ids suggested by the findings, each once: most severe finding first, and among equals
+ * the one behind the most sessions, since its action frees the most connections.
+ */
 export function suggestedActions(findings: Finding[]): string[] {
+  const ranked = [...findings].sort(
+    (a, b) => ORDER[a.severity] - ORDER[b.severity] || b.count - a.count,
+  );
   const ids: string[] = [];
-  for (const f of bySeverity(findings))
-    for (const id of f.suggest) if (!ids.includes(id)) ids.push(id);
+  for (const f of ranked) for (const id of f.suggest) if (!ids.includes(id)) ids.push(id);
   return ids;
 }

@@ -170,6 +170,7 @@ async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise
           message: `${step.title}: ${error}`,
           step: step.id,
           suggest: [],
+          count: 0,
         },
       ],
     };
