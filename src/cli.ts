@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { exitCodeOf, ExitCode, isExpected } from './errors.js';
 import type { Transcript } from './transcript/types.js';
 import { poolctlVersion } from './version.js';
+import { deferInterrupt } from './interrupt.js';
 
 // Only commander is imported at the top: `poolctl --help` must not load drivers or prompt
 // libraries. Each action imports its command module when it runs.
@@ -35,6 +36,26 @@ function addModeFlags(cmd: Command): Command {
     .option('--incident <id>', 'incident id: runs with the same id share one transcript')
     .option('--no-color', 'no colours (also NO_COLOR)')
     .option('--debug', 'print stack traces of internal errors');
+}
+
+function addSafetyFlags(cmd: Command): Command {
+  return cmd
+    .option('--yes', 'approve destructive steps without a prompt (required when not interactive)')
+    .option('--dry-run', 'show what would be touched; never change anything')
+    .option('--protect-user <name>', 'never touch sessions of this user (repeatable)', collect, [])
+    .option(
+      '--protect-app <name>',
+      'never touch sessions of this application_name (repeatable)',
+      collect,
+      [],
+    )
+    .option('--include-superusers', "also touch superusers' sessions (spared by default)")
+    .option('--max-victims <n>', 'touch at most this many sessions in one step (oldest first)')
+    .option(
+      '--escalate [grace]',
+      'cancel first; terminate what still runs after the grace (default 10s)',
+    )
+    .option('--kill-timeout <duration>', 'wait this long for killed sessions to be gone', '5s');
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -93,17 +114,22 @@ Examples:
   $ DATABASE_URL=postgres://… poolctl diagnose --output json`,
   );
 
-addModeFlags(
-  addTargetFlags(
-    program
-      .command('diagnose')
-      .description('find out how full the server is, who holds the connections and what to do')
-      .option('--step', 'pause after every step: continue, skip, re-run, add a note, quit'),
+addSafetyFlags(
+  addModeFlags(
+    addTargetFlags(
+      program
+        .command('diagnose')
+        .description('find out how full the server is, who holds the connections and what to do')
+        .option('--step', 'pause after every step: continue, skip, re-run, add a note, quit'),
+    ),
   ),
 )
   .addHelpText(
     'after',
     `
+At a terminal, diagnose then offers the fitting mitigation, asks before anything destructive,
+verifies the recovery and writes one transcript. Without one (CI, --output json) it only reports.
+
 Examples:
   $ poolctl diagnose --pg postgres://postgres@db:5432/app
   $ poolctl diagnose --set long_query_after=1m --set leak_idle_after=30m
@@ -114,8 +140,47 @@ Examples:
       import('./commands/diagnose.js'),
       makeDeps(),
     ]);
-    const opts = parseDiagnoseOptions(flags);
-    const outcome = await runDiagnose(opts, deps(flags));
+    const outcome = await runDiagnose(parseDiagnoseOptions(flags), deps(flags));
+    process.exitCode = outcome.exitCode;
+  });
+
+addSafetyFlags(
+  addModeFlags(
+    addTargetFlags(
+      program
+        .command('mitigate')
+        .description(
+          'free connections: terminate or cancel sessions, safely, with before/after numbers',
+        )
+        .option('--action <id>', 'runbook action to run, e.g. kill-idle (repeatable)', collect, [])
+        .option(
+          '--pid <pid>',
+          'act on this one session (terminate-pid, or cancel-pid with --cancel)',
+        )
+        .option('--cancel', 'with --pid: cancel its query instead of terminating the session'),
+    ),
+  ),
+)
+  .addHelpText(
+    'after',
+    `
+Actions (postgres/pool-exhausted): kill-idle, kill-idle-in-tx, cancel-long, kill-long,
+terminate-pid, cancel-pid; restart-app, scale-app, raise-pool-size, raise-max-connections and
+route-reads are printed as commands to run by hand.
+
+Examples:
+  $ poolctl mitigate                                    # measure, then choose (interactive)
+  $ poolctl mitigate --action kill-idle --dry-run       # who would be terminated
+  $ poolctl mitigate --action kill-idle --yes --protect-app migrations
+  $ poolctl mitigate --action cancel-long --escalate 15s --yes
+  $ poolctl mitigate --pid 4242 --yes`,
+  )
+  .action(async (flags) => {
+    const [{ parseMitigateOptions, runMitigate }, deps] = await Promise.all([
+      import('./commands/mitigate.js'),
+      makeDeps(),
+    ]);
+    const outcome = await runMitigate(parseMitigateOptions(flags), deps(flags));
     process.exitCode = outcome.exitCode;
   });
 
@@ -147,7 +212,19 @@ async function runRunbooksCommand(flags: Record<string, unknown>) {
   });
 }
 
+// A reader that went away (`poolctl … | head`) is not an error worth a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 process.on('SIGINT', () => {
+  if (deferInterrupt()) {
+    process.stderr.write(
+      '\npoolctl: finishing the kill in flight and recording it; Ctrl-C again to stop now\n',
+    );
+    return;
+  }
   transcript?.end('interrupted', ExitCode.interrupted);
   process.stderr.write('\npoolctl: interrupted; the transcript is closed\n');
   process.exit(ExitCode.interrupted);

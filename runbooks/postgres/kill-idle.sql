@@ -1,6 +1,8 @@
--- Candidates: idle connections untouched for longer than $1 seconds (exhaustion-response.md
--- "Kill idle connections", threshold 5 minutes). Protection rules are applied on top by poolctl.
-SELECT pid, backend_start, usename AS user, application_name AS application,
+-- Candidates for kill-idle: idle connections untouched for longer than $1 seconds
+-- (exhaustion-response.md "Kill idle connections", 5 minutes). Columns as the Session type in
+-- src/targets/types.ts requires; protection rules and the re-check are applied by poolctl.
+SELECT pid, backend_start::text AS session_token, query_start::text AS query_token,
+       usename AS user, application_name AS application,
        coalesce(host(client_addr), 'local') AS client, state,
        round(extract(epoch FROM now() - state_change)::numeric, 1)::float8 AS in_state_s, query
 FROM pg_stat_activity

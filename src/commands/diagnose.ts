@@ -1,14 +1,11 @@
 import { ExitCode, UsageError } from '../errors.js';
-import { makeStyle } from '../io/render.js';
 import { DiagnoseView, type Suggestion } from '../io/diagnose-view.js';
 import { buildReport } from '../io/json-report.js';
-import { defaultRunbookFor, loadRunbookById } from '../runbook/bundled.js';
-import { parseSetFlags, resolveParameters } from '../runbook/params.js';
+import { MitigationView } from '../io/mitigation-view.js';
 import type { Runbook } from '../runbook/types.js';
-import { resolveDatabaseTarget, targetLabel } from '../targets/resolve.js';
-import { transcriptPathFor } from '../transcript/paths.js';
-import { poolctlVersion } from '../version.js';
+import type { ActionRecord } from '../wizard/mitigation.js';
 import { healthOf, suggestedActions, type PhaseResult } from '../wizard/model.js';
+import { offerMitigations } from '../wizard/offer.js';
 import { runPhase, type PhaseReporter } from '../wizard/phase.js';
 import {
   parseCommonOptions,
@@ -17,64 +14,60 @@ import {
   type Deps,
   type Outcome,
 } from './common.js';
+import {
+  mitigationContext,
+  parseSafetyOptions,
+  type SafetyFlags,
+  type SafetyOptions,
+} from './safety-options.js';
+import { openSession } from './session.js';
 
-export interface DiagnoseFlags extends CommonFlags {
+export interface DiagnoseFlags extends CommonFlags, SafetyFlags {
   step?: boolean;
 }
 
 export interface DiagnoseOptions extends CommonOptions {
   /** Pause after every step for the operator (continue, skip, re-run, note, quit). */
   step: boolean;
+  /** How the mitigations offered after the findings behave (interactive runs only). */
+  safety: SafetyOptions;
 }
 
 export function parseDiagnoseOptions(flags: DiagnoseFlags): DiagnoseOptions {
-  return { ...parseCommonOptions(flags), step: Boolean(flags.step) };
+  return {
+    ...parseCommonOptions(flags),
+    step: Boolean(flags.step),
+    safety: parseSafetyOptions(flags),
+  };
 }
 
-const quietReporter: PhaseReporter = { stepStarted() {}, stepFinished() {}, metrics() {} };
+export const quietReporter: PhaseReporter = { stepStarted() {}, stepFinished() {}, metrics() {} };
 
-/** Runs the runbook's read-only diagnosis against the target and reports what it found. */
+/**
+ * Runs the runbook's read-only diagnosis and reports what it found. At a terminal it then offers
+ * the fitting mitigation, verifies the recovery, and ends in one transcript.
+ */
 export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Outcome> {
   const { io } = deps;
-  const interactive = !opts.nonInteractive && io.canPrompt();
-  if (opts.step && !interactive) {
+  if (opts.step && (opts.nonInteractive || !io.canPrompt())) {
     throw new UsageError('--step needs a terminal: it pauses after every step');
   }
-  // Everything that can be wrong with the flags fails here, before a connection or a file is opened.
-  const spec = await resolveDatabaseTarget(opts.target, deps.env);
-  const runbook: Runbook = await loadRunbookById(
-    opts.runbookId ?? defaultRunbookFor(spec.engine).id,
-  );
-  const overrides = parseSetFlags(opts.sets, runbook.parameters, runbook.id);
-  const values = resolveParameters(runbook.parameters, overrides, runbook.id);
-  const { path, incident } = transcriptPathFor({
-    transcriptFlag: opts.transcriptPath,
-    incident: opts.incident,
-    env: deps.env,
-    now: deps.now(),
-  });
-
-  const transcript = deps.openTranscript(path, incident);
-  deps.onTranscript(transcript);
-  const label = targetLabel(spec);
-  transcript.append({
-    type: 'session.start',
-    command: 'diagnose',
-    argv: deps.argv,
-    runbook: runbook.id,
-    targets: [label],
-    poolctl: poolctlVersion(),
-    mode: interactive ? 'interactive' : 'non-interactive',
-    parameters: overrides,
-  });
-
+  const run = await openSession('diagnose', opts, deps);
+  const { runbook, values, transcript } = run;
   const human = opts.output === 'human';
-  const style = makeStyle(io.color && !opts.noColor);
-  const view = new DiagnoseView(io, style, runbook, values);
-  const target = await deps.connect(spec);
+  const view = new DiagnoseView(io, run.style, runbook, values);
+  const target = await deps.connect(run.spec);
   let result: PhaseResult;
+  let records: ActionRecord[] = [];
+  let verified: PhaseResult | undefined;
   try {
-    if (human) view.header(label, `${target.info.product} ${target.info.version}`, incident, path);
+    if (human)
+      view.header(
+        run.label,
+        `${target.info.product} ${target.info.version}`,
+        run.incident,
+        run.transcriptPath,
+      );
     result = await runPhase({
       runbook,
       phase: 'diagnose',
@@ -84,41 +77,73 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
       reporter: human ? view : quietReporter,
       stepPrompter: opts.step ? deps.prompter() : undefined,
     });
+    const suggestions = suggestionsFor(runbook, result, opts);
+    const status = healthOf(result.findings);
+    if (human) view.summary({ status, result, suggestions, transcriptPath: run.transcriptPath });
+    if (run.interactive && human && suggestions.length > 0) {
+      const prompter = deps.prompter();
+      io.out.write('\n');
+      ({ records, verified } = await offerMitigations({
+        runbook,
+        prompter,
+        suggested: suggestions.map((s) => s.id),
+        mitigation: mitigationContext(opts.safety, {
+          runbook,
+          values,
+          target,
+          transcript,
+          reporter: new MitigationView(io, run.style),
+          prompter,
+        }),
+        verify: () =>
+          runPhase({ runbook, phase: 'verify', values, target, transcript, reporter: view }),
+        note: (text) => transcript.append({ type: 'note', text }),
+      }));
+      if (verified) view.verdict(healthOf(verified.findings), verified);
+    }
+    if (!human) {
+      io.out.write(
+        `${JSON.stringify(
+          buildReport({
+            command: 'diagnose',
+            runbook: runbook.id,
+            incident: run.incident,
+            status,
+            targets: [{ engine: run.spec.engine, label: run.label, version: target.info.version }],
+            result,
+            suggestions,
+            transcript: run.transcriptPath,
+          }),
+          null,
+          2,
+        )}\n`,
+      );
+    }
+    const finalStatus = verified ? healthOf(verified.findings) : status;
+    const exitCode = records.some((r) => r.declined)
+      ? ExitCode.declined
+      : finalStatus === 'critical'
+        ? ExitCode.unhealthy
+        : ExitCode.ok;
+    transcript.end(finalStatus, exitCode);
+    return { exitCode, status: finalStatus };
   } finally {
     view.stopSpinner();
     await target.close();
   }
-
-  const status = healthOf(result.findings);
-  const suggestions = suggestionsFor(runbook, result, opts);
-  if (human) {
-    view.summary({ status, result, suggestions, transcriptPath: path });
-  } else {
-    const report = buildReport({
-      version: poolctlVersion(),
-      command: 'diagnose',
-      runbook: runbook.id,
-      incident,
-      status,
-      targets: [{ engine: spec.engine, label, version: target.info.version }],
-      result,
-      suggestions,
-      transcript: path,
-    });
-    io.out.write(`${JSON.stringify(report, null, 2)}\n`);
-  }
-  const exitCode = status === 'critical' ? ExitCode.unhealthy : ExitCode.ok;
-  transcript.end(status, exitCode);
-  return { exitCode, status };
 }
 
 /** The fitting actions, each with the exact command that repeats it without prompts. */
-function suggestionsFor(
+export function suggestionsFor(
   runbook: Runbook,
   result: PhaseResult,
-  opts: DiagnoseOptions,
+  opts: CommonOptions,
 ): Suggestion[] {
-  const targetFlag = opts.target.pg ? ` --pg '${redactedUrl(opts.target.pg)}'` : '';
+  const targetFlag = opts.target.pg
+    ? ` --pg '${redactedUrl(opts.target.pg)}'`
+    : opts.target.mysql
+      ? ` --mysql '${redactedUrl(opts.target.mysql)}'`
+      : '';
   return suggestedActions(result.findings).flatMap((id) => {
     const action = runbook.actions.find((a) => a.id === id);
     if (!action) return [];

@@ -99,7 +99,9 @@ export class DiagnoseView implements PhaseReporter {
 
   private async rowsText(outcome: StepOutcome): Promise<string> {
     const rows = outcome.rows ?? [];
-    const step = this.runbook.diagnose.find((st) => st.id === outcome.id);
+    const step = [...this.runbook.diagnose, ...this.runbook.verify].find(
+      (st) => st.id === outcome.id,
+    );
     if (rows.length === 0) return this.style.dim('none');
     if (step?.kind === 'query' && step.metrics && rows.length === 1) {
       // The headline already said it; the full record is in the JSON document and transcript.
@@ -180,6 +182,22 @@ export class DiagnoseView implements PhaseReporter {
     }
     this.print();
     this.print(s.dim(`Transcript: ${input.transcriptPath}`));
+  }
+
+  /** After verify: did the pool recover? */
+  verdict(status: HealthStatus, verified: PhaseResult) {
+    const s = this.style;
+    const m = verified.metrics;
+    const ok = status === 'healthy';
+    this.print(
+      ok
+        ? s.green.bold(
+            `✔ Recovered: utilization ${m.utilization_percent}% (${m.connections} of ${m.usable_connections})`,
+          )
+        : s.red.bold(
+            `✖ Not recovered yet (${status}): utilization ${m.utilization_percent}% (${m.connections} of ${m.usable_connections})`,
+          ),
+    );
   }
 
   stopSpinner() {

@@ -1,3 +1,5 @@
+import { poolctlVersion } from '../version.js';
+import type { ActionRecord } from '../wizard/mitigation.js';
 import type { Finding, HealthStatus, Metrics, PhaseResult } from '../wizard/model.js';
 import type { Suggestion } from './diagnose-view.js';
 
@@ -19,25 +21,26 @@ export interface JsonReport {
 }
 
 export function buildReport(input: {
-  version: string;
   command: string;
   runbook: string;
   incident: string;
   status: HealthStatus;
   targets: JsonReport['targets'];
-  result: PhaseResult;
-  suggestions: Suggestion[];
+  result?: PhaseResult;
+  actions?: ActionRecord[];
+  metrics?: Metrics;
+  suggestions?: Suggestion[];
   transcript: string;
 }): JsonReport {
-  const { result } = input;
+  const steps = input.result?.steps ?? [];
   return {
-    poolctl: input.version,
+    poolctl: poolctlVersion(),
     command: input.command,
     runbook: input.runbook,
     incident: input.incident,
     status: input.status,
     targets: input.targets,
-    steps: result.steps.map((s) => ({
+    steps: steps.map((s) => ({
       id: s.id,
       title: s.title,
       kind: s.kind,
@@ -49,10 +52,26 @@ export function buildReport(input: {
       ...(s.note ? { note: s.note } : {}),
       findings: s.findings.map((f) => f.id),
     })),
-    findings: result.findings,
-    actions: [],
-    suggested: input.suggestions,
-    manual: result.steps
+    findings: input.result?.findings ?? [],
+    actions: (input.actions ?? []).map((a) => ({
+      id: a.id,
+      title: a.title,
+      kind: a.kind,
+      mode: a.mode,
+      executed: a.executed,
+      dryRun: a.dryRun,
+      declined: a.declined,
+      answeredBy: a.answeredBy,
+      victims: a.victims,
+      results: a.results,
+      spared: a.spared,
+      ...(a.command !== undefined ? { command: a.command } : {}),
+      before: a.before,
+      after: a.after,
+      stoppedEarly: a.stoppedEarly,
+    })),
+    suggested: input.suggestions ?? [],
+    manual: steps
       .filter((s) => s.manual !== undefined)
       .map((s) => ({
         step: s.id,
@@ -60,7 +79,7 @@ export function buildReport(input: {
         command: s.command ?? '',
         status: s.manual ?? 'pending',
       })),
-    metrics: result.metrics,
+    metrics: input.metrics ?? input.result?.metrics ?? {},
     transcript: input.transcript,
   };
 }

@@ -1,6 +1,15 @@
 import pg from 'pg';
 import { TargetError } from '../errors.js';
 import { targetLabel } from './resolve.js';
+import {
+  candidatesSql,
+  classify,
+  LOOKUP_SQL,
+  signalParams,
+  signalSql,
+  stillThereSql,
+  toSession,
+} from './postgres-kill.js';
 import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo } from './types.js';
 
 // count(*) is int8 and round() is numeric: both arrive as strings unless parsed. Connection counts
@@ -67,17 +76,41 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
     await client.end().catch(() => {});
     throw new TargetError(`${label}: connected, but the first query failed: ${messageOf(err)}`);
   }
+  const run = async (sql: string, params: unknown[]): Promise<Row[]> => {
+    try {
+      const result = await client.query(sql, params);
+      return result.rows as Row[];
+    } catch (err) {
+      throw queryError(err, label, spec);
+    }
+  };
   return {
     engine: 'postgres',
     label,
     info,
-    async query(sql: string, params: unknown[]): Promise<Row[]> {
-      try {
-        const result = await client.query(sql, params);
-        return result.rows as Row[];
-      } catch (err) {
-        throw queryError(err, label, spec);
-      }
+    query: run,
+    async candidates(request) {
+      const rows = await run(candidatesSql(request.sql), request.params);
+      return rows.map(toSession);
+    },
+    async signal(request) {
+      const killed = await run(
+        signalSql(request.sql, request.params.length, request.mode),
+        signalParams(request),
+      );
+      const handled = new Set(killed.map((r) => Number(r.pid)));
+      const others = request.sessions.filter((s) => !handled.has(s.pid)).map((s) => s.pid);
+      const lookup = others.length > 0 ? await run(LOOKUP_SQL, [others]) : [];
+      return classify(request, killed, lookup);
+    },
+    async stillThere(sessions, mode) {
+      if (sessions.length === 0) return new Set<number>();
+      const rows = await run(stillThereSql(mode), [
+        sessions.map((s) => s.pid),
+        sessions.map((s) => s.sessionToken),
+        sessions.map((s) => s.queryToken),
+      ]);
+      return new Set(rows.map((r) => Number(r.pid)));
     },
     async close() {
       await client.end().catch(() => {});

@@ -25,7 +25,72 @@ export interface DatabaseTarget {
   readonly info: ServerInfo;
   /** Runs one read-only statement with positional parameters bound by the driver. */
   query(sql: string, params: unknown[]): Promise<Row[]>;
+  /**
+   * Runs a terminate step's candidate query and returns the sessions it selects, each marked
+   * with whether its user is a superuser (protection needs it).
+   */
+  candidates(request: CandidateRequest): Promise<Session[]>;
+  /**
+   * Signals the shown sessions that still match, in as few statements as the engine allows,
+   * re-checking each at execution time: same id and session token, still selected by the
+   * candidate query, still not protected. Sessions that changed are returned as spared.
+   */
+  signal(request: SignalRequest): Promise<SignalResult>;
+  /** Of these sessions, the ids still there: the same session, and for `cancel` the same statement. */
+  stillThere(sessions: Session[], mode: KillMode): Promise<Set<number>>;
   close(): Promise<void>;
+}
+
+export type KillMode = 'cancel' | 'terminate';
+
+/**
+ * A client session as a terminate step's candidate query returns it. Candidate SQL must select
+ * these columns (snake_case: session_token, query_token, in_state_s).
+ */
+export interface Session {
+  /** Backend pid (PostgreSQL) or connection id (MySQL). */
+  pid: number;
+  /** Identifies this session apart from a later one with the same id (backend_start; user@host). */
+  sessionToken: string;
+  /** Identifies the statement running now (query_start), so a cancel can tell it ended. */
+  queryToken: string;
+  user: string;
+  application: string;
+  client: string;
+  state: string;
+  /** Seconds in the state that made it a candidate. */
+  inStateS: number;
+  query: string;
+  superuser: boolean;
+}
+
+/** Who must never be touched, beyond poolctl itself and the server's own processes. */
+export interface Protection {
+  users: string[];
+  applications: string[];
+  includeSuperusers: boolean;
+}
+
+export interface CandidateRequest {
+  sql: string;
+  params: unknown[];
+}
+
+export interface SignalRequest extends CandidateRequest {
+  mode: KillMode;
+  sessions: Session[];
+  protection: Protection;
+}
+
+export interface SignalResult {
+  /** Signals delivered (the server accepted them); the caller polls until they are gone. */
+  signalled: number[];
+  /** Gone before the signal reached them. */
+  gone: number[];
+  /** Shown but changed or protected by the time of the kill, with the reason. */
+  spared: { pid: number; reason: string }[];
+  /** The server refused the signal (e.g. permission), with the reason. */
+  failed: { pid: number; reason: string }[];
 }
 
 /** Where to connect, before connecting. Passwords stay here and never reach a label or a file. */

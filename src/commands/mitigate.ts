@@ -1,0 +1,183 @@
+import { ExitCode, UsageError } from '../errors.js';
+import { DiagnoseView } from '../io/diagnose-view.js';
+import { buildReport } from '../io/json-report.js';
+import { MitigationView, beforeAfter } from '../io/mitigation-view.js';
+import { parseInteger } from '../runbook/params.js';
+import type { Runbook } from '../runbook/types.js';
+import { runAction, type ActionRecord, type MitigationReporter } from '../wizard/mitigation.js';
+import { healthOf, type HealthStatus, type Metrics, type PhaseResult } from '../wizard/model.js';
+import { offerMitigations } from '../wizard/offer.js';
+import { runPhase } from '../wizard/phase.js';
+import {
+  parseCommonOptions,
+  type CommonFlags,
+  type CommonOptions,
+  type Deps,
+  type Outcome,
+} from './common.js';
+import { suggestionsFor } from './diagnose.js';
+import {
+  mitigationContext,
+  parseSafetyOptions,
+  type SafetyFlags,
+  type SafetyOptions,
+} from './safety-options.js';
+import { openSession } from './session.js';
+
+export interface MitigateFlags extends CommonFlags, SafetyFlags {
+  action?: string[];
+  pid?: string;
+  cancel?: boolean;
+}
+
+export interface MitigateOptions extends CommonOptions {
+  /** Runbook action ids, in the order given; empty = measure, then offer (interactive only). */
+  actions: string[];
+  /** `--pid N`: the session for terminate-pid / cancel-pid. */
+  pid?: number;
+  safety: SafetyOptions;
+}
+
+export function parseMitigateOptions(flags: MitigateFlags): MitigateOptions {
+  const common = parseCommonOptions(flags);
+  const actions = [...(flags.action ?? [])];
+  let pid: number | undefined;
+  if (flags.pid !== undefined) {
+    pid = parseInteger(flags.pid, `--pid ${flags.pid}`);
+    if (pid < 1) throw new UsageError(`--pid ${flags.pid}: expected a process id`);
+    if (actions.length === 0) actions.push(flags.cancel ? 'cancel-pid' : 'terminate-pid');
+  } else if (flags.cancel) {
+    throw new UsageError('--cancel goes with --pid: use --action cancel-long for long queries');
+  }
+  return { ...common, actions, pid, safety: parseSafetyOptions(flags) };
+}
+
+/** Frees connections: shows the victims, asks (or needs --yes), kills, and measures before/after. */
+export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Outcome> {
+  const { io } = deps;
+  const canAsk = !opts.nonInteractive && io.canPrompt();
+  if (opts.actions.length === 0 && !canAsk) {
+    throw new UsageError(
+      '--action required when not running interactively (see: poolctl runbooks show)',
+    );
+  }
+  const pidSet = opts.pid !== undefined ? [`pid=${opts.pid}`] : [];
+  const run = await openSession('mitigate', opts, deps, pidSet);
+  const { runbook, values, transcript } = run;
+  const actions = opts.actions.map((id) => findAction(runbook, id));
+  const human = opts.output === 'human';
+  const reporter: MitigationReporter = human
+    ? new MitigationView(io, run.style)
+    : { victims() {}, notice: (text) => io.err.write(`poolctl: ${text}\n`), result() {} };
+  const target = await deps.connect(run.spec);
+  try {
+    const prompter = canAsk ? deps.prompter() : undefined;
+    const context = mitigationContext(opts.safety, {
+      runbook,
+      values,
+      target,
+      transcript,
+      reporter,
+      prompter,
+    });
+    let records: ActionRecord[] = [];
+    let result: PhaseResult | undefined;
+    let verified: PhaseResult | undefined;
+    if (actions.length > 0) {
+      for (const action of actions) records.push(await runAction(action, context));
+    } else {
+      // Alone and without --action: measure first, then offer what fits.
+      const view = new DiagnoseView(io, run.style, runbook, values);
+      view.header(
+        run.label,
+        `${target.info.product} ${target.info.version}`,
+        run.incident,
+        run.transcriptPath,
+      );
+      result = await runPhase({
+        runbook,
+        phase: 'diagnose',
+        values,
+        target,
+        transcript,
+        reporter: view,
+      });
+      const suggestions = suggestionsFor(runbook, result, opts);
+      view.summary({
+        status: healthOf(result.findings),
+        result,
+        suggestions,
+        transcriptPath: run.transcriptPath,
+      });
+      ({ records, verified } = await offerMitigations({
+        runbook,
+        prompter: prompter!,
+        suggested: suggestions.map((s) => s.id),
+        mitigation: context,
+        verify: () =>
+          runPhase({ runbook, phase: 'verify', values, target, transcript, reporter: view }),
+        note: (text) => transcript.append({ type: 'note', text }),
+      }));
+      if (verified) view.verdict(healthOf(verified.findings), verified);
+    }
+
+    const latest = latestMetrics(records, result);
+    const status: HealthStatus = verified ? healthOf(verified.findings) : statusOf(latest, values);
+    const failed = records.some((r) =>
+      r.results.some((x) => x.outcome === 'failed' || x.outcome === 'still-there'),
+    );
+    const exitCode = records.some((r) => r.declined)
+      ? ExitCode.declined
+      : failed
+        ? ExitCode.unhealthy
+        : ExitCode.ok;
+    if (human) {
+      const first = records.find((r) => r.before)?.before;
+      const last = [...records].reverse().find((r) => r.after)?.after;
+      if (records.length > 1 && first && last)
+        io.out.write(`Overall: ${beforeAfter(first, last, run.style)}\n`);
+      io.out.write(run.style.dim(`Transcript: ${run.transcriptPath}\n`));
+    } else {
+      const report = buildReport({
+        command: 'mitigate',
+        runbook: runbook.id,
+        incident: run.incident,
+        status,
+        targets: [{ engine: run.spec.engine, label: run.label, version: target.info.version }],
+        result,
+        actions: records,
+        metrics: latest,
+        transcript: run.transcriptPath,
+      });
+      io.out.write(`${JSON.stringify(report, null, 2)}\n`);
+    }
+    transcript.end(status, exitCode);
+    return { exitCode, status };
+  } finally {
+    await target.close();
+  }
+}
+
+function findAction(runbook: Runbook, id: string) {
+  const action = runbook.actions.find((a) => a.id === id);
+  if (!action) {
+    const known = runbook.actions.map((a) => a.id).join(', ');
+    throw new UsageError(`--action ${id}: no such action in ${runbook.id} (known: ${known})`);
+  }
+  return action;
+}
+
+function latestMetrics(records: ActionRecord[], result?: PhaseResult): Metrics {
+  for (const r of [...records].reverse()) if (r.after) return r.after;
+  for (const r of [...records].reverse()) if (r.before) return r.before;
+  return result?.metrics ?? {};
+}
+
+/** Health from the numbers alone, against the runbook's thresholds. */
+function statusOf(metrics: Metrics, values: Record<string, unknown>): HealthStatus {
+  const pct = metrics.utilization_percent;
+  if (pct === undefined) return 'healthy';
+  if (pct >= Number(values.utilization_critical ?? 95)) return 'critical';
+  if (pct >= Number(values.utilization_warning ?? 90)) return 'warning';
+  return 'healthy';
+}

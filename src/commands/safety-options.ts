@@ -1,0 +1,83 @@
+import { UsageError } from '../errors.js';
+import type { Prompter } from '../io/prompter.js';
+import { parseDuration, parseInteger } from '../runbook/params.js';
+import type { ParameterValues, Runbook } from '../runbook/types.js';
+import type { DatabaseTarget } from '../targets/types.js';
+import type { Transcript } from '../transcript/types.js';
+import type { MitigationContext, MitigationReporter } from '../wizard/mitigation.js';
+
+/** The flags that shape every destructive step, as commander hands them over. */
+export interface SafetyFlags {
+  yes?: boolean;
+  dryRun?: boolean;
+  protectUser?: string[];
+  protectApp?: string[];
+  includeSuperusers?: boolean;
+  maxVictims?: string;
+  escalate?: string | boolean;
+  killTimeout?: string;
+}
+
+export interface SafetyOptions {
+  yes: boolean;
+  dryRun: boolean;
+  protectUsers: string[];
+  protectApps: string[];
+  includeSuperusers: boolean;
+  maxVictims?: number;
+  escalateAfterS?: number;
+  killTimeoutMs: number;
+}
+
+const DEFAULT_ESCALATE = '10s';
+
+export function parseSafetyOptions(flags: SafetyFlags): SafetyOptions {
+  let maxVictims: number | undefined;
+  if (flags.maxVictims !== undefined) {
+    maxVictims = parseInteger(flags.maxVictims, `--max-victims ${flags.maxVictims}`);
+    if (maxVictims < 1)
+      throw new UsageError(`--max-victims ${flags.maxVictims}: expected 1 or more`);
+  }
+  const escalate = flags.escalate === true ? DEFAULT_ESCALATE : flags.escalate || undefined;
+  const killTimeout = flags.killTimeout ?? '5s';
+  const killTimeoutS = parseDuration(killTimeout, `--kill-timeout ${killTimeout}`);
+  if (killTimeoutS <= 0) throw new UsageError('--kill-timeout: must be more than 0s');
+  return {
+    yes: Boolean(flags.yes),
+    // --dry-run wins over --yes: it never changes anything.
+    dryRun: Boolean(flags.dryRun),
+    protectUsers: flags.protectUser ?? [],
+    protectApps: flags.protectApp ?? [],
+    includeSuperusers: Boolean(flags.includeSuperusers),
+    maxVictims,
+    escalateAfterS: escalate ? parseDuration(escalate, `--escalate ${escalate}`) : undefined,
+    killTimeoutMs: Math.round(killTimeoutS * 1000),
+  };
+}
+
+export function mitigationContext(
+  safety: SafetyOptions,
+  parts: {
+    runbook: Runbook;
+    values: ParameterValues;
+    target: DatabaseTarget;
+    transcript: Transcript;
+    reporter: MitigationReporter;
+    prompter?: Prompter;
+  },
+): MitigationContext {
+  return {
+    ...parts,
+    yes: safety.yes,
+    dryRun: safety.dryRun,
+    protection: {
+      users: safety.protectUsers,
+      applications: safety.protectApps,
+      includeSuperusers: safety.includeSuperusers,
+    },
+    maxVictims: safety.maxVictims,
+    confirmTypedOver: Number(parts.values.confirm_typed_over ?? 20),
+    escalateAfterS: safety.escalateAfterS,
+    killTimeoutMs: safety.killTimeoutMs,
+  };
+}

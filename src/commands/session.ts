@@ -1,0 +1,79 @@
+import { UsageError } from '../errors.js';
+import { makeStyle } from '../io/render.js';
+import { defaultRunbookFor, loadRunbookById } from '../runbook/bundled.js';
+import { parseSetFlags, resolveParameters } from '../runbook/params.js';
+import type { ParameterValues, Runbook } from '../runbook/types.js';
+import { resolveDatabaseTarget, targetLabel } from '../targets/resolve.js';
+import type { DatabaseTargetSpec } from '../targets/types.js';
+import { transcriptPathFor } from '../transcript/paths.js';
+import type { Transcript } from '../transcript/types.js';
+import { poolctlVersion } from '../version.js';
+import type { CommonOptions, Deps } from './common.js';
+
+/** Everything a command run shares once its flags are known to be good and its transcript is open. */
+export interface RunSession {
+  spec: DatabaseTargetSpec;
+  label: string;
+  runbook: Runbook;
+  /** `--set` values as given, for the transcript and the commands poolctl suggests. */
+  overrides: Record<string, string>;
+  values: ParameterValues;
+  transcript: Transcript;
+  transcriptPath: string;
+  incident: string;
+  interactive: boolean;
+  style: ReturnType<typeof makeStyle>;
+}
+
+/**
+ * Resolves the target, the runbook and its parameters — every usage error fails here, before a
+ * connection or a file is opened — then opens the incident transcript and records the start.
+ */
+export async function openSession(
+  command: string,
+  opts: CommonOptions,
+  deps: Deps,
+  extraSets: string[] = [],
+): Promise<RunSession> {
+  const interactive = !opts.nonInteractive && deps.io.canPrompt();
+  const spec = await resolveDatabaseTarget(opts.target, deps.env);
+  const runbook = await loadRunbookById(opts.runbookId ?? defaultRunbookFor(spec.engine).id);
+  if (runbook.engine !== spec.engine) {
+    throw new UsageError(
+      `--runbook ${runbook.id} is for ${runbook.engine}, the target is ${spec.engine}`,
+    );
+  }
+  const overrides = parseSetFlags([...opts.sets, ...extraSets], runbook.parameters, runbook.id);
+  const values = resolveParameters(runbook.parameters, overrides, runbook.id);
+  const { path, incident } = transcriptPathFor({
+    transcriptFlag: opts.transcriptPath,
+    incident: opts.incident,
+    env: deps.env,
+    now: deps.now(),
+  });
+  const transcript = deps.openTranscript(path, incident);
+  deps.onTranscript(transcript);
+  const label = targetLabel(spec);
+  transcript.append({
+    type: 'session.start',
+    command,
+    argv: deps.argv,
+    runbook: runbook.id,
+    targets: [label],
+    poolctl: poolctlVersion(),
+    mode: interactive ? 'interactive' : 'non-interactive',
+    parameters: overrides,
+  });
+  return {
+    spec,
+    label,
+    runbook,
+    overrides,
+    values,
+    transcript,
+    transcriptPath: path,
+    incident,
+    interactive,
+    style: makeStyle(deps.io.color && !opts.noColor),
+  };
+}

@@ -1,0 +1,106 @@
+import type { ChalkInstance } from 'chalk';
+import { formatDuration } from '../runbook/params.js';
+import type { TerminateStep } from '../runbook/types.js';
+import { countOutcomes } from '../safety/kill.js';
+import type { Selection } from '../safety/selection.js';
+import type { ActionRecord, MitigationReporter } from '../wizard/mitigation.js';
+import type { Metrics } from '../wizard/model.js';
+import type { IO } from './io.js';
+import { indent, renderTable } from './render.js';
+
+const VICTIM_COLUMNS = ['pid', 'user', 'application', 'client', 'state', 'since', 'query'];
+
+/** Human rendering of mitigations: who will be touched, the outcome, and the numbers before/after. */
+export class MitigationView implements MitigationReporter {
+  constructor(
+    private readonly io: IO,
+    private readonly style: ChalkInstance,
+  ) {}
+
+  private print(text = '') {
+    this.io.out.write(`${text}\n`);
+  }
+
+  async victims(action: TerminateStep, selection: Selection) {
+    const s = this.style;
+    const verb = action.mode === 'cancel' ? 'cancel the query of' : 'terminate';
+    this.print(s.bold(`${action.title} [${action.id}]`));
+    this.print(indent(s.dim(action.why)));
+    if (selection.victims.length === 0) {
+      this.print(indent(s.green('No session matches: nothing to do.')));
+    } else {
+      const rows = selection.victims.map((v) => ({
+        ...v,
+        since: formatDuration(Math.round(v.inStateS)),
+      }));
+      const shown = rows.slice(0, 30);
+      this.print(
+        indent(
+          await renderTable(shown, {
+            columns: VICTIM_COLUMNS,
+            boxed: this.io.isStdoutTTY,
+            style: s,
+            maxCellWidth: 50,
+          }),
+        ),
+      );
+      if (rows.length > shown.length)
+        this.print(indent(s.dim(`… and ${rows.length - shown.length} more`)));
+      this.print(indent(s.bold(`Will ${verb} ${selection.victims.length} session(s).`)));
+    }
+    if (selection.spared.length > 0) {
+      const reasons = new Map<string, number>();
+      for (const { reason } of selection.spared)
+        reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+      const list = [...reasons].map(([reason, n]) => `${n} × ${reason}`).join('; ');
+      this.print(indent(s.cyan(`Left alone: ${list}`)));
+    }
+  }
+
+  notice(text: string) {
+    this.print(indent(this.style.yellow(text)));
+  }
+
+  async result(record: ActionRecord) {
+    const s = this.style;
+    if (record.command !== undefined) {
+      this.print(s.bold(`${record.title} [${record.id}]`));
+      this.print(indent(`poolctl does not do this one itself yet; run it by hand:`));
+      this.print(indent(s.cyan(record.command), 4));
+      this.print();
+      return;
+    }
+    if (!record.executed) {
+      this.print();
+      return;
+    }
+    const counts = countOutcomes(record.results);
+    const parts = Object.entries(counts).map(([outcome, n]) => `${n} ${outcome.replace('-', ' ')}`);
+    this.print(
+      indent(
+        `${s.green('✔')} ${parts.join(' · ')}${record.stoppedEarly ? s.yellow(' (interrupted)') : ''}`,
+      ),
+    );
+    for (const r of record.results.filter(
+      (r) => r.outcome === 'failed' || r.outcome === 'still-there',
+    )) {
+      this.print(indent(s.red(`pid ${r.pid}: ${r.outcome}: ${r.reason ?? ''}`), 4));
+    }
+    const spared = record.results.filter((r) => r.outcome === 'spared');
+    for (const r of spared.slice(0, 10))
+      this.print(indent(s.cyan(`pid ${r.pid} spared: ${r.reason ?? ''}`), 4));
+    if (record.before && record.after)
+      this.print(indent(beforeAfter(record.before, record.after, s)));
+    this.print();
+  }
+}
+
+/** "96.3% → 40.7% (26 → 11 connections)". */
+export function beforeAfter(before: Metrics, after: Metrics, s: ChalkInstance): string {
+  return (
+    `Utilization ${s.bold(`${before.utilization_percent}% → ${after.utilization_percent}%`)} ` +
+    `(${before.connections} → ${after.connections} connections; idle ${before.idle} → ${after.idle}, ` +
+    `idle in transaction ${before.idle_in_transaction} → ${after.idle_in_transaction}, ` +
+    `active ${before.active} → ${after.active})`
+  );
+}

@@ -1,0 +1,107 @@
+import type { DatabaseTarget, KillMode, Protection, Session } from '../targets/types.js';
+
+export type VictimOutcome =
+  'terminated' | 'cancelled' | 'already-gone' | 'spared' | 'still-there' | 'failed';
+
+export interface VictimResult {
+  pid: number;
+  outcome: VictimOutcome;
+  reason?: string;
+}
+
+export interface KillPlan {
+  target: DatabaseTarget;
+  sql: string;
+  params: unknown[];
+  mode: KillMode;
+  victims: Session[];
+  protection: Protection;
+  /** Victims per statement. */
+  batchSize?: number;
+  /** How long to wait for signalled sessions to disappear. */
+  timeoutMs?: number;
+  pollMs?: number;
+  /** Checked between batches: Ctrl-C finishes the batch in flight and stops there. */
+  interrupted?: () => boolean;
+}
+
+export interface KillReport {
+  results: VictimResult[];
+  /** True when an interrupt stopped the kill before every batch ran. */
+  stoppedEarly: boolean;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Signals the victims batch by batch (each batch one re-checking statement), then polls until
+ * every signalled session is gone ("terminated" means gone) or the timeout passes. Each victim
+ * gets its own outcome; one victim's failure never stops the others.
+ */
+export async function executeKill(plan: KillPlan): Promise<KillReport> {
+  const batchSize = plan.batchSize ?? 1000;
+  const timeoutMs = plan.timeoutMs ?? 5000;
+  const pollMs = plan.pollMs ?? 5;
+  const results = new Map<number, VictimResult>();
+  const signalled: Session[] = [];
+  let stoppedEarly = false;
+
+  for (let i = 0; i < plan.victims.length; i += batchSize) {
+    if (plan.interrupted?.()) {
+      stoppedEarly = true;
+      for (const s of plan.victims.slice(i)) {
+        results.set(s.pid, {
+          pid: s.pid,
+          outcome: 'spared',
+          reason: 'interrupted before its batch',
+        });
+      }
+      break;
+    }
+    const batch = plan.victims.slice(i, i + batchSize);
+    const outcome = await plan.target.signal({
+      sql: plan.sql,
+      params: plan.params,
+      mode: plan.mode,
+      sessions: batch,
+      protection: plan.protection,
+    });
+    const byPid = new Map(batch.map((s) => [s.pid, s]));
+    for (const pid of outcome.signalled) signalled.push(byPid.get(pid)!);
+    for (const pid of outcome.gone) results.set(pid, { pid, outcome: 'already-gone' });
+    for (const { pid, reason } of outcome.spared)
+      results.set(pid, { pid, outcome: 'spared', reason });
+    for (const { pid, reason } of outcome.failed)
+      results.set(pid, { pid, outcome: 'failed', reason });
+  }
+
+  const done: VictimOutcome = plan.mode === 'cancel' ? 'cancelled' : 'terminated';
+  let waiting = signalled;
+  const deadline = Date.now() + timeoutMs;
+  while (waiting.length > 0) {
+    const present = await plan.target.stillThere(waiting, plan.mode);
+    for (const s of waiting)
+      if (!present.has(s.pid)) results.set(s.pid, { pid: s.pid, outcome: done });
+    waiting = waiting.filter((s) => present.has(s.pid));
+    if (waiting.length === 0 || Date.now() >= deadline) break;
+    await sleep(pollMs);
+  }
+  for (const s of waiting) {
+    results.set(s.pid, {
+      pid: s.pid,
+      outcome: 'still-there',
+      reason: `signalled, still there after ${timeoutMs / 1000}s`,
+    });
+  }
+  const ordered = plan.victims.map(
+    (s) => results.get(s.pid) ?? { pid: s.pid, outcome: 'failed' as const, reason: 'no result' },
+  );
+  return { results: ordered, stoppedEarly };
+}
+
+/** Counts per outcome, for summaries: { terminated: 15, spared: 1 }. */
+export function countOutcomes(results: VictimResult[]): Partial<Record<VictimOutcome, number>> {
+  const counts: Partial<Record<VictimOutcome, number>> = {};
+  for (const r of results) counts[r.outcome] = (counts[r.outcome] ?? 0) + 1;
+  return counts;
+}

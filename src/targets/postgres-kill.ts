@@ -1,0 +1,137 @@
+import type { Row, Session, SignalRequest, SignalResult } from './types.js';
+
+/**
+ * The set-based kill statements for PostgreSQL. The signal function sits in the select list over
+ * a MATERIALIZED set of victims that already passed every check; in a WHERE clause the planner
+ * could evaluate it before the other conditions and signal every backend, poolctl's own included.
+ */
+
+/** A runbook's candidate query as a CTE body: no trailing semicolon, comments kept harmless. */
+function asSubquery(sql: string): string {
+  return `${sql.trim().replace(/;\s*$/, '')}\n`;
+}
+
+export function candidatesSql(candidateSql: string): string {
+  return `WITH candidates AS MATERIALIZED (
+${asSubquery(candidateSql)})
+SELECT c.*, coalesce(r.rolsuper, false) AS superuser
+FROM candidates c
+LEFT JOIN pg_roles r ON r.rolname = c.user
+ORDER BY c.in_state_s DESC, c.pid`;
+}
+
+/**
+ * Re-checks every shown session at execution time — same pid and backend_start, still selected by
+ * the candidate query, still a client backend, not poolctl, not protected, signallable by us —
+ * and signals exactly those, in one statement.
+ */
+export function signalSql(candidateSql: string, paramCount: number, mode: 'cancel' | 'terminate') {
+  const p = (i: number) => `$${paramCount + i}`;
+  const signal = mode === 'cancel' ? 'pg_cancel_backend' : 'pg_terminate_backend';
+  return `WITH candidates AS MATERIALIZED (
+${asSubquery(candidateSql)}),
+shown AS (
+  SELECT * FROM unnest(${p(1)}::int[], ${p(2)}::text[]) AS s(pid, session_token)
+),
+me AS (
+  SELECT rolsuper FROM pg_roles WHERE rolname = current_user
+),
+victims AS MATERIALIZED (
+  SELECT c.pid,
+         (me.rolsuper OR NOT coalesce(r.rolsuper, false))
+           AND (me.rolsuper
+                OR pg_has_role(a.usesysid, 'USAGE')
+                OR pg_has_role('pg_signal_backend', 'USAGE')) AS permitted
+  FROM candidates c
+  JOIN shown s ON s.pid = c.pid AND s.session_token = c.session_token
+  JOIN pg_stat_activity a ON a.pid = c.pid AND a.backend_type = 'client backend'
+  LEFT JOIN pg_roles r ON r.oid = a.usesysid
+  CROSS JOIN me
+  WHERE a.pid <> pg_backend_pid()
+    AND a.usename <> ALL (${p(3)}::text[])
+    AND coalesce(a.application_name, '') <> ALL (${p(4)}::text[])
+    AND (${p(5)}::boolean OR NOT coalesce(r.rolsuper, false))
+)
+SELECT pid, permitted,
+       CASE WHEN permitted THEN ${signal}(pid) ELSE false END AS signalled
+FROM victims`;
+}
+
+export function signalParams(request: SignalRequest): unknown[] {
+  return [
+    ...request.params,
+    request.sessions.map((s) => s.pid),
+    request.sessions.map((s) => s.sessionToken),
+    request.protection.users,
+    request.protection.applications,
+    request.protection.includeSuperusers,
+  ];
+}
+
+/** What became of the shown sessions the kill statement left alone: gone, reused, or changed. */
+export const LOOKUP_SQL = `SELECT pid, backend_start::text AS session_token, state,
+  usename AS user, coalesce(application_name, '') AS application
+FROM pg_stat_activity WHERE pid = ANY ($1::int[])`;
+
+export function classify(request: SignalRequest, killed: Row[], lookup: Row[]): SignalResult {
+  const result: SignalResult = { signalled: [], gone: [], spared: [], failed: [] };
+  const handled = new Set<number>();
+  for (const row of killed) {
+    const pid = Number(row.pid);
+    handled.add(pid);
+    if (!row.permitted) {
+      result.failed.push({
+        pid,
+        reason: 'permission denied: not a member of its role or of pg_signal_backend',
+      });
+    } else if (row.signalled) {
+      result.signalled.push(pid);
+    } else {
+      result.gone.push(pid);
+    }
+  }
+  const now = new Map(lookup.map((r) => [Number(r.pid), r]));
+  for (const session of request.sessions) {
+    if (handled.has(session.pid)) continue;
+    const current = now.get(session.pid);
+    if (!current) result.gone.push(session.pid);
+    else result.spared.push({ pid: session.pid, reason: sparedReason(session, current, request) });
+  }
+  return result;
+}
+
+function sparedReason(shown: Session, now: Row, request: SignalRequest): string {
+  if (now.session_token !== shown.sessionToken) return 'a new session took over the pid';
+  if (request.protection.users.includes(String(now.user))) return `protected user "${now.user}"`;
+  if (request.protection.applications.includes(String(now.application))) {
+    return `protected application "${now.application}"`;
+  }
+  if (now.state !== shown.state) return `no longer matches: now ${now.state ?? 'unknown'}`;
+  return 'no longer matches the selection';
+}
+
+/** Shown sessions still there: the same backend and, for a cancel, the same running statement. */
+export function stillThereSql(mode: 'cancel' | 'terminate'): string {
+  const sameStatement =
+    mode === 'cancel' ? `AND a.state = 'active' AND a.query_start::text = s.query_token` : '';
+  return `SELECT a.pid
+FROM pg_stat_activity a
+JOIN unnest($1::int[], $2::text[], $3::text[]) AS s(pid, session_token, query_token)
+  ON a.pid = s.pid AND a.backend_start::text = s.session_token
+WHERE true ${sameStatement}`;
+}
+
+export function toSession(row: Row): Session {
+  return {
+    pid: Number(row.pid),
+    sessionToken: String(row.session_token ?? ''),
+    queryToken: String(row.query_token ?? ''),
+    user: String(row.user ?? ''),
+    application: String(row.application ?? ''),
+    client: String(row.client ?? ''),
+    state: String(row.state ?? ''),
+    inStateS: Number(row.in_state_s ?? 0),
+    query: String(row.query ?? ''),
+    superuser: Boolean(row.superuser),
+  };
+}

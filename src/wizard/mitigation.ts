@@ -1,0 +1,277 @@
+import { DeclinedError } from '../errors.js';
+import { critical, interruptRequested } from '../interrupt.js';
+import type { Prompter } from '../io/prompter.js';
+import { bindParameters, renderTemplate } from '../runbook/params.js';
+import type { ParameterValues, Runbook, Step, TerminateStep } from '../runbook/types.js';
+import { countOutcomes, executeKill, type VictimResult } from '../safety/kill.js';
+import { selectVictims, type Selection } from '../safety/selection.js';
+import type { DatabaseTarget, Protection, Session } from '../targets/types.js';
+import type { Transcript } from '../transcript/types.js';
+import type { Metrics } from './model.js';
+
+/** What happened to one action: shown, asked, done, and the numbers around it. */
+export interface ActionRecord {
+  id: string;
+  title: string;
+  kind: Step['kind'];
+  mode?: 'cancel' | 'terminate';
+  executed: boolean;
+  dryRun: boolean;
+  declined: boolean;
+  answeredBy?: 'operator' | '--yes' | '--dry-run' | 'non-interactive';
+  victims: Session[];
+  spared: { pid: number; user: string; application: string; reason: string }[];
+  results: VictimResult[];
+  /** For change and manual actions: the exact command for the operator. */
+  command?: string;
+  before?: Metrics;
+  after?: Metrics;
+  stoppedEarly: boolean;
+}
+
+export interface MitigationReporter {
+  /** The victim table and count, before the question. */
+  victims(action: TerminateStep, selection: Selection): void | Promise<void>;
+  notice(text: string): void;
+  result(record: ActionRecord): void | Promise<void>;
+}
+
+export interface MitigationContext {
+  runbook: Runbook;
+  values: ParameterValues;
+  target: DatabaseTarget;
+  transcript: Transcript;
+  reporter: MitigationReporter;
+  /** Present when a human can answer; absent in non-interactive runs. */
+  prompter?: Prompter;
+  yes: boolean;
+  dryRun: boolean;
+  protection: Protection;
+  maxVictims?: number;
+  /** Above this many victims the operator types the count instead of answering y. */
+  confirmTypedOver: number;
+  /** `--escalate`: terminate what a cancel has not ended after this many seconds. */
+  escalateAfterS?: number;
+  /** How long "terminated" may take before a victim is reported as still there. */
+  killTimeoutMs?: number;
+}
+
+/** Utilization and state counts now, from the runbook's metrics step. */
+export async function measure(ctx: MitigationContext): Promise<Metrics> {
+  const step = ctx.runbook.diagnose.find((s) => s.kind === 'query' && s.metrics);
+  if (!step || step.kind !== 'query') return {};
+  const [row] = await ctx.target.query(step.sql, bindParameters(step.params, ctx.values));
+  const metrics: Metrics = {};
+  for (const [k, v] of Object.entries(row ?? {})) if (typeof v === 'number') metrics[k] = v;
+  return metrics;
+}
+
+/** Shows, asks, does and records one action. Declining is recorded, not thrown. */
+export async function runAction(action: Step, ctx: MitigationContext): Promise<ActionRecord> {
+  const record: ActionRecord = {
+    id: action.id,
+    title: action.title,
+    kind: action.kind,
+    executed: false,
+    dryRun: ctx.dryRun,
+    declined: false,
+    victims: [],
+    spared: [],
+    results: [],
+    stoppedEarly: false,
+  };
+  if (action.kind !== 'terminate') {
+    // Changes through kubectl and configuration are done by hand until their adapters exist.
+    const template =
+      action.kind === 'change' ? action.preview : action.kind === 'manual' ? action.command : '';
+    record.command = renderTemplate(template, ctx.values, ctx.runbook.parameters);
+    ctx.transcript.append({
+      type: 'manual',
+      step: action.id,
+      command: record.command,
+      status: 'pending',
+    });
+    await ctx.reporter.result(record);
+    return record;
+  }
+
+  record.mode = action.mode;
+  const params = bindParameters(action.params, ctx.values);
+  record.before = await measure(ctx);
+  const candidates = await ctx.target.candidates({ sql: action.sql, params });
+  const selection = selectVictims(candidates, {
+    ownSessionId: ctx.target.info.ownSessionId,
+    protection: ctx.protection,
+    maxVictims: ctx.maxVictims,
+  });
+  record.victims = selection.victims;
+  record.spared = selection.spared.map(({ session, reason }) => ({
+    pid: session.pid,
+    user: session.user,
+    application: session.application,
+    reason,
+  }));
+  await ctx.reporter.victims(action, selection);
+  if (selection.victims.length === 0) {
+    ctx.transcript.append({
+      type: 'action',
+      id: action.id,
+      executed: false,
+      dryRun: ctx.dryRun,
+      victims: [],
+      results: [],
+      spared: record.spared,
+    });
+    await ctx.reporter.result(record);
+    return record;
+  }
+
+  const approved = await approve(action, selection.victims.length, ctx, record);
+  if (!approved) {
+    ctx.transcript.append({
+      type: 'action',
+      id: action.id,
+      executed: false,
+      dryRun: ctx.dryRun,
+      declined: record.declined,
+      victims: record.victims,
+      results: [],
+      spared: record.spared,
+      before: record.before,
+    });
+    await ctx.reporter.result(record);
+    return record;
+  }
+
+  const report = await critical(() =>
+    executeKill({
+      target: ctx.target,
+      sql: action.sql,
+      params,
+      mode: action.mode,
+      victims: selection.victims,
+      protection: ctx.protection,
+      timeoutMs:
+        action.mode === 'cancel' && ctx.escalateAfterS !== undefined
+          ? ctx.escalateAfterS * 1000
+          : ctx.killTimeoutMs,
+      interrupted: interruptRequested,
+    }),
+  );
+  record.executed = true;
+  record.results = report.results;
+  record.stoppedEarly = report.stoppedEarly;
+
+  if (action.mode === 'cancel' && ctx.escalateAfterS !== undefined && !interruptRequested()) {
+    await escalate(action, params, record, ctx);
+  }
+  record.after = await measure(ctx);
+  ctx.transcript.append({
+    type: 'action',
+    id: action.id,
+    mode: action.mode,
+    executed: true,
+    dryRun: false,
+    victims: record.victims,
+    results: record.results,
+    spared: record.spared,
+    outcomes: countOutcomes(record.results),
+    before: record.before,
+    after: record.after,
+    stoppedEarly: record.stoppedEarly,
+  });
+  await ctx.reporter.result(record);
+  return record;
+}
+
+/** Cancel first; terminate only the victims whose statement is still running after the grace. */
+async function escalate(
+  action: TerminateStep,
+  params: unknown[],
+  record: ActionRecord,
+  ctx: MitigationContext,
+) {
+  const stuck = new Set(
+    record.results.filter((r) => r.outcome === 'still-there').map((r) => r.pid),
+  );
+  if (stuck.size === 0) return;
+  const victims = record.victims.filter((s) => stuck.has(s.pid));
+  ctx.reporter.notice(
+    `${victims.length} still running after the cancel: terminating them (--escalate)`,
+  );
+  const report = await critical(() =>
+    executeKill({
+      target: ctx.target,
+      sql: action.sql,
+      params,
+      mode: 'terminate',
+      victims,
+      protection: ctx.protection,
+      timeoutMs: ctx.killTimeoutMs,
+      interrupted: interruptRequested,
+    }),
+  );
+  const escalated = new Map(report.results.map((r) => [r.pid, r]));
+  record.results = record.results.map((r) => {
+    const e = escalated.get(r.pid);
+    return e ? { ...e, reason: e.reason ?? `cancel had no effect in ${ctx.escalateAfterS}s` } : r;
+  });
+}
+
+async function approve(
+  action: TerminateStep,
+  count: number,
+  ctx: MitigationContext,
+  record: ActionRecord,
+): Promise<boolean> {
+  const verb = action.mode === 'cancel' ? 'cancel the queries of' : 'terminate';
+  const question = `${action.title}: ${verb} these ${count} session${count === 1 ? '' : 's'}?`;
+  if (ctx.dryRun) {
+    record.answeredBy = '--dry-run';
+    ctx.reporter.notice(
+      `--dry-run: would ${verb} ${count} session${count === 1 ? '' : 's'}; nothing was changed`,
+    );
+    ctx.transcript.append({ type: 'prompt', question, answer: 'no', answeredBy: '--dry-run' });
+    return false;
+  }
+  if (ctx.yes) {
+    record.answeredBy = '--yes';
+    ctx.transcript.append({ type: 'prompt', question, answer: 'yes', answeredBy: '--yes' });
+    return true;
+  }
+  if (!ctx.prompter) {
+    record.answeredBy = 'non-interactive';
+    record.declined = true;
+    ctx.transcript.append({
+      type: 'prompt',
+      question,
+      answer: 'no',
+      answeredBy: 'non-interactive',
+    });
+    ctx.reporter.notice(
+      `would ${verb} ${count} session${count === 1 ? '' : 's'}: pass --yes to do it when not running interactively`,
+    );
+    return false;
+  }
+  const answer =
+    count > ctx.confirmTypedOver
+      ? await ctx.prompter.typedConfirm(question, String(count))
+      : await ctx.prompter.confirm(question, false);
+  record.answeredBy = 'operator';
+  record.declined = !answer;
+  ctx.transcript.append({
+    type: 'prompt',
+    question,
+    answer: answer ? 'yes' : 'no',
+    answeredBy: 'operator',
+  });
+  return answer;
+}
+
+/** Exit 5 when any action was declined or needed --yes. */
+export function assertNoneDeclined(records: ActionRecord[]): void {
+  const declined = records.filter((r) => r.declined);
+  if (declined.length > 0) {
+    throw new DeclinedError(`declined: ${declined.map((r) => r.id).join(', ')}`);
+  }
+}

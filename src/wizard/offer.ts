@@ -1,0 +1,82 @@
+import type { Prompter } from '../io/prompter.js';
+import type { Runbook } from '../runbook/types.js';
+import { runAction, type ActionRecord, type MitigationContext } from './mitigation.js';
+import type { PhaseResult } from './model.js';
+
+export interface OfferContext {
+  runbook: Runbook;
+  prompter: Prompter;
+  mitigation: MitigationContext;
+  /** Action ids that fit the findings, best first. */
+  suggested: string[];
+  /** Runs the verify phase and reports it. */
+  verify: () => Promise<PhaseResult>;
+  note: (text: string) => void;
+}
+
+export interface OfferResult {
+  records: ActionRecord[];
+  verified?: PhaseResult;
+}
+
+/**
+ * The decisions after a diagnosis, each with the likely answer as its default: the fitting
+ * mitigation (Enter), the confirm (y Enter), verify now (Enter), done (Enter).
+ */
+export async function offerMitigations(ctx: OfferContext): Promise<OfferResult> {
+  const records: ActionRecord[] = [];
+  let verified: PhaseResult | undefined;
+  const choices = ctx.suggested.flatMap((id) => {
+    const action = ctx.runbook.actions.find((a) => a.id === id);
+    if (!action) return [];
+    const summary = ('summary' in action && action.summary) || action.why;
+    return [{ value: id, name: `${action.title} [${id}]`, description: summary }];
+  });
+  if (choices.length === 0) return { records };
+  choices.push({ value: 'none', name: 'None: stop here', description: 'Change nothing.' });
+
+  for (;;) {
+    const id = await ctx.prompter.select('Which mitigation?', choices, choices[0]!.value);
+    ctx.mitigation.transcript.append({
+      type: 'prompt',
+      question: 'Which mitigation?',
+      answer: id,
+      answeredBy: 'operator',
+    });
+    if (id === 'none') break;
+    const action = ctx.runbook.actions.find((a) => a.id === id)!;
+    const record = await runAction(action, ctx.mitigation);
+    records.push(record);
+    if (record.executed) {
+      const verifyNow = await ctx.prompter.confirm('Verify the recovery now?', true);
+      ctx.mitigation.transcript.append({
+        type: 'prompt',
+        question: 'Verify the recovery now?',
+        answer: verifyNow ? 'yes' : 'no',
+        answeredBy: 'operator',
+      });
+      if (verifyNow) verified = await ctx.verify();
+    }
+    const next = await ctx.prompter.select<'done' | 'another' | 'note'>(
+      'Next?',
+      [
+        { value: 'done', name: 'Done' },
+        { value: 'another', name: 'Another mitigation' },
+        { value: 'note', name: 'Add a note for the postmortem, then done' },
+      ],
+      'done',
+    );
+    ctx.mitigation.transcript.append({
+      type: 'prompt',
+      question: 'Next?',
+      answer: next,
+      answeredBy: 'operator',
+    });
+    if (next === 'note') {
+      const text = await ctx.prompter.input('Note:');
+      if (text.trim()) ctx.note(text);
+    }
+    if (next !== 'another') break;
+  }
+  return { records, verified };
+}
