@@ -20,7 +20,9 @@ counts AS (
     count(*) FILTER (WHERE state = 'active')::int AS active,
     count(*) FILTER (WHERE state = 'idle')::int AS idle,
     count(*) FILTER (WHERE state LIKE 'idle in transaction%')::int AS idle_in_transaction,
-    count(*) FILTER (WHERE state <> 'idle')::int AS busy
+    count(*) FILTER (WHERE state <> 'idle')::int AS busy,
+    -- Without superuser or pg_read_all_stats, other roles' sessions show no state at all.
+    count(*) FILTER (WHERE state IS NULL)::int AS state_hidden
   FROM sessions
 )
 SELECT
@@ -29,6 +31,7 @@ SELECT
   c.idle,
   c.idle_in_transaction,
   c.busy,
+  c.state_hidden,
   l.max_connections,
   l.superuser_reserved_connections,
   l.reserved_connections,

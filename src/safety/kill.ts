@@ -99,9 +99,21 @@ export async function executeKill(plan: KillPlan): Promise<KillReport> {
   return { results: ordered, stoppedEarly };
 }
 
-/** Counts per outcome, for summaries: { terminated: 15, spared: 1 }. */
+const OUTCOME_ORDER: VictimOutcome[] = [
+  'terminated',
+  'cancelled',
+  'already-gone',
+  'spared',
+  'still-there',
+  'failed',
+];
+
+/** Counts per outcome in a fixed order, for summaries: { terminated: 15, spared: 1 }. */
 export function countOutcomes(results: VictimResult[]): Partial<Record<VictimOutcome, number>> {
   const counts: Partial<Record<VictimOutcome, number>> = {};
-  for (const r of results) counts[r.outcome] = (counts[r.outcome] ?? 0) + 1;
+  for (const outcome of OUTCOME_ORDER) {
+    const n = results.filter((r) => r.outcome === outcome).length;
+    if (n > 0) counts[outcome] = n;
+  }
   return counts;
 }

@@ -11,12 +11,15 @@ function asSubquery(sql: string): string {
   return `${sql.trim().replace(/;\s*$/, '')}\n`;
 }
 
+/** The candidates as the operator will see them: client backends only, never poolctl itself. */
 export function candidatesSql(candidateSql: string): string {
   return `WITH candidates AS MATERIALIZED (
 ${asSubquery(candidateSql)})
 SELECT c.*, coalesce(r.rolsuper, false) AS superuser
 FROM candidates c
-LEFT JOIN pg_roles r ON r.rolname = c.user
+JOIN pg_stat_activity a ON a.pid = c.pid AND a.backend_type = 'client backend'
+LEFT JOIN pg_roles r ON r.oid = a.usesysid
+WHERE a.pid <> pg_backend_pid()
 ORDER BY c.in_state_s DESC, c.pid`;
 }
 

@@ -1,0 +1,204 @@
+import mysql from 'mysql2/promise';
+import { TargetError } from '../errors.js';
+import { targetLabel } from './resolve.js';
+import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo } from './types.js';
+
+// One round trip for what poolctl needs to know about the server and itself. The privileges are
+// read from USER_PRIVILEGES for our own account (an ordinary account sees only its own rows, an
+// admin sees everyone's, hence the GRANTEE match). MySQL 8 spells the dynamic privilege
+// CONNECTION_ADMIN, MariaDB CONNECTION ADMIN; either, or SUPER, opens the one extra connection the
+// server keeps beyond max_connections.
+const SERVER_INFO_SQL = `SELECT CONNECTION_ID() AS id,
+  VERSION() AS version,
+  SUBSTRING_INDEX(CURRENT_USER(), '@', 1) AS user,
+  EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES
+           WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''',
+                                  SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')
+             AND PRIVILEGE_TYPE IN ('SUPER', 'CONNECTION ADMIN', 'CONNECTION_ADMIN')) AS superuser`;
+
+/** Opens the one connection poolctl uses on a MySQL or MariaDB server. */
+export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTarget> {
+  const label = targetLabel(spec);
+  let conn: mysql.Connection;
+  try {
+    conn = await mysql.createConnection({
+      host: spec.host,
+      port: spec.port,
+      user: spec.user,
+      password: spec.password,
+      database: spec.database || undefined,
+      connectTimeout: spec.connectTimeoutMs,
+      // Where the server records it (performance_schema.session_connect_attrs), so that poolctl's
+      // own connection is recognisable to other tools; poolctl itself excludes CONNECTION_ID().
+      connectAttributes: { program_name: 'poolctl' },
+      // DECIMAL (SUM, ROUND, division) as numbers like the counts; BIGINT counts and ids are
+      // numbers already (supportBigNumbers stays off: connection counts fit a double).
+      decimalNumbers: true,
+      // Timestamps are computed into seconds in SQL; any other date stays the server's text.
+      dateStrings: true,
+      multipleStatements: false,
+    });
+  } catch (err) {
+    throw connectError(err, spec, label);
+  }
+  // A server that drops us later (KILL, restart) must not crash the process.
+  conn.on('error', () => {});
+
+  let info: ServerInfo;
+  try {
+    const [rows] = await conn.query<mysql.RowDataPacket[]>(SERVER_INFO_SQL);
+    const row = rows[0] as { id: number; version: string; user: string; superuser: number };
+    const mariadb = /mariadb/i.test(row.version);
+    // MariaDB limits a statement in seconds (any statement), MySQL in milliseconds (SELECT only).
+    const limit = mariadb
+      ? `max_statement_time = ${spec.statementTimeoutMs / 1000}`
+      : `max_execution_time = ${Math.round(spec.statementTimeoutMs)}`;
+    const lockWait = Math.max(1, Math.round(Math.min(spec.statementTimeoutMs, 5000) / 1000));
+    await conn.query(`SET SESSION ${limit}, lock_wait_timeout = ${lockWait}`);
+    info = {
+      engine: 'mysql',
+      product: mariadb ? 'MariaDB' : 'MySQL',
+      version: /^\d+(\.\d+)*/.exec(row.version)?.[0] ?? row.version,
+      versionNum: versionNumber(row.version),
+      ownSessionId: Number(row.id),
+      user: row.user,
+      isSuperuser: Boolean(row.superuser),
+    };
+  } catch (err) {
+    conn.destroy();
+    throw new TargetError(`${label}: connected, but the first query failed: ${messageOf(err)}`);
+  }
+
+  return {
+    engine: 'mysql',
+    label,
+    info,
+    async query(sql: string, params: unknown[]): Promise<Row[]> {
+      try {
+        // With parameters, a server-side prepared statement: the server parses the SQL, so a `?`
+        // in a comment or string is never taken for a placeholder. Without, one round trip.
+        const [rows] = params.length
+          ? await conn.execute(sql, params as (string | number)[])
+          : await conn.query(sql);
+        return Array.isArray(rows) ? (rows as Row[]) : [];
+      } catch (err) {
+        throw queryError(err, label, spec);
+      }
+    },
+    async close() {
+      await conn.end().catch(() => conn.destroy());
+    },
+  };
+}
+
+/** 10.11.19-MariaDB-0+deb12u1 → 101119; 8.0.36 → 80036. */
+export function versionNumber(version: string): number {
+  const [major = 0, minor = 0, patch = 0] = (/^(\d+)\.(\d+)\.(\d+)/.exec(version) ?? [])
+    .slice(1)
+    .map(Number);
+  return major * 10000 + minor * 100 + patch;
+}
+
+interface MysqlLikeError {
+  code?: string;
+  errno?: number;
+  message?: string;
+  fatal?: boolean;
+}
+
+function messageOf(err: unknown): string {
+  return (err as MysqlLikeError)?.message ?? String(err);
+}
+
+/** Turns a failed connect into one line naming the target, the reason and the way forward. */
+export function connectError(err: unknown, spec: DatabaseTargetSpec, label: string): TargetError {
+  const { code, errno, message = '' } = (err ?? {}) as MysqlLikeError;
+  const where = `${spec.host}:${spec.port}`;
+  const host = spec.host.includes(':') ? `[${spec.host}]` : spec.host;
+  if (errno === 1040 || code === 'ER_CON_COUNT_ERROR') {
+    return new TargetError(
+      `${label}: the server is out of connections (error 1040 "Too many connections"). ` +
+        'Get in through the one extra connection MySQL and MariaDB keep beyond max_connections ' +
+        'for an account with SUPER or CONNECTION ADMIN (CONNECTION_ADMIN on MySQL 8), e.g. ' +
+        `--mysql mysql://root@${host}:${spec.port}/ — if that one is taken too, use MySQL 8's ` +
+        "admin interface (admin_address, port 33062 by default) or MariaDB's extra_port, " +
+        'where the server has them configured.',
+    );
+  }
+  if (errno === 1045 || code === 'ER_ACCESS_DENIED_ERROR') {
+    return new TargetError(
+      `${label}: access denied for user "${spec.user}" (from ${spec.from}): wrong password, ` +
+        'or the account may not connect from this host; check the password in the URL or MYSQL_PWD',
+    );
+  }
+  if (errno === 1049 || code === 'ER_BAD_DB_ERROR') {
+    return new TargetError(
+      `${label}: database "${spec.database}" does not exist: name another in the URL, or none`,
+    );
+  }
+  if (errno === 1044 || code === 'ER_DBACCESS_DENIED_ERROR') {
+    return new TargetError(
+      `${label}: user "${spec.user}" may not use database "${spec.database}": name another in the URL, or none`,
+    );
+  }
+  if (errno === 1203 || code === 'ER_TOO_MANY_USER_CONNECTIONS') {
+    return new TargetError(
+      `${label}: user "${spec.user}" is at its own limit (max_user_connections), not the server's: ` +
+        `connect as another account, e.g. --mysql mysql://root@${host}:${spec.port}/`,
+    );
+  }
+  if (errno === 1129 || code === 'ER_HOST_IS_BLOCKED') {
+    return new TargetError(
+      `${label}: the server blocks this host after too many failed connects (max_connect_errors): ` +
+        'run FLUSH HOSTS (mariadb-admin flush-hosts / TRUNCATE performance_schema.host_cache) from another host',
+    );
+  }
+  if (errno === 1130 || code === 'ER_HOST_NOT_PRIVILEGED') {
+    return new TargetError(
+      `${label}: no account "${spec.user}" may connect from this host: ${message}`,
+    );
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new TargetError(
+      `${label}: cannot resolve host "${spec.host}": check the host name in ${spec.from}`,
+    );
+  }
+  if (code === 'ECONNREFUSED') {
+    return new TargetError(
+      `${label}: connection refused at ${where}: is MySQL/MariaDB running and listening on that address and port?`,
+    );
+  }
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') {
+    return new TargetError(`${label}: no route to ${where}: check the host and the network`);
+  }
+  if (code === 'ETIMEDOUT' || /timeout|timed out/i.test(message)) {
+    return new TargetError(
+      `${label}: no answer from ${where} within ${spec.connectTimeoutMs / 1000}s ` +
+        '(black-holed port, firewall or a hung server); raise --connect-timeout if it is only slow',
+    );
+  }
+  if (code === 'ECONNRESET' || code === 'PROTOCOL_CONNECTION_LOST') {
+    return new TargetError(
+      `${label}: the server closed the connection during start-up: ${message || code}`,
+    );
+  }
+  return new TargetError(`${label}: cannot connect: ${message || code || 'unknown error'}`);
+}
+
+function queryError(err: unknown, label: string, spec: DatabaseTargetSpec): Error {
+  const { code, errno, message = String(err), fatal } = (err ?? {}) as MysqlLikeError;
+  // MariaDB 1969 (max_statement_time exceeded), MySQL 3024 (max_execution_time exceeded).
+  if (errno === 1969 || errno === 3024) {
+    return new Error(`statement timeout after ${spec.statementTimeoutMs / 1000}s`);
+  }
+  if (
+    fatal ||
+    code === 'PROTOCOL_CONNECTION_LOST' ||
+    code === 'ECONNRESET' ||
+    errno === 1927 || // MariaDB: connection was killed
+    errno === 2013
+  ) {
+    return new TargetError(`${label}: the server closed poolctl's connection: ${message}`);
+  }
+  return new Error(message);
+}
