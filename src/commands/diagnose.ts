@@ -6,7 +6,7 @@ import type { Runbook } from '../runbook/types.js';
 import type { ActionRecord } from '../wizard/mitigation.js';
 import { healthOf, suggestedActions, type PhaseResult } from '../wizard/model.js';
 import { offerMitigations } from '../wizard/offer.js';
-import { runPhase, type PhaseReporter } from '../wizard/phase.js';
+import { runPhase, type PhaseContext, type PhaseReporter } from '../wizard/phase.js';
 import {
   parseCommonOptions,
   type CommonFlags,
@@ -95,11 +95,9 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
           reporter: new MitigationView(io, run.style),
           prompter,
         }),
-        verify: () =>
-          runPhase({ runbook, phase: 'verify', values, target, transcript, reporter: view }),
+        verify: () => verifyAndReport(view, { runbook, values, target, transcript }),
         note: (text) => transcript.append({ type: 'note', text }),
       }));
-      if (verified) view.verdict(healthOf(verified.findings), verified);
     }
     if (!human) {
       io.out.write(
@@ -131,6 +129,16 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
     view.stopSpinner();
     await target.close();
   }
+}
+
+/** Runs the verify phase with the human view and says whether the pool recovered. */
+export async function verifyAndReport(
+  view: DiagnoseView,
+  ctx: Pick<PhaseContext, 'runbook' | 'values' | 'target' | 'transcript'>,
+): Promise<PhaseResult> {
+  const verified = await runPhase({ ...ctx, phase: 'verify', reporter: view });
+  view.verdict(healthOf(verified.findings), verified);
+  return verified;
 }
 
 /** The fitting actions, each with the exact command that repeats it without prompts. */

@@ -15,7 +15,7 @@ import {
   type Deps,
   type Outcome,
 } from './common.js';
-import { suggestionsFor } from './diagnose.js';
+import { suggestionsFor, verifyAndReport } from './diagnose.js';
 import {
   mitigationContext,
   parseSafetyOptions,
@@ -114,11 +114,9 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
         prompter: prompter!,
         suggested: suggestions.map((s) => s.id),
         mitigation: context,
-        verify: () =>
-          runPhase({ runbook, phase: 'verify', values, target, transcript, reporter: view }),
+        verify: () => verifyAndReport(view, { runbook, values, target, transcript }),
         note: (text) => transcript.append({ type: 'note', text }),
       }));
-      if (verified) view.verdict(healthOf(verified.findings), verified);
     }
 
     const latest = latestMetrics(records, result);

@@ -1,0 +1,96 @@
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
+import { poolctlBin } from '../helpers/run-cli.js';
+import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
+import { shellQuote, TmuxSession } from '../helpers/tmux.js';
+
+describe('the 3 AM wizard in a real terminal', () => {
+  let server: PgServer;
+  let held: HeldSessions;
+  let tmux: TmuxSession | undefined;
+  const stateDir = mkdtempSync(join(tmpdir(), 'poolctl-pty-'));
+
+  beforeAll(async () => {
+    server = await startPostgres({ maxConnections: 30 });
+    // 26 of 27 usable slots: 19 leaked idle connections, 5 idle in transaction, 2 long queries.
+    held = await holdSessions(server.appUrl, { idle: 19, idleInTx: 5, long: 2 });
+    await new Promise((r) => setTimeout(r, 1500));
+  });
+
+  afterAll(async () => {
+    tmux?.kill();
+    await held?.close();
+    await server?.stop();
+  });
+
+  it('diagnose ⏎ → kill-idle ⏎ → y ⏎ → verify ⏎ → done ⏎ frees exactly the idle sessions', async () => {
+    const command = [
+      'env -u CI',
+      `XDG_STATE_HOME=${shellQuote(stateDir)}`,
+      shellQuote(process.execPath),
+      shellQuote(poolctlBin),
+      'diagnose --pg',
+      shellQuote(server.superuserUrl),
+      '--set leak_idle_after=1s --set kill_idle_after=1s --set idle_in_tx_after=1s',
+      '; echo "EXIT:$?"; sleep 600',
+    ].join(' ');
+    tmux = new TmuxSession(command);
+
+    const first = await tmux.waitFor('Which mitigation?');
+    expect(first).toContain('96.3% full: 26 of 27 usable connections');
+    expect(first).toMatch(/❯ Terminate idle connections \[kill-idle\]/);
+    tmux.keys('Enter');
+
+    const table = await tmux.waitFor(/terminate these 19 sessions\? \(y\/N\)/);
+    expect(table).toContain('Will terminate 19 session(s).');
+    tmux.keys('y', 'Enter');
+
+    const after = await tmux.waitFor('Verify the recovery now?');
+    expect(after).toMatch(/19 terminated/);
+    expect(after).toMatch(/Utilization 96\.3% → 25\.9%/);
+    tmux.keys('Enter');
+
+    const verified = await tmux.waitFor('Next?');
+    tmux.keys('Enter');
+    const end = await tmux.waitFor(/EXIT:\d+/);
+    expect(verified).toContain('Recovered: utilization 25.9%');
+    expect(end).toContain('EXIT:0');
+
+    // The database agrees: the idle sessions are gone, nothing else was touched.
+    const admin = new pg.Client({ connectionString: server.superuserUrl });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query(
+        'SELECT pid FROM pg_stat_activity WHERE pid = ANY($1::int[])',
+        [held.pids],
+      );
+      const alive = rows.map((r) => r.pid as number).sort((a, b) => a - b);
+      expect(alive).toEqual([...held.byKind.idleInTx, ...held.byKind.long].sort((a, b) => a - b));
+    } finally {
+      await admin.end();
+    }
+
+    // One transcript holds the whole night: findings, the operator's answers, the kill, verify.
+    const dir = join(stateDir, 'poolctl', 'incidents');
+    const [file] = readdirSync(dir);
+    const events = readFileSync(join(dir, file!), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const prompts = events
+      .filter((e) => e.type === 'prompt')
+      .map((e) => [e.question, e.answer, e.answeredBy]);
+    expect(prompts).toEqual([
+      ['Which mitigation?', 'kill-idle', 'operator'],
+      ['Terminate idle connections: terminate these 19 sessions?', 'yes', 'operator'],
+      ['Verify the recovery now?', 'yes', 'operator'],
+      ['Next?', 'done', 'operator'],
+    ]);
+    expect(events.find((e) => e.type === 'action')?.results).toHaveLength(19);
+    expect(events.at(-1)).toMatchObject({ type: 'session.end', status: 'healthy', exitCode: 0 });
+  });
+});
