@@ -14,6 +14,7 @@ const debug = argv.includes('--debug');
 function addTargetFlags(cmd: Command): Command {
   return cmd
     .option('--pg <url>', 'PostgreSQL target (else DATABASE_URL, PGHOST…, ~/.pgpass)')
+    .option('--mysql <url>', 'MySQL/MariaDB target (else DATABASE_URL, MYSQL_HOST, MYSQL_PWD…)')
     .option('--connect-timeout <duration>', 'give up connecting after this long', '5s');
 }
 
@@ -237,7 +238,11 @@ try {
   const code = exitCodeOf(err);
   if (!commanderExit) {
     const message = (err as Error)?.message ?? String(err);
-    if (isExpected(err)) {
+    if (code === ExitCode.interrupted) {
+      process.stderr.write(
+        'poolctl: interrupted; nothing more was changed and the transcript is closed\n',
+      );
+    } else if (isExpected(err)) {
       process.stderr.write(`poolctl: ${message}\n`);
     } else {
       process.stderr.write(

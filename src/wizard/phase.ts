@@ -41,7 +41,7 @@ export async function runPhase(ctx: PhaseContext): Promise<PhaseResult> {
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i]!;
     if (stoppedEarly) {
-      outcomes.push(skipped(step));
+      recordOutcome(ctx, outcomes, findings, skipped(step));
       continue;
     }
     let outcome = await runStep(step, ctx, metrics);

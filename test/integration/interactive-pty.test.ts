@@ -27,6 +27,53 @@ describe('the 3 AM wizard in a real terminal', () => {
     await server?.stop();
   });
 
+  it('Ctrl-C at the confirm changes nothing, exits 130 and closes the transcript', async () => {
+    const interruptedState = mkdtempSync(join(tmpdir(), 'poolctl-pty-'));
+    const session = new TmuxSession(
+      [
+        'env -u CI',
+        `XDG_STATE_HOME=${shellQuote(interruptedState)}`,
+        shellQuote(process.execPath),
+        shellQuote(poolctlBin),
+        'mitigate --action kill-idle --set kill_idle_after=1s --pg',
+        shellQuote(server.superuserUrl),
+        '; echo "EXIT:$?"; sleep 600',
+      ].join(' '),
+    );
+    try {
+      await session.waitFor(/terminate these 19 sessions\? \(y\/N\)/);
+      session.keys('C-c');
+      const end = await session.waitFor(/EXIT:\d+/);
+      expect(end).toContain('EXIT:130');
+      expect(end).toContain('poolctl: interrupted');
+      const dir = join(interruptedState, 'poolctl', 'incidents');
+      const [file] = readdirSync(dir);
+      const events = readFileSync(join(dir, file!), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(events.at(-1)).toMatchObject({
+        type: 'session.end',
+        status: 'interrupted',
+        exitCode: 130,
+      });
+      expect(events.some((e) => e.type === 'action' && e.executed)).toBe(false);
+    } finally {
+      session.kill();
+    }
+    const admin = new pg.Client({ connectionString: server.superuserUrl });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1::int[])',
+        [held.pids],
+      );
+      expect(rows[0].n).toBe(26);
+    } finally {
+      await admin.end();
+    }
+  });
+
   it('diagnose ⏎ → kill-idle ⏎ → y ⏎ → verify ⏎ → done ⏎ frees exactly the idle sessions', async () => {
     const command = [
       'env -u CI',

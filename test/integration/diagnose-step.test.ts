@@ -1,0 +1,86 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDiagnoseOptions, runDiagnose } from '../../src/commands/diagnose.js';
+import { connectDatabase } from '../../src/targets/connect.js';
+import { openTranscript } from '../../src/transcript/writer.js';
+import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
+import { ScriptedPrompter } from '../helpers/scripted-prompter.js';
+import { testIO } from '../helpers/test-io.js';
+
+describe('diagnose --step walks the runbook one step at a time', () => {
+  let server: PgServer;
+  beforeAll(async () => {
+    server = await startPostgres();
+  });
+  afterAll(async () => server?.stop());
+
+  it('continue, note, re-run, skip and quit do what they say, and the notes reach the transcript', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'poolctl-step-'));
+    const prompter = new ScriptedPrompter([
+      { expect: 'How full is the server: ok. Next?', answer: 'note' },
+      { expect: 'Note on "How full is the server"', answer: 'dashboards agree: 3% used' },
+      { expect: 'How full is the server: ok. Next?', answer: 'rerun' },
+      { expect: 'How full is the server: ok. Next?', answer: 'continue' },
+      { expect: 'Connections by state: ok. Next?', answer: 'skip' },
+      { expect: 'Idle connections (leak suspects): ok. Next?', answer: 'quit' },
+    ]);
+    const io = testIO({ tty: true });
+    const outcome = await runDiagnose(
+      parseDiagnoseOptions({ pg: server.appUrl, step: true, incident: 'step-walk' }),
+      {
+        io,
+        env: { XDG_STATE_HOME: stateDir },
+        argv: ['poolctl', 'diagnose', '--step'],
+        prompter: () => prompter,
+        connect: connectDatabase,
+        openTranscript,
+        onTranscript: () => {},
+        now: () => new Date(),
+      },
+    );
+    prompter.verify();
+    expect(outcome).toEqual({ exitCode: 0, status: 'healthy' });
+    expect(io.stdout()).toContain('Stopped early: not every step ran.');
+
+    const events = readFileSync(join(stateDir, 'poolctl/incidents/step-walk.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.filter((e) => e.type === 'note')).toEqual([
+      expect.objectContaining({ step: 'utilization', text: 'dashboards agree: 3% used' }),
+    ]);
+    const results = events.filter((e) => e.type === 'step.result').map((e) => [e.step, e.status]);
+    expect(results).toEqual([
+      ['utilization', 'ok'],
+      ['utilization', 'ok'], // the re-run
+      ['states', 'ok'],
+      ['long-running', 'skipped'],
+      ['idle-leaks', 'ok'],
+      ['idle-in-transaction', 'skipped'],
+      ['lock-waits', 'skipped'],
+      ['holders', 'skipped'],
+      ['app-pool-metrics', 'skipped'],
+      ['app-pool-wait', 'skipped'],
+      ['app-logs-leaks', 'skipped'],
+      ['recent-changes', 'skipped'],
+    ]);
+  });
+
+  it('refuses --step without a terminal', async () => {
+    const io = testIO({ tty: false });
+    await expect(
+      runDiagnose(parseDiagnoseOptions({ pg: server.appUrl, step: true }), {
+        io,
+        env: {},
+        argv: [],
+        prompter: () => new ScriptedPrompter([]),
+        connect: connectDatabase,
+        openTranscript,
+        onTranscript: () => {},
+        now: () => new Date(),
+      }),
+    ).rejects.toThrow('--step needs a terminal');
+  });
+});
