@@ -185,6 +185,31 @@ Examples:
     process.exitCode = outcome.exitCode;
   });
 
+addModeFlags(
+  addTargetFlags(
+    program
+      .command('verify')
+      .description('check the recovery against the runbook thresholds (exit 0 healthy, 4 not yet)')
+      .option('--wait <duration>', 'keep checking until healthy or this long has passed')
+      .option('--interval <duration>', 'time between checks with --wait', '5s'),
+  ),
+)
+  .addHelpText(
+    'after',
+    `
+Examples:
+  $ poolctl verify --pg postgres://postgres@db:5432/app
+  $ poolctl verify --wait 2m --incident inc-20261122-031502-k3f9 --output json`,
+  )
+  .action(async (flags) => {
+    const [{ parseVerifyOptions, runVerify }, deps] = await Promise.all([
+      import('./commands/verify.js'),
+      makeDeps(),
+    ]);
+    const outcome = await runVerify(parseVerifyOptions(flags), deps(flags));
+    process.exitCode = outcome.exitCode;
+  });
+
 const runbooks = program.command('runbooks').description('list, show and validate runbooks');
 runbooks
   .command('list')

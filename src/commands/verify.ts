@@ -1,0 +1,96 @@
+import { ExitCode, UsageError } from '../errors.js';
+import { DiagnoseView } from '../io/diagnose-view.js';
+import { buildReport } from '../io/json-report.js';
+import { parseDuration } from '../runbook/params.js';
+import { healthOf, type PhaseResult } from '../wizard/model.js';
+import { runPhase } from '../wizard/phase.js';
+import {
+  parseCommonOptions,
+  type CommonFlags,
+  type CommonOptions,
+  type Deps,
+  type Outcome,
+} from './common.js';
+import { quietReporter } from './diagnose.js';
+import { openSession } from './session.js';
+
+export interface VerifyFlags extends CommonFlags {
+  wait?: string;
+  interval?: string;
+}
+
+export interface VerifyOptions extends CommonOptions {
+  /** Keep checking until healthy or this many seconds have passed (0: check once). */
+  waitS: number;
+  intervalS: number;
+}
+
+export function parseVerifyOptions(flags: VerifyFlags): VerifyOptions {
+  const waitS = flags.wait ? parseDuration(flags.wait, `--wait ${flags.wait}`) : 0;
+  const interval = flags.interval ?? '5s';
+  const intervalS = parseDuration(interval, `--interval ${interval}`);
+  if (intervalS <= 0) throw new UsageError('--interval: must be more than 0s');
+  return { ...parseCommonOptions(flags), waitS, intervalS };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Checks the recovery against the runbook's verify thresholds (RUNBOOK-006 "Verify
+ * Resolution"); with --wait, checks again until it holds or the time is up.
+ */
+export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcome> {
+  const run = await openSession('verify', opts, deps);
+  const { runbook, values, transcript } = run;
+  const human = opts.output === 'human';
+  const view = new DiagnoseView(deps.io, run.style, runbook, values);
+  const target = await deps.connect(run.spec);
+  try {
+    if (human) {
+      view.header(
+        run.label,
+        `${target.info.product} ${target.info.version}`,
+        run.incident,
+        run.transcriptPath,
+      );
+    }
+    const deadline = Date.now() + opts.waitS * 1000;
+    let result: PhaseResult;
+    for (let attempt = 1; ; attempt++) {
+      result = await runPhase({
+        runbook,
+        phase: 'verify',
+        values,
+        target,
+        transcript,
+        reporter: human ? view : quietReporter,
+      });
+      const status = healthOf(result.findings);
+      if (human) view.verdict(status, result);
+      if (status === 'healthy' || Date.now() + opts.intervalS * 1000 > deadline) break;
+      const message = `not there yet (attempt ${attempt}); checking again in ${opts.intervalS}s`;
+      deps.io.err.write(`poolctl: ${message}\n`);
+      await sleep(opts.intervalS * 1000);
+    }
+    const status = healthOf(result.findings);
+    const exitCode = status === 'healthy' ? ExitCode.ok : ExitCode.unhealthy;
+    if (!human) {
+      const report = buildReport({
+        command: 'verify',
+        runbook: runbook.id,
+        incident: run.incident,
+        status,
+        targets: [{ engine: run.spec.engine, label: run.label, version: target.info.version }],
+        result,
+        transcript: run.transcriptPath,
+      });
+      deps.io.out.write(`${JSON.stringify(report, null, 2)}\n`);
+    } else {
+      deps.io.out.write(run.style.dim(`Transcript: ${run.transcriptPath}\n`));
+    }
+    transcript.end(status, exitCode);
+    return { exitCode, status };
+  } finally {
+    await target.close();
+  }
+}

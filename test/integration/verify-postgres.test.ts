@@ -1,0 +1,54 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
+import { runCli } from '../helpers/run-cli.js';
+import { holdSessions } from '../helpers/sessions.js';
+
+describe('verify on PostgreSQL', () => {
+  let server: PgServer;
+  beforeAll(async () => {
+    server = await startPostgres({ maxConnections: 30 });
+  });
+  afterAll(async () => server?.stop());
+
+  it('is healthy on a quiet server (exit 0) and names the thresholds it checked', async () => {
+    const result = await runCli(['verify', '--pg', server.superuserUrl, '--output', 'json']);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.status).toBe('healthy');
+    expect(report.findings.map((f: { id: string }) => f.id)).toEqual(['recovered']);
+  });
+
+  it('fails above verify_utilization_max (exit 4), and --wait sees the recovery when it comes', async () => {
+    const held = await holdSessions(server.appUrl, { idle: 20 });
+    try {
+      const full = await runCli(['verify', '--pg', server.superuserUrl, '--output', 'json']);
+      expect(full.code).toBe(4);
+      expect(JSON.parse(full.stdout).findings[0]).toMatchObject({
+        id: 'still-full',
+        severity: 'critical',
+      });
+
+      const waiting = runCli(
+        [
+          'verify',
+          '--pg',
+          server.superuserUrl,
+          '--wait',
+          '20s',
+          '--interval',
+          '300ms',
+          '--output',
+          'json',
+        ],
+        { timeoutMs: 30_000 },
+      );
+      setTimeout(() => void held.close(), 1000);
+      const result = await waiting;
+      expect(result.code).toBe(0);
+      expect(result.stderr).toMatch(/not there yet \(attempt 1\)/);
+      expect(JSON.parse(result.stdout).metrics.connections).toBe(0);
+    } finally {
+      await held.close();
+    }
+  });
+});
