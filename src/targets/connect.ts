@@ -7,7 +7,9 @@ export async function connectDatabase(spec: DatabaseTargetSpec): Promise<Databas
       const { connectPostgres } = await import('./postgres.js');
       return connectPostgres(spec);
     }
-    case 'mysql':
-      throw new Error('MySQL targets are not supported yet');
+    case 'mysql': {
+      const { connectMysql } = await import('./mysql.js');
+      return connectMysql(spec);
+    }
   }
 }

@@ -1,7 +1,7 @@
 import mysql from 'mysql2/promise';
 import { TargetError } from '../errors.js';
 import { targetLabel } from './resolve.js';
-import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo } from './types.js';
+import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo, Session } from './types.js';
 
 // One round trip for what poolctl needs to know about the server and itself. The privileges are
 // read from USER_PRIVILEGES for our own account (an ordinary account sees only its own rows, an
@@ -69,25 +69,70 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
     throw new TargetError(`${label}: connected, but the first query failed: ${messageOf(err)}`);
   }
 
+  const run = async (sql: string, params: unknown[]): Promise<Row[]> => {
+    try {
+      // With parameters, a server-side prepared statement: the server parses the SQL, so a `?` in
+      // a comment or a string is never taken for a placeholder. Without, one round trip.
+      const [rows] = params.length
+        ? await conn.execute(sql, params as (string | number)[])
+        : await conn.query(sql);
+      return Array.isArray(rows) ? (rows as Row[]) : [];
+    } catch (err) {
+      throw queryError(err, label, spec);
+    }
+  };
   return {
     engine: 'mysql',
     label,
     info,
-    async query(sql: string, params: unknown[]): Promise<Row[]> {
-      try {
-        // With parameters, a server-side prepared statement: the server parses the SQL, so a `?`
-        // in a comment or string is never taken for a placeholder. Without, one round trip.
-        const [rows] = params.length
-          ? await conn.execute(sql, params as (string | number)[])
-          : await conn.query(sql);
-        return Array.isArray(rows) ? (rows as Row[]) : [];
-      } catch (err) {
-        throw queryError(err, label, spec);
-      }
+    query: run,
+    async candidates(request) {
+      const rows = await run(candidatesSql(request.sql), request.params);
+      return rows.map(toSession);
+    },
+    // The kill itself (KILL [QUERY] in batches, re-checked, then polling the process list until
+    // the victims are gone) is not built for MySQL yet.
+    async signal() {
+      throw new Error('mitigate is not available for MySQL/MariaDB targets yet');
+    },
+    async stillThere() {
+      throw new Error('mitigate is not available for MySQL/MariaDB targets yet');
     },
     async close() {
       await conn.end().catch(() => conn.destroy());
     },
+  };
+}
+
+/**
+ * A runbook's candidate query, wrapped: never poolctl's own connection, each session marked with
+ * whether an account of its user name holds SUPER or CONNECTION ADMIN (the protection rules spare
+ * those unless asked). Matching on the user name alone errs on the side of protecting.
+ */
+export function candidatesSql(candidateSql: string): string {
+  return `SELECT c.*,
+  EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES up
+           WHERE LEFT(up.GRANTEE, CHAR_LENGTH(c.user) + 3) = CONCAT('''', c.user, '''@')
+             AND up.PRIVILEGE_TYPE IN ('SUPER', 'CONNECTION ADMIN', 'CONNECTION_ADMIN')) AS superuser
+FROM (
+${candidateSql.trim().replace(/;\s*$/, '')}
+) c
+WHERE c.pid <> CONNECTION_ID()
+ORDER BY c.in_state_s DESC, c.pid`;
+}
+
+export function toSession(row: Row): Session {
+  return {
+    pid: Number(row.pid),
+    sessionToken: String(row.session_token ?? ''),
+    queryToken: String(row.query_token ?? ''),
+    user: String(row.user ?? ''),
+    application: String(row.application ?? ''),
+    client: String(row.client ?? ''),
+    state: String(row.state ?? ''),
+    inStateS: Number(row.in_state_s ?? 0),
+    query: String(row.query ?? ''),
+    superuser: Boolean(row.superuser),
   };
 }
 

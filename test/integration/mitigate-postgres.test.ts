@@ -328,7 +328,7 @@ describe('mitigate on PostgreSQL: the safety rules against a real server', () =>
     };
     expect(done.results).toHaveLength(25);
     expect(new Set(done.results.map((r) => r.outcome))).toEqual(new Set(['terminated']));
-    expect(done.before.connections - done.after.connections).toBe(25);
+    expect(done.before.connections! - done.after.connections!).toBe(25);
     expect(events.filter((e) => e.type === 'session.end').map((e) => e.exitCode)).toEqual([5, 0]);
   });
 

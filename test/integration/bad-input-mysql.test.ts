@@ -1,0 +1,120 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/free-port.js';
+import { startMariaDB, type MariaDBServer } from '../helpers/mariadb-server.js';
+import { runCli, type CliResult } from '../helpers/run-cli.js';
+
+/** Every failure is one line on stderr, nothing on stdout, no stack trace. */
+function expectOneLine(result: CliResult, code: number, ...fragments: string[]) {
+  expect(result.code).toBe(code);
+  expect(result.stdout).toBe('');
+  const lines = result.stderr.trim().split('\n');
+  expect(lines, result.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^poolctl: /);
+  expect(result.stderr).not.toMatch(/\n\s+at /);
+  for (const f of fragments) expect(result.stderr).toContain(f);
+}
+
+describe('bad MySQL input gets one line and the documented exit code', () => {
+  let server: MariaDBServer;
+  let silent: net.Server;
+  let silentPort = 0;
+  const sockets: net.Socket[] = [];
+
+  beforeAll(async () => {
+    server = await startMariaDB();
+    // A black-holed port: it accepts the TCP connection and never says a word.
+    silent = net.createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    silentPort = (silent.address() as net.AddressInfo).port;
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    silent?.close();
+    await server?.stop();
+  });
+
+  it('wrong password: exit 3, never printing the password', async () => {
+    const url = `mysql://app:not-the-password-xyz@127.0.0.1:${server.port}/appdb`;
+    const result = await runCli(['diagnose', '--mysql', url]);
+    expectOneLine(result, 3, 'access denied for user "app"', 'wrong password');
+    expect(result.stderr).not.toContain('not-the-password-xyz');
+  });
+
+  it('wrong MYSQL_PWD: exit 3 naming where the settings came from', async () => {
+    const result = await runCli(['diagnose'], {
+      env: {
+        MYSQL_HOST: '127.0.0.1',
+        MYSQL_TCP_PORT: String(server.port),
+        MYSQL_PWD: 'not-the-password-xyz',
+        USER: 'app',
+      },
+    });
+    expectOneLine(result, 3, 'access denied for user "app"', 'MYSQL_HOST');
+    expect(result.stderr).not.toContain('not-the-password-xyz');
+  });
+
+  it('unknown database: exit 3', async () => {
+    const url = new URL(server.rootUrl);
+    url.pathname = '/no_such_db';
+    const result = await runCli(['diagnose', '--mysql', url.href]);
+    expectOneLine(result, 3, 'database "no_such_db" does not exist');
+    expect(result.stderr).not.toContain(url.password);
+  });
+
+  it('refused port: exit 3', async () => {
+    const port = await freePort();
+    const result = await runCli(['diagnose', '--mysql', `mysql://app@127.0.0.1:${port}/appdb`]);
+    expectOneLine(result, 3, `connection refused at 127.0.0.1:${port}`);
+  });
+
+  it('black-holed port: exit 3 after the connect timeout', async () => {
+    const result = await runCli([
+      'diagnose',
+      '--mysql',
+      `mysql://app:pw@127.0.0.1:${silentPort}/appdb`,
+      '--connect-timeout',
+      '1s',
+    ]);
+    expectOneLine(result, 3, `no answer from 127.0.0.1:${silentPort} within 1s`);
+    expect(result.durationMs).toBeLessThan(5000);
+  });
+
+  it('unknown host: exit 3', async () => {
+    const result = await runCli(['diagnose', '--mysql', 'mysql://app@no-such-host.invalid/appdb']);
+    expectOneLine(result, 3, 'cannot resolve host "no-such-host.invalid"');
+  });
+
+  it('bad URLs and two targets: exit 2', async () => {
+    expectOneLine(
+      await runCli(['diagnose', '--mysql', 'postgres://app@127.0.0.1/appdb']),
+      2,
+      '--mysql: expected a mysql:// or mariadb:// URL',
+    );
+    expectOneLine(
+      await runCli(['diagnose', '--mysql', 'mysql://app@127.0.0.1:0/appdb']),
+      2,
+      '--mysql port: expected a port number',
+    );
+    expectOneLine(
+      await runCli(['diagnose', '--mysql', 'mysql://app@127.0.0.1:99999/appdb']),
+      2,
+      '--mysql: not a valid connection URL',
+    );
+    expectOneLine(
+      await runCli(['diagnose', '--mysql', server.rootUrl, '--pg', 'postgres://x@127.0.0.1/x']),
+      2,
+      'give one database target',
+    );
+    expectOneLine(
+      await runCli(['diagnose'], { env: { DATABASE_URL: 'redis://127.0.0.1:6379' } }),
+      2,
+      'mysql://',
+    );
+    expectOneLine(
+      await runCli(['diagnose'], { env: { MYSQL_HOST: '127.0.0.1', MYSQL_TCP_PORT: 'x' } }),
+      2,
+      'MYSQL_TCP_PORT',
+    );
+  });
+});
