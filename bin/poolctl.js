@@ -3,4 +3,6 @@ import module from 'node:module';
 
 // Node 22.1+ caches compiled code between runs; Node 20 has no such function.
 if (typeof module.enableCompileCache === 'function') module.enableCompileCache();
+// dist/ is an esbuild bundle (scripts/bundle.js): with --debug, stack traces name src/ files.
+if (process.argv.includes('--debug')) process.setSourceMapsEnabled(true);
 await import('../dist/cli.js');

@@ -1,6 +1,6 @@
 import { ExitCode, UsageError } from '../errors.js';
 import { DiagnoseView, type Suggestion } from '../io/diagnose-view.js';
-import { buildReport } from '../io/json-report.js';
+import { buildReport, writeReport } from '../io/json-report.js';
 import { MitigationView } from '../io/mitigation-view.js';
 import type { Runbook } from '../runbook/types.js';
 import type { ActionRecord } from '../wizard/mitigation.js';
@@ -100,21 +100,18 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
       }));
     }
     if (!human) {
-      io.out.write(
-        `${JSON.stringify(
-          buildReport({
-            command: 'diagnose',
-            runbook: runbook.id,
-            incident: run.incident,
-            status,
-            targets: [{ engine: run.spec.engine, label: run.label, version: target.info.version }],
-            result,
-            suggestions,
-            transcript: run.transcriptPath,
-          }),
-          null,
-          2,
-        )}\n`,
+      writeReport(
+        io,
+        buildReport({
+          command: 'diagnose',
+          runbook: runbook.id,
+          incident: run.incident,
+          status,
+          targets: [{ engine: run.spec.engine, label: run.label, version: target.info.version }],
+          result,
+          suggestions,
+          transcript: run.transcriptPath,
+        }),
       );
     }
     const finalStatus = verified ? healthOf(verified.findings) : status;

@@ -1,6 +1,6 @@
 import { ExitCode, UsageError } from '../errors.js';
 import { DiagnoseView } from '../io/diagnose-view.js';
-import { buildReport } from '../io/json-report.js';
+import { buildReport, writeReport } from '../io/json-report.js';
 import { MitigationView, beforeAfter } from '../io/mitigation-view.js';
 import { parseInteger } from '../runbook/params.js';
 import type { Runbook } from '../runbook/types.js';
@@ -147,7 +147,7 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
         metrics: latest,
         transcript: run.transcriptPath,
       });
-      io.out.write(`${JSON.stringify(report, null, 2)}\n`);
+      writeReport(io, report);
     }
     transcript.end(status, exitCode);
     return { exitCode, status };

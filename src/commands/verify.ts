@@ -1,6 +1,6 @@
 import { ExitCode, UsageError } from '../errors.js';
 import { DiagnoseView } from '../io/diagnose-view.js';
-import { buildReport } from '../io/json-report.js';
+import { buildReport, writeReport } from '../io/json-report.js';
 import { parseDuration } from '../runbook/params.js';
 import { healthOf, type PhaseResult } from '../wizard/model.js';
 import { runPhase } from '../wizard/phase.js';
@@ -84,7 +84,7 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
         result,
         transcript: run.transcriptPath,
       });
-      deps.io.out.write(`${JSON.stringify(report, null, 2)}\n`);
+      writeReport(deps.io, report);
     } else {
       deps.io.out.write(run.style.dim(`Transcript: ${run.transcriptPath}\n`));
     }

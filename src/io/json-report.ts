@@ -1,4 +1,5 @@
 import { poolctlVersion } from '../version.js';
+import type { IO } from './io.js';
 import type { ActionRecord } from '../wizard/mitigation.js';
 import type { Finding, HealthStatus, Metrics, PhaseResult } from '../wizard/model.js';
 import type { Suggestion } from './diagnose-view.js';
@@ -82,4 +83,9 @@ export function buildReport(input: {
     metrics: input.metrics ?? input.result?.metrics ?? {},
     transcript: input.transcript,
   };
+}
+
+/** The document on stdout: indented for a person at a terminal, compact for a program. */
+export function writeReport(io: IO, report: JsonReport): void {
+  io.out.write(`${io.isStdoutTTY ? JSON.stringify(report, null, 2) : JSON.stringify(report)}\n`);
 }

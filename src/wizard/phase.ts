@@ -1,6 +1,6 @@
 import { bindParameters, renderTemplate } from '../runbook/params.js';
 import type { ParameterValues, Runbook, Step } from '../runbook/types.js';
-import { sanitizeValue } from '../io/sanitize.js';
+import { sanitizeRows } from '../io/sanitize.js';
 import type { Prompter } from '../io/prompter.js';
 import type { DatabaseTarget, Row } from '../targets/types.js';
 import type { Transcript } from '../transcript/types.js';
@@ -152,9 +152,7 @@ async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise
   const started = now();
   let rows: Row[];
   try {
-    rows = (await ctx.target.query(step.sql, bindParameters(step.params, ctx.values))).map(
-      (row) => sanitizeValue(row) as Row,
-    );
+    rows = sanitizeRows(await ctx.target.query(step.sql, bindParameters(step.params, ctx.values)));
   } catch (err) {
     if ((err as { name?: string }).name === 'TargetError') throw err;
     const error = (err as Error).message;

@@ -1,0 +1,251 @@
+// Diagnose benchmark: `poolctl diagnose` of 1,000 connections against psql running the same SQL.
+//
+//   npm run build && npx tsx bench/diagnose-1000.ts [--runs 7]
+//
+// Starts a throwaway PostgreSQL (max_connections 1100) with test/helpers' rig, holds 1,000
+// sessions (700 idle, 200 idle in transaction, 100 in pg_sleep) under the application names api,
+// worker and batch, lets them age past 1 s, then runs alternately, N times each:
+//   (a) node bin/poolctl.js diagnose --output json --pg <superuser url> --set …=1s (×3)
+//   (b) one `psql -X -q -A` (the binary, not Debian's Perl wrapper) running the SQL of the same
+//       runbook's diagnose steps, read from dist/runbooks.json with the bound parameters
+//       substituted as literals
+//   (c) node -e 0
+// and prints the medians and poolctl / (psql + node start-up); issue 6's target is ≤ 1.5. It only
+// prints: exit 0 unless a run fails. The server is stopped at the end, and by the rig's signal
+// handlers on Ctrl-C.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { bindParameters, parseSetFlags, resolveParameters } from '../src/runbook/params.js';
+import type { Runbook } from '../src/runbook/types.js';
+import { startPostgres, type PgServer } from '../test/helpers/postgres-server.js';
+import { holdSessions, type HeldSessions } from '../test/helpers/sessions.js';
+
+const TARGET_RATIO = 1.5;
+const SESSIONS = { idle: 700, idleInTx: 200, long: 100 };
+const SETS = ['long_query_after=1s', 'leak_idle_after=1s', 'idle_in_tx_after=1s'];
+const RUNBOOK = 'postgres/pool-exhausted';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = path.join(root, 'bin', 'poolctl.js');
+const compiled = path.join(root, 'dist', 'runbooks.json');
+
+const { values: flags } = parseArgs({ options: { runs: { type: 'string', default: '7' } } });
+const runs = Number(flags.runs);
+if (!Number.isInteger(runs) || runs < 1) {
+  console.error(`bench/diagnose-1000: --runs ${flags.runs}: expected a whole number above 0`);
+  process.exit(2);
+}
+if (!existsSync(compiled) || !existsSync(path.join(root, 'dist', 'cli.js'))) {
+  console.error('bench/diagnose-1000: dist/ is incomplete: run `npm run build` first');
+  process.exit(1);
+}
+
+/**
+ * The psql binary itself, as the rig finds its server binaries: the newest Debian-packaged one,
+ * else `psql` on PATH. Debian's /usr/bin/psql is pg_wrapper, a Perl script that picks a version
+ * and costs ~15 ms before psql starts: that is Perl's start-up, not psql's work.
+ */
+function psqlBinary(): string {
+  const root = '/usr/lib/postgresql';
+  const versions = (existsSync(root) ? readdirSync(root) : [])
+    .filter((v) => /^\d+(\.\d+)?$/.test(v))
+    .sort((a, b) => Number(b) - Number(a));
+  for (const v of versions) {
+    const bin = path.join(root, v, 'bin', 'psql');
+    if (existsSync(bin)) return bin;
+  }
+  return 'psql';
+}
+
+/** The diagnose steps' SQL as one psql script, parameters inlined exactly as poolctl binds them. */
+function psqlScript(): { script: string; steps: string[] } {
+  const { runbooks } = JSON.parse(readFileSync(compiled, 'utf8')) as { runbooks: Runbook[] };
+  const runbook = runbooks.find((r) => r.id === RUNBOOK);
+  if (!runbook) throw new Error(`${compiled} has no runbook ${RUNBOOK}`);
+  const values = resolveParameters(
+    runbook.parameters,
+    parseSetFlags(SETS, runbook.parameters, runbook.id),
+    runbook.id,
+  );
+  const parts: string[] = [];
+  const steps: string[] = [];
+  for (const step of runbook.diagnose) {
+    if (step.kind !== 'query') continue;
+    const bound = bindParameters(step.params, values);
+    const sql = step.sql.replace(/\$(\d+)\b/g, (match, n: string) => {
+      const value = bound[Number(n) - 1];
+      if (value === undefined) throw new Error(`step ${step.id}: no value for ${match}`);
+      return typeof value === 'number' ? String(value) : `'${value.replaceAll("'", "''")}'`;
+    });
+    parts.push(`${sql.trimEnd().replace(/;$/, '')};`);
+    steps.push(step.id);
+  }
+  return { script: `${parts.join('\n')}\n`, steps };
+}
+
+interface Run {
+  ms: number;
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Wall time from spawn to exit; stdout is read (as a real consumer would) and kept. */
+function timed(
+  cmd: string,
+  args: string[],
+  opts: { env: NodeJS.ProcessEnv; input?: string },
+): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(cmd, args, { cwd: root, env: opts.env, stdio: 'pipe' });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(opts.input ?? '');
+    child.once('error', reject);
+    child.once('close', (code) => {
+      resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, code, stdout, stderr });
+    });
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** The parent's PG* and DATABASE_URL must not steer either client; HOME keeps ~/.pgpass out. */
+function cleanEnv(home: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!/^(PG|MYSQL)|^(DATABASE_URL|FORCE_COLOR)$/.test(key)) env[key] = value;
+  }
+  return { ...env, CI: 'true', NO_COLOR: '1', HOME: home, XDG_STATE_HOME: home };
+}
+
+async function main(): Promise<void> {
+  const { script, steps } = psqlScript();
+  const home = mkdtempSync(path.join(tmpdir(), 'poolctl-bench-'));
+  let server: PgServer | undefined;
+  let held: HeldSessions | undefined;
+  try {
+    console.log('starting PostgreSQL (max_connections 1100) and opening 1,000 sessions …');
+    server = await startPostgres({ maxConnections: 1100 });
+    const opened = performance.now();
+    held = await holdSessions(server.appUrl, SESSIONS);
+    console.log(
+      `  ${held.pids.length} sessions (${SESSIONS.idle} idle, ${SESSIONS.idleInTx} idle in transaction, ` +
+        `${SESSIONS.long} pg_sleep) in ${((performance.now() - opened) / 1000).toFixed(1)} s`,
+    );
+    await new Promise((r) => setTimeout(r, 1500)); // past every 1s threshold
+
+    const env = cleanEnv(home);
+    const poolctl = (): Promise<Run> =>
+      timed(
+        process.execPath,
+        [
+          bin,
+          'diagnose',
+          '--output',
+          'json',
+          '--pg',
+          server!.superuserUrl,
+          ...SETS.flatMap((s) => ['--set', s]),
+        ],
+        { env },
+      );
+    const psqlBin = psqlBinary();
+    const psql = (): Promise<Run> =>
+      timed(
+        psqlBin,
+        ['-X', '-q', '-A', '-P', 'footer=on', '-v', 'ON_ERROR_STOP=1', '-d', server!.superuserUrl],
+        { env, input: script },
+      );
+    const bare = (): Promise<Run> => timed(process.execPath, ['-e', '0'], { env });
+
+    // One checked run of each first: both must work and see the same sessions.
+    const check = await poolctl();
+    if (check.code !== 0 && check.code !== 4) {
+      throw new Error(`poolctl exited ${check.code}: ${check.stderr}`);
+    }
+    const report = JSON.parse(check.stdout) as {
+      status: string;
+      steps: { id: string; status: string; durationMs: number; rows?: unknown[] }[];
+    };
+    const failed = report.steps.filter((s) => s.status === 'failed');
+    if (failed.length) throw new Error(`poolctl steps failed: ${failed.map((s) => s.id)}`);
+    const checkPsql = await psql();
+    if (checkPsql.code !== 0) throw new Error(`psql exited ${checkPsql.code}: ${checkPsql.stderr}`);
+    const poolctlRows = report.steps.filter((s) => s.rows).map((s) => s.rows!.length);
+    const psqlRows = [...checkPsql.stdout.matchAll(/^\((\d+) rows?\)$/gm)].map((m) => Number(m[1]));
+    console.log(
+      `  poolctl: status ${report.status}; rows and query time per step: ` +
+        report.steps
+          .filter((s) => s.rows)
+          .map((s) => `${s.id} ${s.rows!.length} (${s.durationMs} ms)`)
+          .join(', '),
+    );
+    console.log(
+      `  ${psqlBin} runs the same ${steps.length} statements; rows: ${psqlRows.join(', ')}`,
+    );
+    if (psqlRows.join() !== poolctlRows.join()) {
+      console.log(`  note: row counts differ from poolctl's (${poolctlRows.join(', ')})`);
+    }
+    await bare();
+
+    const times = { poolctl: [] as number[], psql: [] as number[], node: [] as number[] };
+    for (let i = 0; i < runs; i++) {
+      for (const [name, run] of [
+        ['poolctl', poolctl],
+        ['psql', psql],
+        ['node', bare],
+      ] as const) {
+        const r = await run();
+        if (r.code !== 0 && !(name === 'poolctl' && r.code === 4)) {
+          throw new Error(`${name} exited ${r.code}: ${r.stderr}`);
+        }
+        times[name].push(r.ms);
+      }
+    }
+
+    const p = median(times.poolctl);
+    const q = median(times.psql);
+    const n = median(times.node);
+    const ratio = p / (q + n);
+    const f = (ms: number) => `${ms.toFixed(1).padStart(7)} ms`;
+    console.log(`\nnode ${process.version}, ${runs} runs each, medians:`);
+    const lines: [string, string][] = [
+      ['(a) poolctl diagnose --output json', f(p)],
+      [`(b) psql, the same ${steps.length} queries`, f(q)],
+      ['(c) node -e 0', f(n)],
+      ['poolctl - (psql + node)', f(p - q - n)],
+      [
+        'ratio poolctl / (psql + node)',
+        `${ratio.toFixed(2).padStart(7)}x (target <= ${TARGET_RATIO})`,
+      ],
+    ];
+    for (const [label, value] of lines) console.log(`  ${label.padEnd(36)}${value}`);
+    console.log(
+      ratio <= TARGET_RATIO
+        ? `within target: ${ratio.toFixed(2)} <= ${TARGET_RATIO}`
+        : `OVER TARGET: ${ratio.toFixed(2)} > ${TARGET_RATIO}`,
+    );
+  } finally {
+    await held?.close();
+    await server?.stop();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench/diagnose-1000: ${(err as Error)?.stack ?? String(err)}`);
+  process.exitCode = 1;
+});

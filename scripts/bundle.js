@@ -1,0 +1,110 @@
+// Bundles the CLI with esbuild: dist/cli.js plus one chunk per lazily imported path
+// (dist/chunk-*.js), replacing the dist/cli.js tsc emitted. The rest of tsc's dist/ stays
+// (scripts/compile-runbooks.js imports dist/runbook/loader.js), and tsc remains the type check.
+// Run by `npm run build` after tsc and compile-runbooks. Why, in numbers: bench/README.md.
+//
+// - Lazy stays lazy: every dynamic `import()` becomes a chunk loaded when its command runs, so
+//   `poolctl --help` loads commander and nothing else, a PostgreSQL diagnose never loads
+//   inquirer, yaml or zod (test/integration/startup.test.ts checks this).
+// - Dependencies are bundled too (a PostgreSQL diagnose loads ~20 files instead of ~80);
+//   POOLCTL_BUNDLE_DEPS=0 leaves them in node_modules, for comparison.
+// - `import.meta.url` in a source file becomes the URL its tsc output has (dist/version.js,
+//   dist/runbook/bundled.js …), so the paths to package.json, dist/runbooks.json and runbooks/
+//   resolve as before.
+// - dist/bundle-meta.json (esbuild's metafile) says which sources and packages each chunk holds.
+// - Source maps (no sources inside) serve `poolctl --debug`, which turns them on (bin/poolctl.js).
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const src = path.join(root, 'src');
+const dist = path.join(root, 'dist');
+const bundleDeps = process.env.POOLCTL_BUNDLE_DEPS !== '0';
+
+// Chunks of an earlier build would otherwise pile up beside the new ones.
+for (const name of await readdir(dist).catch(() => [])) {
+  if (/^chunk-[\w-]+\.js(\.map)?$/.test(name)) await rm(path.join(dist, name));
+}
+
+/** `import.meta.url` → the URL of this file's tsc output under dist/, as seen from the chunk. */
+const importMetaUrlAsTsc = {
+  name: 'import-meta-url-as-tsc',
+  setup(build) {
+    build.onLoad({ filter: /\.ts$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (/import\.meta\.(dirname|filename)\b/.test(text)) {
+        // They would name the chunk's directory, not this file's: derive paths from the URL.
+        return { errors: [{ text: 'use import.meta.url, not import.meta.dirname/filename' }] };
+      }
+      if (!args.path.startsWith(src + path.sep) || !text.includes('import.meta.url')) {
+        return { contents: text, loader: 'ts' };
+      }
+      const emitted = path.relative(src, args.path).replace(/\.ts$/, '.js').split(path.sep);
+      const url = `new URL(${JSON.stringify(`./${emitted.join('/')}`)}, import.meta.url).href`;
+      return { contents: text.replaceAll('import.meta.url', url), loader: 'ts' };
+    });
+  },
+};
+
+/**
+ * pg 8 asks at import whether it runs in a Cloudflare Worker: `navigator.userAgent` where there
+ * is a `navigator` (Node 21+), else by constructing a `Response`, which on Node 20 loads Node's
+ * fetch implementation (undici): ~13 ms here, a tenth of a diagnose. Give that one module the
+ * `navigator` Node 21+ has, in its own scope; the global object is not touched. Counted, so a pg
+ * that moved the check shows up as a warning instead of a silent slowdown.
+ */
+let pgProbePatched = 0;
+const pgRuntimeProbe = {
+  name: 'pg-runtime-probe',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]node_modules[\\/]pg[\\/]lib[\\/]stream\.js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (!text.includes('function isCloudflareRuntime')) return undefined;
+      pgProbePatched++;
+      const shim =
+        "var navigator = globalThis.navigator ?? { userAgent: 'Node.js/' + process.versions.node };";
+      return { contents: `${shim}\n${text}`, loader: 'js' };
+    });
+  },
+};
+
+const result = await esbuild.build({
+  absWorkingDir: root,
+  entryPoints: { cli: path.join(src, 'cli.ts') },
+  outdir: dist,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  chunkNames: 'chunk-[hash]',
+  // pg-native and pg-cloudflare are required only on request (pg.native, a Cloudflare Worker).
+  ...(bundleDeps ? { external: ['pg-native', 'pg-cloudflare'] } : { packages: 'external' }),
+  // Bundled CommonJS dependencies call require() for Node's built-ins.
+  banner: bundleDeps
+    ? {
+        js: "import { createRequire as __poolctlCreateRequire } from 'node:module'; const require = __poolctlCreateRequire(import.meta.url);",
+      }
+    : undefined,
+  plugins: [importMetaUrlAsTsc, ...(bundleDeps ? [pgRuntimeProbe] : [])],
+  sourcemap: 'linked',
+  sourcesContent: false,
+  metafile: true,
+  logLevel: 'warning',
+});
+
+await writeFile(path.join(dist, 'bundle-meta.json'), `${JSON.stringify(result.metafile)}\n`);
+
+if (bundleDeps && pgProbePatched === 0) {
+  console.error(
+    "bundle: warning: pg's runtime probe (pg/lib/stream.js) was not found; on Node 20 a diagnose now loads undici (~13 ms)",
+  );
+}
+const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
+const total = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);
+console.error(
+  `bundle: dist/cli.js + ${outputs.length - 1} chunks, ${(total / 1024).toFixed(0)} kB` +
+    (bundleDeps ? ', dependencies bundled' : ', dependencies external'),
+);
