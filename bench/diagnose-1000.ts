@@ -13,24 +13,21 @@
 // and prints the medians and poolctl / (psql + node start-up); issue 6's target is ≤ 1.5. It only
 // prints: exit 0 unless a run fails. The server is stopped at the end, and by the rig's signal
 // handlers on Ctrl-C.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bindParameters, parseSetFlags, resolveParameters } from '../src/runbook/params.js';
 import type { Runbook } from '../src/runbook/types.js';
 import { startPostgres, type PgServer } from '../test/helpers/postgres-server.js';
 import { holdSessions, type HeldSessions } from '../test/helpers/sessions.js';
+import { bin, cleanEnv, median, psqlBinary, root, timed, type Run } from './lib.js';
 
 const TARGET_RATIO = 1.5;
 const SESSIONS = { idle: 700, idleInTx: 200, long: 100 };
 const SETS = ['long_query_after=1s', 'leak_idle_after=1s', 'idle_in_tx_after=1s'];
 const RUNBOOK = 'postgres/pool-exhausted';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(root, 'bin', 'poolctl.js');
 const compiled = path.join(root, 'dist', 'runbooks.json');
 
 const { values: flags } = parseArgs({ options: { runs: { type: 'string', default: '7' } } });
@@ -42,23 +39,6 @@ if (!Number.isInteger(runs) || runs < 1) {
 if (!existsSync(compiled) || !existsSync(path.join(root, 'dist', 'cli.js'))) {
   console.error('bench/diagnose-1000: dist/ is incomplete: run `npm run build` first');
   process.exit(1);
-}
-
-/**
- * The psql binary itself, as the rig finds its server binaries: the newest Debian-packaged one,
- * else `psql` on PATH. Debian's /usr/bin/psql is pg_wrapper, a Perl script that picks a version
- * and costs ~15 ms before psql starts: that is Perl's start-up, not psql's work.
- */
-function psqlBinary(): string {
-  const root = '/usr/lib/postgresql';
-  const versions = (existsSync(root) ? readdirSync(root) : [])
-    .filter((v) => /^\d+(\.\d+)?$/.test(v))
-    .sort((a, b) => Number(b) - Number(a));
-  for (const v of versions) {
-    const bin = path.join(root, v, 'bin', 'psql');
-    if (existsSync(bin)) return bin;
-  }
-  return 'psql';
 }
 
 /** The diagnose steps' SQL as one psql script, parameters inlined exactly as poolctl binds them. */
@@ -85,50 +65,6 @@ function psqlScript(): { script: string; steps: string[] } {
     steps.push(step.id);
   }
   return { script: `${parts.join('\n')}\n`, steps };
-}
-
-interface Run {
-  ms: number;
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Wall time from spawn to exit; stdout is read (as a real consumer would) and kept. */
-function timed(
-  cmd: string,
-  args: string[],
-  opts: { env: NodeJS.ProcessEnv; input?: string },
-): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const started = process.hrtime.bigint();
-    const child = spawn(cmd, args, { cwd: root, env: opts.env, stdio: 'pipe' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(opts.input ?? '');
-    child.once('error', reject);
-    child.once('close', (code) => {
-      resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, code, stdout, stderr });
-    });
-  });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-/** The parent's PG* and DATABASE_URL must not steer either client; HOME keeps ~/.pgpass out. */
-function cleanEnv(home: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!/^(PG|MYSQL)|^(DATABASE_URL|FORCE_COLOR)$/.test(key)) env[key] = value;
-  }
-  return { ...env, CI: 'true', NO_COLOR: '1', HOME: home, XDG_STATE_HOME: home };
 }
 
 async function main(): Promise<void> {

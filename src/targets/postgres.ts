@@ -43,6 +43,10 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
     connectionTimeoutMillis: spec.connectTimeoutMs,
     statement_timeout: spec.statementTimeoutMs,
     lock_timeout: Math.min(spec.statementTimeoutMs, 5000),
+    // pg_stat_activity is a function scan the planner guesses at one row after filtering, so
+    // joins against it become nested loops: 1,000 × 1,000 comparisons, 70–100 ms per candidate
+    // or kill statement here, 6 ms as hash joins. poolctl's own queries are all of that kind.
+    options: '-c enable_nestloop=off',
     types,
   });
   // A server that drops us later (terminated, restarted) must not crash the process.
