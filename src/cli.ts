@@ -210,6 +210,45 @@ Examples:
     process.exitCode = outcome.exitCode;
   });
 
+addTargetFlags(
+  program
+    .command('drill')
+    .description('practise on a local server: hold idle, idle-in-transaction and long sessions')
+    .option('--idle <n>', 'sessions left idle (application_name api)')
+    .option('--idle-in-tx <n>', 'sessions idle in an open transaction (worker)')
+    .option('--long <n>', 'sessions running a long pg_sleep (batch)')
+    .option('--hold <duration>', 'release after this long (default: until Ctrl-C)')
+    .option('--allow-remote', 'allow a host that is not loopback or a unix socket')
+    .option('--app-names <list>', 'application names: idle,idle-in-tx,long (or one for all)')
+    .option('--batch-size <n>', 'connects in flight at once', '50')
+    .addOption(
+      new Option('--output <format>', 'json: the held pids on stdout once all are open')
+        .choices(['human', 'json'])
+        .default('human'),
+    )
+    .option('--debug', 'print stack traces of internal errors'),
+)
+  .addHelpText(
+    'after',
+    `
+Holds the sessions until Ctrl-C or --hold, then releases every one (long statements are
+cancelled on the server) and exits 0. Refuses hosts that are not loopback unless --allow-remote.
+
+Examples:
+  $ poolctl drill --pg postgres://app@127.0.0.1:5432/app --idle 20 --idle-in-tx 5 --long 5
+  $ poolctl drill --idle 100 --hold 10m --output json > drill.json &`,
+  )
+  .action(async (flags) => {
+    const [{ parseDrillOptions, runDrill }, { systemIO }] = await Promise.all([
+      import('./commands/drill.js'),
+      import('./io/io.js'),
+    ]);
+    const opts = parseDrillOptions(flags);
+    const io = systemIO({ nonInteractive: true, env: process.env });
+    const outcome = await runDrill(opts, { io, env: process.env });
+    process.exitCode = outcome.exitCode;
+  });
+
 const runbooks = program.command('runbooks').description('list, show and validate runbooks');
 runbooks
   .command('list')
@@ -235,6 +274,59 @@ async function runRunbooksCommand(flags: Record<string, unknown>) {
   process.exitCode = await runRunbooks(opts, {
     out: (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
     err: (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
+  });
+}
+
+const transcripts = program
+  .command('transcript')
+  .description('list, show and export incident transcripts (the record for the postmortem)');
+transcripts
+  .command('list')
+  .description('the incidents under $XDG_STATE_HOME/poolctl/incidents, newest first')
+  .addOption(new Option('--output <format>').choices(['human', 'json']).default('human'))
+  .action(async (flags) => runTranscriptCommand({ ...flags, action: 'list' }));
+transcripts
+  .command('show')
+  .description('the timeline of an incident')
+  .argument('<file|incident>', 'a transcript file, or an incident id from `transcript list`')
+  .option('--no-color', 'no colours (also NO_COLOR)')
+  .action(async (source, flags) => runTranscriptCommand({ ...flags, action: 'show', source }));
+transcripts
+  .command('export')
+  .description('the incident for the postmortem: Markdown, JSON, or an HTML page with a chart')
+  .argument('<file|incident>', 'a transcript file, or an incident id from `transcript list`')
+  .addOption(
+    new Option('--format <format>', 'md, json or html (default: from -o, else md)').choices([
+      'md',
+      'json',
+      'html',
+    ]),
+  )
+  .option('-o, --out <file>', 'write here (mode 0600) instead of stdout')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  $ poolctl transcript export inc-20261122-031502-k3f9 > postmortem.md
+  $ poolctl transcript export inc-20261122-031502-k3f9 -o incident.html
+  $ poolctl transcript export ./demo.jsonl --format json | jq .summary`,
+  )
+  .action(async (source, flags) => runTranscriptCommand({ ...flags, action: 'export', source }));
+
+async function runTranscriptCommand(flags: Record<string, unknown>) {
+  const [{ parseTranscriptOptions, runTranscript }, { systemIO }, { makeStyle }] =
+    await Promise.all([
+      import('./commands/transcript.js'),
+      import('./io/io.js'),
+      import('./io/render.js'),
+    ]);
+  const opts = parseTranscriptOptions(flags);
+  const io = systemIO({ noColor: flags.color === false, env: process.env });
+  process.exitCode = await runTranscript(opts, {
+    out: (s: string) => io.out.write(s),
+    err: (s: string) => io.err.write(s),
+    env: process.env,
+    style: makeStyle(io.color),
   });
 }
 

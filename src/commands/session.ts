@@ -1,3 +1,4 @@
+import { hostname, userInfo } from 'node:os';
 import { UsageError } from '../errors.js';
 import { makeStyle } from '../io/render.js';
 import { defaultRunbookFor, loadRunbookById } from '../runbook/bundled.js';
@@ -63,6 +64,7 @@ export async function openSession(
     poolctl: poolctlVersion(),
     mode: interactive ? 'interactive' : 'non-interactive',
     parameters: overrides,
+    operator: operator(),
   });
   return {
     spec,
@@ -76,4 +78,15 @@ export async function openSession(
     interactive,
     style: makeStyle(deps.io.color && !opts.noColor),
   };
+}
+
+/** Who ran poolctl and where, for the postmortem's "run by". */
+function operator(): { user: string; host: string } {
+  let user = process.env.USER ?? 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry for this uid (containers): keep $USER
+  }
+  return { user, host: hostname() };
 }

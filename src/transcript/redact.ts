@@ -106,6 +106,8 @@ export function redactText(text: string): string {
 }
 
 const SECRET_KEY = /(?:password|passwd|pwd|secret|token|api[_-]?key)$/i;
+// poolctl's own session identity (backend_start, query_start, user@host): evidence, not secrets.
+const IDENTITY_KEY = /^(?:session|query)_?token$/i;
 const SECRET_FLAG = /^--?[\w-]*(?:password|passwd|pwd|secret|token|api-key)$/i;
 
 /**
@@ -135,7 +137,9 @@ export function redactValue(v: unknown): unknown {
     const out: Record<string, unknown> = {};
     for (const [k, val] of Object.entries(v)) {
       out[k] =
-        typeof val === 'string' && val !== '' && SECRET_KEY.test(k) ? MASK : redactValue(val);
+        typeof val === 'string' && val !== '' && SECRET_KEY.test(k) && !IDENTITY_KEY.test(k)
+          ? MASK
+          : redactValue(val);
     }
     return out;
   }

@@ -116,6 +116,7 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
     ctx.transcript.append({
       type: 'action',
       id: action.id,
+      title: action.title,
       executed: false,
       dryRun: ctx.dryRun,
       victims: [],
@@ -131,6 +132,7 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
     ctx.transcript.append({
       type: 'action',
       id: action.id,
+      title: action.title,
       executed: false,
       dryRun: ctx.dryRun,
       declined: record.declined,

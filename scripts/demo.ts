@@ -1,0 +1,274 @@
+/**
+ * The story `scripts/demo` tells, once the machine is set up and poolctl is built:
+ *   1. a throwaway PostgreSQL (the test rig's, in a temporary directory, on a loopback port);
+ *   2. the incident: `poolctl drill` fills 95% of the slots an application role can use;
+ *   3. on call: `poolctl diagnose` — the wizard at a terminal (choose, confirm, verify), or
+ *      without one (CI) the report and then `poolctl mitigate --action kill-idle --yes`;
+ *   4. the numbers before and after; the drill and the server stop whatever happened (Ctrl-C too).
+ * Exit 0 when the story ran, 130 when interrupted, 1 when a step failed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startPostgres, type PgServer } from '../test/helpers/postgres-server.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const POOLCTL = path.join(ROOT, 'bin', 'poolctl.js');
+const MAX_CONNECTIONS = 30;
+const SUPERUSER_RESERVED = 3;
+const FILL = 0.95;
+/** Long enough for every drill session to age past the 1s thresholds diagnose is given. */
+const AGE_MS = 2_000;
+/** A drill orphaned by a killed demo still lets go of its server after this. */
+const DRILL_CEILING = '30m';
+// The four the on-call story needs, and the two that make "Another mitigation" → cancel-long or
+// kill-long find the same long queries that long_query_after flagged (their defaults are minutes).
+const THRESHOLDS = [
+  'leak_idle_after',
+  'idle_in_tx_after',
+  'long_query_after',
+  'kill_idle_after',
+  'cancel_long_after',
+  'kill_long_after',
+];
+const SETS = THRESHOLDS.flatMap((name) => ['--set', `${name}=1s`]);
+
+const truthy = (v: string | undefined) => v !== undefined && v !== '' && v !== '0' && v !== 'false';
+const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY) && !truthy(process.env.CI);
+const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+const bold = (s: string) => (color ? `\x1b[1m${s}\x1b[22m` : s);
+const dim = (s: string) => (color ? `\x1b[2m${s}\x1b[22m` : s);
+const say = (text = '') => process.stdout.write(`${text}\n`);
+const chapter = (n: number, title: string) =>
+  say(`\n${bold(`━━ ${n}. ${title} `.padEnd(78, '━'))}`);
+
+/** Children get no connection settings from this shell, and transcripts go to the demo's own dir. */
+const stateDir = mkdtempSync(path.join(os.tmpdir(), 'poolctl-demo-'));
+const childEnv: NodeJS.ProcessEnv = { XDG_STATE_HOME: stateDir };
+for (const [k, v] of Object.entries(process.env)) {
+  if (!/^(PG|MYSQL)|^DATABASE_URL$/.test(k)) childEnv[k] ??= v;
+}
+
+let server: PgServer | undefined;
+let drill: Drill | undefined;
+let interrupted = false;
+let interrupt: () => void = () => {};
+const interruption = new Promise<'interrupted'>((resolve) => {
+  interrupt = () => resolve('interrupted');
+});
+
+/** Ctrl-C reaches the foreground children too (diagnose ends at once); this process tidies up. */
+function onSignal(): void {
+  if (!interrupted) say(`\n${bold('Interrupted:')} stopping the drill and the server…`);
+  interrupted = true;
+  interrupt();
+}
+
+interface Drill {
+  child: ChildProcess;
+  /** Its stderr lines not shown yet. */
+  pending: string[];
+  live: boolean;
+  /** Resolves once the drill says it holds every session (its stderr line). */
+  holding: Promise<void>;
+  document: Promise<{ held: Record<string, number>; pids: Record<string, number[]> }>;
+  exited: Promise<number | null>;
+}
+
+function startDrill(args: string[]): Drill {
+  // Its own process group: the terminal's Ctrl-C must not reach it, the demo stops it (once).
+  const child = spawn(process.execPath, [POOLCTL, 'drill', ...args], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: childEnv,
+  });
+  const pending: string[] = [];
+  let holding: () => void = () => {};
+  let partial = '';
+  const d: Drill = {
+    child,
+    pending,
+    live: true,
+    holding: new Promise<void>((resolve) => (holding = resolve)),
+    exited: new Promise((resolve) => child.once('close', (code) => resolve(code))),
+    document: new Promise((resolve, reject) => {
+      let stdout = '';
+      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+        stdout += chunk;
+        try {
+          resolve(JSON.parse(stdout));
+        } catch {
+          // not whole yet
+        }
+      });
+      child.once('close', (code) => reject(new Error(`poolctl drill ended (exit ${code})`)));
+    }),
+  };
+  child.once('close', () => holding());
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      if (d.live) say(dim(`  drill │ ${line}`));
+      else pending.push(line);
+      // Shown as it happens until the drill holds everything; later lines wait for chapter 4.
+      if (line.startsWith('Holding ')) {
+        d.live = false;
+        holding();
+      }
+    }
+  });
+  d.document.catch(() => {});
+  return d;
+}
+
+async function stopDrill(d: Drill): Promise<void> {
+  d.live = true;
+  for (const line of d.pending.splice(0)) say(dim(`  drill │ ${line}`));
+  if (d.child.exitCode === null && d.child.signalCode === null) {
+    d.child.kill('SIGINT');
+    const timer = setTimeout(() => d.child.kill('SIGKILL'), 15_000);
+    await d.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Runs poolctl in the foreground, on this terminal; resolves with its exit code. */
+function poolctl(args: string[], shown: string[]): Promise<number> {
+  say(bold(`$ poolctl ${shown.join(' ')}`));
+  const child = spawn(process.execPath, [POOLCTL, ...args], { stdio: 'inherit', env: childEnv });
+  return new Promise((resolve) =>
+    child.once('close', (code, signal) => resolve(code ?? (signal ? 130 : 1))),
+  );
+}
+
+async function utilization(s: PgServer, usable: number): Promise<string> {
+  const n = Number(
+    await s.psql(
+      "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+    ),
+  );
+  return `${n} of ${usable} (${((100 * n) / usable).toFixed(1)}%)`;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function story(): Promise<number> {
+  say(bold('poolctl demo: a connection pool runs out, and poolctl gets it back.'));
+  chapter(1, 'A throwaway PostgreSQL');
+  const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const ours = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+  server = await startPostgres({
+    maxConnections: MAX_CONNECTIONS,
+    superuserReservedConnections: SUPERUSER_RESERVED,
+  });
+  // The rig stops its servers at once on a signal; here the drill lets go first, then the server
+  // stops (its 'exit' handler stays as the last resort). Only the rig's listeners go: tsx's own
+  // must stay, or it cannot tell that this process handles Ctrl-C and kills it.
+  for (const s of SIGNALS) {
+    for (const listener of process.listeners(s)) {
+      if (!ours.get(s)!.has(listener)) process.off(s, listener);
+    }
+  }
+  if (interrupted) return 130;
+  const usable = Number(
+    await server.psql(`SELECT current_setting('max_connections')::int
+      - current_setting('superuser_reserved_connections')::int
+      - coalesce(current_setting('reserved_connections', true)::int, 0)`),
+  );
+  const version = (await server.psql('SHOW server_version')).trim();
+  say(
+    `PostgreSQL ${version} on 127.0.0.1:${server.port}: max_connections ${MAX_CONNECTIONS}, ` +
+      `${SUPERUSER_RESERVED} reserved for superusers, so ${usable} slots for the application's role "app".`,
+  );
+
+  const n = Math.min(usable, Math.ceil(usable * FILL));
+  const idle = Math.round(n * 0.6);
+  const idleInTx = Math.round(n * 0.2);
+  const long = n - idle - idleInTx;
+  chapter(2, 'The incident: the pool fills up');
+  say(
+    'The api leaks idle connections, a worker forgets to commit, a batch job runs long queries:\n' +
+      `poolctl drill opens ${n} real sessions as "app" and holds them.`,
+  );
+  const appUrl = `postgres://app:***@127.0.0.1:${server.port}/appdb`;
+  const drillArgs = [
+    ...['--idle', `${idle}`, '--idle-in-tx', `${idleInTx}`, '--long', `${long}`],
+    ...['--hold', DRILL_CEILING, '--output', 'json'],
+  ];
+  say(bold(`$ poolctl drill --pg ${appUrl} ${drillArgs.join(' ')} &`));
+  drill = startDrill(['--pg', server.appUrl, ...drillArgs]);
+  const started = drill.document.then(async (doc) => (await drill!.holding, doc));
+  const first = await Promise.race([started, interruption]).catch((err: Error) => err);
+  if (first === 'interrupted') return 130;
+  if (first instanceof Error) {
+    say(`The drill did not start: ${first.message}`);
+    return 1;
+  }
+  const pids = Object.values(first.pids).flat();
+  say(
+    `${await utilization(server, usable)} of the usable slots are taken ` +
+      `(drill pids ${Math.min(...pids)}…${Math.max(...pids)}).`,
+  );
+  say(dim(`Letting them age ${AGE_MS / 1000}s past the 1s thresholds diagnose is given…`));
+  if ((await Promise.race([sleep(AGE_MS), interruption])) === 'interrupted') return 130;
+  const startedAt = await utilization(server, usable);
+
+  const suUrl = server.superuserUrl;
+  const shownSu = `postgres://postgres:***@127.0.0.1:${server.port}/postgres`;
+  const diagnoseArgs = ['diagnose', '--pg', suUrl, ...SETS];
+  const diagnoseShown = ['diagnose', '--pg', shownSu, ...SETS];
+  if (interactive) {
+    chapter(3, 'You are on call: poolctl diagnose');
+    say(
+      'It connects as a superuser (through a reserved slot: the app role has none left), runs the\n' +
+        "runbook's read-only steps, then offers the fitting mitigation. The likely answers are the\n" +
+        `defaults: ${bold('Enter')} (mitigation), ${bold('y Enter')} (confirm), ${bold('Enter')} (verify), ${bold('Enter')} (done).\n`,
+    );
+    const code = await poolctl(diagnoseArgs, diagnoseShown);
+    if (code === 130 || interrupted) return 130;
+    if (![0, 4, 5].includes(code)) return failed('poolctl diagnose', code);
+  } else {
+    chapter(3, 'On call without a terminal (CI): poolctl diagnose, then mitigate --yes');
+    const code = await poolctl(diagnoseArgs, diagnoseShown);
+    if (interrupted) return 130;
+    if (code !== 4) return failed('poolctl diagnose (expected 4: critical)', code);
+    say();
+    const mitigate = ['mitigate', '--action', 'kill-idle', '--set', 'kill_idle_after=1s', '--yes'];
+    const mcode = await poolctl([...mitigate, '--pg', suUrl], [...mitigate, '--pg', shownSu]);
+    if (interrupted) return 130;
+    if (mcode !== 0) return failed('poolctl mitigate', mcode);
+  }
+
+  chapter(4, 'Afterwards');
+  await sleep(200); // the drill notices its terminated sessions
+  say(`Client connections: ${startedAt} before → ${await utilization(server, usable)} now.`);
+  say('What the drill saw, then its release:');
+  await stopDrill(drill);
+  drill = undefined;
+  say(`Transcripts of this demo: ${stateDir}/poolctl/incidents/`);
+  return 0;
+}
+
+function failed(what: string, code: number): number {
+  say(`\n${bold(`${what} exited ${code}`)}: the demo stops here.`);
+  return 1;
+}
+
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+let exitCode = 1;
+try {
+  exitCode = await story();
+} catch (err) {
+  say(`demo: ${(err as Error).stack ?? String(err)}`);
+} finally {
+  if (drill) await stopDrill(drill);
+  await server?.stop();
+  say(
+    dim(exitCode === 0 ? '\nThe drill let go and the throwaway server is gone.' : '\nCleaned up.'),
+  );
+}
+process.exit(interrupted ? 130 : exitCode);

@@ -1,0 +1,16 @@
+import { UsageError } from '../errors.js';
+import type { DatabaseTargetSpec } from '../targets/types.js';
+import type { DrillEngine } from './types.js';
+
+/** The drill module of the target's engine, like `connectDatabase`: drivers load only when used. */
+export async function loadDrillEngine(spec: DatabaseTargetSpec): Promise<DrillEngine> {
+  switch (spec.engine) {
+    case 'postgres': {
+      const { postgresDrill } = await import('./postgres.js');
+      return postgresDrill(spec);
+    }
+    case 'mysql':
+      // issue 8: src/drill/mysql.ts (Sleep, START TRANSACTION WITH CONSISTENT SNAPSHOT, SLEEP(n)).
+      throw new UsageError('drill: MySQL targets are not supported yet');
+  }
+}

@@ -1,0 +1,533 @@
+/**
+ * Reads an incident's events once into the shape every export shares: the summary a postmortem
+ * starts from, the timeline, the evidence, the actions, findings, manual steps and notes. The
+ * exporters (Markdown, HTML, JSON, the terminal timeline) only format what this computes, so the
+ * numbers agree whichever format is read.
+ */
+import type { TranscriptEvent } from '../types.js';
+import { describeEvent, type EventLine } from './describe.js';
+
+export type Metrics = Record<string, number>;
+export type Row = Record<string, unknown>;
+
+/** One measurement of the server: a metrics step, or an action's before/after. */
+export interface Measurement {
+  ts: string;
+  /** What took it: `diagnose`, `verify`, `before kill-idle`, `after kill-idle`. */
+  label: string;
+  metrics: Metrics;
+}
+
+/** One poolctl run inside the incident file (`session.start` … `session.end`). */
+export interface RunInfo {
+  command: string;
+  started: string;
+  ended?: string;
+  /** `session.end` status; absent when the run never ended (crash, or still running). */
+  status?: string;
+  exitCode?: number;
+  mode?: string;
+  runbook?: string;
+  targets: string[];
+  argv: string[];
+  /** `--set` values of the run, as given. */
+  parameters: Record<string, string>;
+  /** `user@host` when the run recorded who ran it. */
+  operator?: string;
+  poolctl?: string;
+}
+
+export interface StepEvidence {
+  ts: string;
+  command: string;
+  phase?: string;
+  step: string;
+  title: string;
+  status: string;
+  durationMs?: number;
+  /** Rows the step returned; `rows` holds the first of them (the writer keeps 50). */
+  rowCount: number;
+  rows: Row[];
+  error?: string;
+}
+
+export interface VictimRow {
+  pid: number;
+  user: string;
+  application: string;
+  client: string;
+  state: string;
+  inStateS?: number;
+  query: string;
+  outcome: string;
+  reason: string;
+}
+
+export interface ActionReport {
+  ts: string;
+  command: string;
+  id: string;
+  mode?: string;
+  executed: boolean;
+  dryRun: boolean;
+  declined: boolean;
+  /** The approval question and who answered it, when one was asked. */
+  prompt?: { question: string; answer: string; answeredBy: string };
+  victims: VictimRow[];
+  spared: { pid: number; user: string; application: string; reason: string }[];
+  outcomes: Record<string, number>;
+  before?: Metrics;
+  after?: Metrics;
+  stoppedEarly: boolean;
+}
+
+export interface FindingReport {
+  ts: string;
+  command: string;
+  id: string;
+  severity: string;
+  message: string;
+  step: string;
+  count?: number;
+  suggest: string[];
+}
+
+export interface ManualReport {
+  ts: string;
+  step: string;
+  title: string;
+  command: string;
+  status: string;
+  notes: string[];
+}
+
+export interface NoteReport {
+  ts: string;
+  step?: string;
+  text: string;
+}
+
+export interface TimelineEntry {
+  ts: string;
+  /** Milliseconds since the first event. */
+  elapsedMs: number;
+  /** Short label: start, step, metrics, finding, prompt, action, by hand, note, end. */
+  event: string;
+  /** One line saying what happened; server text in it is not yet escaped for any format. */
+  text: string;
+  /** A command after the text (manual steps), for formats that show code. */
+  code?: string;
+  severity?: string;
+}
+
+export interface IncidentSummary {
+  incident: string;
+  /** `ts` of the first and last events (ISO, UTC). */
+  started?: string;
+  ended?: string;
+  durationMs: number;
+  targets: string[];
+  runbooks: string[];
+  runs: RunInfo[];
+  /** The last run's `session.end` status; `incomplete` when it never ended. */
+  status: string;
+  exitCode: number | null;
+  /** Who ran it (`user@host`), when the runs recorded it. */
+  operators: string[];
+  /** The first and last measurements of the incident, and the fullest one. */
+  before?: Measurement;
+  after?: Measurement;
+  peak?: Measurement;
+  /** Utilization thresholds in percent: `--set` values of the runs, else the runbook defaults. */
+  thresholds: { warning?: number; critical?: number };
+  findings: Record<'critical' | 'warning' | 'info', number>;
+  actions: { executed: number; declined: number; dryRun: number; outcomes: Record<string, number> };
+  manual: Record<string, number>;
+  events: number;
+  warnings: string[];
+}
+
+export interface IncidentReport {
+  summary: IncidentSummary;
+  timeline: TimelineEntry[];
+  evidence: StepEvidence[];
+  actions: ActionReport[];
+  findings: FindingReport[];
+  manual: ManualReport[];
+  notes: NoteReport[];
+  /** Every measurement in time order: the utilization chart. */
+  measurements: Measurement[];
+}
+
+export interface BuildOptions {
+  /** The incident id when no event names one (the file's base name). */
+  incident: string;
+  /** Runbook parameter defaults by runbook id, for thresholds no run overrode. */
+  defaults?: (runbook: string) => Record<string, string | undefined> | undefined;
+  /** Problems found while reading the file (torn or bad lines). */
+  warnings?: string[];
+}
+
+export const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+export const num = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+const obj = (v: unknown): Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const text = (v: unknown): string =>
+  v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+
+/** A metrics object's numeric fields only. */
+export function metricsOf(v: unknown): Metrics | undefined {
+  const out: Metrics = {};
+  for (const [k, val] of Object.entries(obj(v))) {
+    const n = num(val);
+    if (n !== undefined) out[k] = n;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): IncidentReport {
+  const warnings = [...(opts.warnings ?? [])];
+  const t0 = firstTs(events);
+  const runs: RunInfo[] = [];
+  const timeline: TimelineEntry[] = [];
+  const evidence: StepEvidence[] = [];
+  const actions: ActionReport[] = [];
+  const findings: FindingReport[] = [];
+  const manual = new Map<string, ManualReport>();
+  const notes: NoteReport[] = [];
+  const measurements: Measurement[] = [];
+  const titles = new Map<string, string>();
+  let pendingStart: { ts: string; step: string; title: string } | undefined;
+  let pendingPrompt: ActionReport['prompt'] | undefined;
+  let run: RunInfo | undefined;
+  let lastTs = t0;
+
+  const push = (e: TranscriptEvent, line: EventLine) => {
+    const ts = str(e.ts) ?? lastTs ?? '';
+    timeline.push({ ts, elapsedMs: elapsed(t0, ts), ...line });
+  };
+  // A step.start without a result means the run stopped inside that step: say so in the timeline.
+  const flushStart = () => {
+    if (!pendingStart) return;
+    const { ts, step, title } = pendingStart;
+    timeline.push({
+      ts,
+      elapsedMs: elapsed(t0, ts),
+      event: 'step',
+      text: `${title} (${step}): started, no result recorded`,
+    });
+    pendingStart = undefined;
+  };
+
+  events.forEach((e, i) => {
+    const ts = str(e.ts) ?? lastTs ?? '';
+    const command = run?.command ?? '';
+    switch (e.type) {
+      case 'session.start': {
+        flushStart();
+        run = {
+          command: str(e.command) ?? 'poolctl',
+          started: ts,
+          mode: str(e.mode),
+          runbook: str(e.runbook),
+          targets: arr(e.targets).map(text),
+          argv: arr(e.argv).map(text),
+          parameters: Object.fromEntries(
+            Object.entries(obj(e.parameters)).map(([k, v]) => [k, text(v)]),
+          ),
+          operator: operatorOf(e),
+          poolctl: str(e.poolctl),
+        };
+        runs.push(run);
+        break;
+      }
+      case 'session.end':
+        flushStart();
+        if (run) {
+          run.ended = ts;
+          run.status = str(e.status) ?? 'unknown';
+          run.exitCode = num(e.exitCode);
+        }
+        break;
+      case 'step.start':
+        flushStart();
+        titles.set(text(e.step), str(e.title) ?? text(e.step));
+        pendingStart = { ts, step: text(e.step), title: str(e.title) ?? text(e.step) };
+        break;
+      case 'step.result': {
+        const step = text(e.step);
+        if (pendingStart?.step === step) pendingStart = undefined;
+        const rows = arr(e.rows).map(obj);
+        evidence.push({
+          ts,
+          command,
+          phase: str(findPhase(events, i, step)),
+          step,
+          title: titles.get(step) ?? step,
+          status: str(e.status) ?? 'unknown',
+          durationMs: num(e.durationMs),
+          rowCount: num(e.rowCount) ?? rows.length,
+          rows,
+          error: str(e.error),
+        });
+        break;
+      }
+      case 'metrics': {
+        const metrics = metricsOf(e.metrics);
+        if (metrics) measurements.push({ ts, label: str(e.label) ?? 'metrics', metrics });
+        break;
+      }
+      case 'finding':
+        findings.push({
+          ts,
+          command,
+          id: text(e.id),
+          severity: str(e.severity) ?? 'info',
+          message: text(e.message),
+          step: text(e.step),
+          count: num(e.count),
+          suggest: arr(e.suggest).map(text),
+        });
+        break;
+      case 'prompt':
+        pendingPrompt = {
+          question: text(e.question),
+          answer: text(e.answer),
+          answeredBy: text(e.answeredBy),
+        };
+        break;
+      case 'action': {
+        // The approval is the last prompt since the previous action, and is asked only when
+        // there were sessions to act on ("Which mitigation?" comes before it, not instead).
+        const hasVictims = arr(e.victims).length > 0;
+        const report = actionOf(e, ts, command, hasVictims ? pendingPrompt : undefined);
+        pendingPrompt = undefined;
+        actions.push(report);
+        // The before numbers were taken just before the approval; the after ones just now.
+        const beforeTs = i > 0 ? (str(events[i - 1]?.ts) ?? ts) : ts;
+        if (report.before)
+          measurements.push({ ts: beforeTs, label: `before ${report.id}`, metrics: report.before });
+        if (report.after)
+          measurements.push({ ts, label: `after ${report.id}`, metrics: report.after });
+        break;
+      }
+      case 'manual': {
+        const step = text(e.step);
+        // A later run's mark (done, skipped) replaces an earlier one for the same step.
+        manual.delete(step);
+        manual.set(step, {
+          ts,
+          step,
+          title: titles.get(step) ?? step,
+          command: text(e.command),
+          status: str(e.status) ?? 'pending',
+          notes: [],
+        });
+        if (pendingStart?.step === step) pendingStart = undefined;
+        break;
+      }
+      case 'note':
+        notes.push({ ts, step: str(e.step), text: text(e.text) });
+        break;
+    }
+    if (e.type !== 'step.start') {
+      const line = describeEvent(e, { titles, command });
+      if (line) push(e, line);
+    }
+    if (e.type === 'session.start') pendingPrompt = undefined;
+    lastTs = ts || lastTs;
+  });
+  flushStart();
+
+  // The operator's note on a manual step is written before the step's mark: attach at the end.
+  for (const n of notes) if (n.step) manual.get(n.step)?.notes.push(n.text);
+  measurements.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
+  const last = runs.at(-1);
+  if (last && last.status === undefined) {
+    warnings.push(
+      `the last run (${last.command}, started ${last.started}) has no end: it crashed or is still running`,
+    );
+  }
+  const summary: IncidentSummary = {
+    incident: str(events.find((e) => typeof e.incident === 'string')?.incident) ?? opts.incident,
+    started: t0,
+    ended: lastTs,
+    durationMs: t0 && lastTs ? elapsed(t0, lastTs) : 0,
+    targets: unique(runs.flatMap((r) => r.targets)),
+    runbooks: unique(runs.flatMap((r) => (r.runbook ? [r.runbook] : []))),
+    runs,
+    status: last ? (last.status ?? 'incomplete') : events.length ? 'unknown' : 'empty',
+    exitCode: last?.exitCode ?? null,
+    operators: unique(runs.flatMap((r) => (r.operator ? [r.operator] : []))),
+    before: measurements[0],
+    after: measurements.length > 1 ? measurements.at(-1) : undefined,
+    peak: peakOf(measurements),
+    thresholds: thresholdsOf(runs, opts.defaults),
+    findings: countBy(findings, (f) => f.severity, ['critical', 'warning', 'info']),
+    actions: {
+      executed: actions.filter((a) => a.executed).length,
+      declined: actions.filter((a) => a.declined).length,
+      dryRun: actions.filter((a) => a.dryRun && !a.executed).length,
+      outcomes: sumOutcomes(actions),
+    },
+    manual: countBy([...manual.values()], (m) => m.status, []),
+    events: events.length,
+    warnings,
+  };
+  return {
+    summary,
+    timeline,
+    evidence,
+    actions,
+    findings,
+    manual: [...manual.values()],
+    notes,
+    measurements,
+  };
+}
+
+function firstTs(events: TranscriptEvent[]): string | undefined {
+  for (const e of events) if (typeof e.ts === 'string') return e.ts;
+  return undefined;
+}
+
+export function elapsed(from: string | undefined, to: string): number {
+  const a = from ? Date.parse(from) : NaN;
+  const b = Date.parse(to);
+  return Number.isNaN(a) || Number.isNaN(b) ? 0 : Math.max(0, b - a);
+}
+
+function findPhase(events: TranscriptEvent[], i: number, step: string): unknown {
+  for (let j = i - 1; j >= 0; j--) {
+    const e = events[j]!;
+    if (e.type === 'session.start') return undefined;
+    if (e.type === 'step.start' && e.step === step) return e.phase;
+  }
+  return undefined;
+}
+
+/** `operator: "alice@db1"`, `operator: {user, host}`, or `user` / `host` fields of session.start. */
+function operatorOf(e: TranscriptEvent): string | undefined {
+  if (typeof e.operator === 'string' && e.operator) return e.operator;
+  const o = { ...obj(e.operator) };
+  const user = str(o.user) ?? str(e.osUser) ?? str(e.user);
+  const host = str(o.host) ?? str(e.hostname) ?? str(e.host);
+  if (!user && !host) return undefined;
+  return host ? `${user ?? '?'}@${host}` : user;
+}
+
+function actionOf(
+  e: TranscriptEvent,
+  ts: string,
+  command: string,
+  prompt: ActionReport['prompt'],
+): ActionReport {
+  const results = new Map(
+    arr(e.results).map((r) => {
+      const o = obj(r);
+      return [num(o.pid), { outcome: text(o.outcome), reason: text(o.reason) }] as const;
+    }),
+  );
+  const executed = e.executed === true;
+  const victims = arr(e.victims).map((v): VictimRow => {
+    const o = obj(v);
+    const pid = num(o.pid) ?? 0;
+    const r = results.get(pid);
+    return {
+      pid,
+      user: text(o.user),
+      application: text(o.application),
+      client: text(o.client),
+      state: text(o.state),
+      inStateS: num(o.inStateS),
+      query: text(o.query),
+      outcome: r?.outcome ?? (executed ? 'no result' : 'not touched'),
+      reason: r?.reason ?? '',
+    };
+  });
+  const outcomes: Record<string, number> = {};
+  const given = metricsOf(e.outcomes);
+  if (given) Object.assign(outcomes, given);
+  else for (const r of results.values()) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
+  return {
+    ts,
+    command,
+    id: text(e.id),
+    mode: str(e.mode),
+    executed,
+    dryRun: e.dryRun === true,
+    declined: e.declined === true,
+    prompt,
+    victims,
+    spared: arr(e.spared).map((s) => {
+      const o = obj(s);
+      return {
+        pid: num(o.pid) ?? 0,
+        user: text(o.user),
+        application: text(o.application),
+        reason: text(o.reason),
+      };
+    }),
+    outcomes,
+    before: metricsOf(e.before),
+    after: metricsOf(e.after),
+    stoppedEarly: e.stoppedEarly === true,
+  };
+}
+
+function peakOf(ms: Measurement[]): Measurement | undefined {
+  let peak: Measurement | undefined;
+  for (const m of ms) {
+    const u = m.metrics.utilization_percent;
+    if (u !== undefined && (peak === undefined || u > peak.metrics.utilization_percent!)) peak = m;
+  }
+  return peak;
+}
+
+function thresholdsOf(
+  runs: RunInfo[],
+  defaults: BuildOptions['defaults'],
+): IncidentSummary['thresholds'] {
+  const pick = (name: string): number | undefined => {
+    // The latest run's --set wins; then the runbook's default.
+    for (const r of [...runs].reverse()) {
+      const v = Number.parseFloat(r.parameters[name] ?? '');
+      if (Number.isFinite(v)) return v;
+    }
+    for (const r of [...runs].reverse()) {
+      const d = r.runbook ? defaults?.(r.runbook)?.[name] : undefined;
+      const v = Number.parseFloat(d ?? '');
+      if (Number.isFinite(v)) return v;
+    }
+    return undefined;
+  };
+  const out: IncidentSummary['thresholds'] = {};
+  const warning = pick('utilization_warning');
+  const critical = pick('utilization_critical');
+  if (warning !== undefined) out.warning = warning;
+  if (critical !== undefined) out.critical = critical;
+  return out;
+}
+
+function countBy<T, K extends string>(
+  items: T[],
+  key: (t: T) => string,
+  keys: readonly K[],
+): Record<K, number> {
+  const out = Object.fromEntries(keys.map((k) => [k, 0])) as Record<string, number>;
+  for (const item of items) out[key(item)] = (out[key(item)] ?? 0) + 1;
+  return out as Record<K, number>;
+}
+
+function sumOutcomes(actions: ActionReport[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const a of actions)
+    for (const [k, n] of Object.entries(a.outcomes)) out[k] = (out[k] ?? 0) + n;
+  return out;
+}
+
+function unique(xs: string[]): string[] {
+  return [...new Set(xs)];
+}
