@@ -218,8 +218,10 @@ async function story(): Promise<number> {
 
   const suUrl = server.superuserUrl;
   const shownSu = `postgres://postgres:***@127.0.0.1:${server.port}/postgres`;
-  const diagnoseArgs = ['diagnose', '--pg', suUrl, ...SETS];
-  const diagnoseShown = ['diagnose', '--pg', shownSu, ...SETS];
+  // One incident id for diagnose and mitigate: one transcript, one timeline for the postmortem.
+  const incident = `demo-${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}`;
+  const diagnoseArgs = ['diagnose', '--pg', suUrl, ...SETS, '--incident', incident];
+  const diagnoseShown = ['diagnose', '--pg', shownSu, ...SETS, '--incident', incident];
   if (interactive) {
     chapter(3, 'You are on call: poolctl diagnose');
     say(
@@ -236,7 +238,10 @@ async function story(): Promise<number> {
     if (interrupted) return 130;
     if (code !== 4) return failed('poolctl diagnose (expected 4: critical)', code);
     say();
-    const mitigate = ['mitigate', '--action', 'kill-idle', '--set', 'kill_idle_after=1s', '--yes'];
+    const mitigate = [
+      ...['mitigate', '--action', 'kill-idle', '--set', 'kill_idle_after=1s', '--yes'],
+      ...['--incident', incident],
+    ];
     const mcode = await poolctl([...mitigate, '--pg', suUrl], [...mitigate, '--pg', shownSu]);
     if (interrupted) return 130;
     if (mcode !== 0) return failed('poolctl mitigate', mcode);
@@ -248,7 +253,8 @@ async function story(): Promise<number> {
   say('What the drill saw, then its release:');
   await stopDrill(drill);
   drill = undefined;
-  say(`Transcripts of this demo: ${stateDir}/poolctl/incidents/`);
+  say(`The incident's transcript: ${stateDir}/poolctl/incidents/${incident}.jsonl`);
+  say(dim(`  (try: XDG_STATE_HOME=${stateDir} node bin/poolctl.js transcript show ${incident})`));
   return 0;
 }
 

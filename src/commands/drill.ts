@@ -142,6 +142,7 @@ export async function runDrill(opts: DrillOptions, deps: DrillDeps): Promise<Out
   });
 
   const held = new Set<DrillSession>();
+  let holding = false;
   const reporter = new ExternalReporter(note, () => held.size);
   const total = DRILL_KINDS.reduce((n, k) => n + opts.counts[k], 0);
   const plan: DrillPlan = {
@@ -162,7 +163,11 @@ export async function runDrill(opts: DrillOptions, deps: DrillDeps): Promise<Out
       onExternal: (event) => {
         if (event.what === 'ended' && !held.delete(event.session)) return;
         reporter.add(event);
-        if (held.size === 0) stop();
+        if (holding && held.size === 0) {
+          reporter.flush();
+          note('every session ended from outside: nothing left to hold');
+          stop();
+        }
       },
       progress: (n, of) => {
         if (io.isStderrTTY) io.err.write(`\rpoolctl drill: opened ${n}/${of}\x1b[K`);
@@ -196,6 +201,7 @@ export async function runDrill(opts: DrillOptions, deps: DrillDeps): Promise<Out
         `${describeCounts(counts, opts.applications)} ${until}`,
     );
 
+    holding = true;
     const timer = opts.holdSeconds ? setTimeout(stop, opts.holdSeconds * 1000) : undefined;
     await stopped;
     clearTimeout(timer);

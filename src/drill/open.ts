@@ -47,12 +47,15 @@ export async function openSessions(
   plan: DrillPlan,
   hooks: OpenHooks,
 ): Promise<OpenOutcome> {
-  const order = interleave(plan.counts);
+  const queue = interleave(plan.counts);
+  const total = queue.length;
   const { held } = hooks;
-  for (let start = 0; start < order.length; start += plan.batchSize) {
+  let size = plan.batchSize;
+  while (queue.length > 0) {
     if (hooks.stopRequested()) return { stopped: true };
+    const batch = queue.splice(0, size);
     const results = await Promise.allSettled(
-      order.slice(start, start + plan.batchSize).map(async (kind) => {
+      batch.map(async (kind) => {
         const session = await engine.open({
           kind,
           application: plan.applications[kind],
@@ -69,17 +72,23 @@ export async function openSessions(
       held.clear();
       throw engine.connectError(fatal);
     }
-    if (errors.length > 0) {
+    if (errors.length > 0 && size > 1) {
+      // Near the limit, concurrent connects can all be refused while slots remain (on PostgreSQL
+      // each new backend takes its slot before it checks the reserved ones). Fill what is left
+      // one at a time, until the server says no to a connect of its own.
+      queue.unshift(...batch.filter((_, i) => results[i]!.status === 'rejected'));
+      size = 1;
+    } else if (errors.length > 0) {
       if (held.size === 0) {
         throw new TargetError(
           `${hooks.label}: the server has no connection slot left for the drill ` +
             `("${engine.messageOf(errors[0])}"): it is exhausted already, there is nothing to add`,
         );
       }
-      hooks.progress(held.size, order.length);
+      hooks.progress(held.size, total);
       return { outOfSlots: engine.messageOf(errors[0]), stopped: false };
     }
-    hooks.progress(held.size, order.length);
+    hooks.progress(held.size, total);
   }
   return { stopped: false };
 }

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import pg from 'pg';
-import { connectError } from '../targets/postgres.js';
+import { connectError, passwordFromPgpass } from '../targets/postgres.js';
 import { targetLabel } from '../targets/resolve.js';
 import type { DatabaseTargetSpec } from '../targets/types.js';
 import type { DrillEngine, DrillKind, DrillSession, OpenRequest } from './types.js';
@@ -180,19 +180,5 @@ function settled(promise: Promise<unknown>, ms: number): Promise<void> {
       resolve();
     };
     promise.then(done, done);
-  });
-}
-
-/**
- * The password libpq would find (PGPASSFILE or ~/.pgpass), as `connectPostgres` looks it up.
- * A copy of its private helper: targets/postgres.ts could export it.
- */
-async function passwordFromPgpass(spec: DatabaseTargetSpec): Promise<string> {
-  const { default: pgpass } = await import('pgpass');
-  return new Promise((resolve) => {
-    pgpass(
-      { host: spec.host, port: spec.port, database: spec.database, user: spec.user },
-      (found?: string) => resolve(found ?? ''),
-    );
   });
 }

@@ -4,7 +4,7 @@ import type { PhaseReporter } from '../wizard/phase.js';
 import type { Finding, HealthStatus, Metrics, PhaseResult, StepOutcome } from '../wizard/model.js';
 import { bySeverity } from '../wizard/model.js';
 import type { IO } from './io.js';
-import { cellText, indent, renderRecord, renderTable, severityLabel } from './render.js';
+import { cellText, indent, percent, renderRecord, renderTable, severityLabel } from './render.js';
 import { startSpinner, type Spinner } from './spinner.js';
 
 /** A suggested action with the command that runs it without prompts. */
@@ -72,7 +72,7 @@ export class DiagnoseView implements PhaseReporter {
     const warning = Number(this.values.utilization_warning ?? 90);
     const paint = pct >= critical ? s.red.bold : pct >= warning ? s.yellow.bold : s.green.bold;
     return (
-      `${paint(`● ${pct}% full`)}: ${m.connections} of ${m.usable_connections} usable connections in use ` +
+      `${paint(`● ${percent(pct)} full`)}: ${m.connections} of ${m.usable_connections} usable connections in use ` +
       `(max_connections ${m.max_connections}) — ${m.active} active, ${m.idle} idle, ` +
       `${m.idle_in_transaction} idle in transaction`
     );
@@ -188,16 +188,16 @@ export class DiagnoseView implements PhaseReporter {
   verdict(status: HealthStatus, verified: PhaseResult) {
     const s = this.style;
     const m = verified.metrics;
-    const ok = status === 'healthy';
-    this.print(
-      ok
-        ? s.green.bold(
-            `✔ Recovered: utilization ${m.utilization_percent}% (${m.connections} of ${m.usable_connections})`,
-          )
-        : s.red.bold(
-            `✖ Not recovered yet (${status}): utilization ${m.utilization_percent}% (${m.connections} of ${m.usable_connections})`,
-          ),
-    );
+    const numbers = `utilization ${percent(m.utilization_percent)} (${m.connections} of ${m.usable_connections})`;
+    if (status === 'healthy') this.print(s.green.bold(`✔ Recovered: ${numbers}`));
+    else if (status === 'warning') {
+      const warnings = verified.findings.filter((f) => f.severity === 'warning').length;
+      this.print(
+        s.yellow.bold(
+          `✔ Recovered: ${numbers}, with ${warnings} warning${warnings === 1 ? '' : 's'} above`,
+        ),
+      );
+    } else this.print(s.red.bold(`✖ Not recovered yet: ${numbers}`));
   }
 
   stopSpinner() {

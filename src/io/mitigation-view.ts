@@ -6,7 +6,7 @@ import type { Selection } from '../safety/selection.js';
 import type { ActionRecord, MitigationReporter } from '../wizard/mitigation.js';
 import type { Metrics } from '../wizard/model.js';
 import type { IO } from './io.js';
-import { indent, renderTable } from './render.js';
+import { indent, percent, plural, renderTable } from './render.js';
 
 const VICTIM_COLUMNS = ['pid', 'user', 'application', 'client', 'state', 'since', 'query'];
 
@@ -21,13 +21,16 @@ export class MitigationView implements MitigationReporter {
     this.io.out.write(`${text}\n`);
   }
 
-  async victims(action: TerminateStep, selection: Selection) {
+  async victims(action: TerminateStep, selection: Selection, criteria: string[]) {
     const s = this.style;
     const verb = action.mode === 'cancel' ? 'cancel the query of' : 'terminate';
     this.print(s.bold(`${action.title} [${action.id}]`));
     this.print(indent(s.dim(action.why)));
     if (selection.victims.length === 0) {
-      this.print(indent(s.green('No session matches: nothing to do.')));
+      const against = criteria.length > 0 ? ` with ${criteria.join(', ')}` : '';
+      const hint =
+        criteria.length > 0 ? ` (another threshold: --set ${criteria[0]!.split(' = ')[0]}=…)` : '';
+      this.print(indent(s.green(`No session matches${against}: nothing to do${hint}.`)));
     } else {
       const rows = selection.victims.map((v) => ({
         ...v,
@@ -46,7 +49,7 @@ export class MitigationView implements MitigationReporter {
       );
       if (rows.length > shown.length)
         this.print(indent(s.dim(`… and ${rows.length - shown.length} more`)));
-      this.print(indent(s.bold(`Will ${verb} ${selection.victims.length} session(s).`)));
+      this.print(indent(s.bold(`Will ${verb} ${plural(selection.victims.length, 'session')}.`)));
     }
     if (selection.spared.length > 0) {
       const reasons = new Map<string, number>();
@@ -98,7 +101,7 @@ export class MitigationView implements MitigationReporter {
 /** "96.3% → 40.7% (26 → 11 connections)". */
 export function beforeAfter(before: Metrics, after: Metrics, s: ChalkInstance): string {
   return (
-    `Utilization ${s.bold(`${before.utilization_percent}% → ${after.utilization_percent}%`)} ` +
+    `Utilization ${s.bold(`${percent(before.utilization_percent)} → ${percent(after.utilization_percent)}`)} ` +
     `(${before.connections} → ${after.connections} connections; idle ${before.idle} → ${after.idle}, ` +
     `idle in transaction ${before.idle_in_transaction} → ${after.idle_in_transaction}, ` +
     `active ${before.active} → ${after.active})`

@@ -87,3 +87,12 @@ export function indent(text: string, spaces = 2): string {
     .map((line) => (line ? pad + line : line))
     .join('\n');
 }
+
+/** One decimal, always: "37.0%" beside "96.3%", not "37%". */
+export function percent(value: number | undefined): string {
+  return value === undefined ? '?%' : `${value.toFixed(1)}%`;
+}
+
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}

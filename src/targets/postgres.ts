@@ -123,7 +123,7 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
 }
 
 /** The password libpq would find: PGPASSFILE or ~/.pgpass, matched on host, port, db and user. */
-async function passwordFromPgpass(spec: DatabaseTargetSpec): Promise<string> {
+export async function passwordFromPgpass(spec: DatabaseTargetSpec): Promise<string> {
   const { default: pgpass } = await import('pgpass');
   return new Promise((resolve) => {
     pgpass(

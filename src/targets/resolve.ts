@@ -131,7 +131,7 @@ async function fromPostgresUrl(
   return {
     engine: 'postgres',
     host: parsed.host || env.PGHOST || 'localhost',
-    port: parsePort(parsed.port ?? env.PGPORT ?? '5432', `${from} port`),
+    port: parsePort(parsed.port || env.PGPORT || '5432', `${from} port`),
     user,
     password: parsed.password || env.PGPASSWORD || undefined,
     database: parsed.database || env.PGDATABASE || user,
@@ -158,6 +158,10 @@ function osUser(): string {
 
 /** `postgres://app@db:5432/appdb`, `mysql://root@db:3306/`: never a password. */
 export function targetLabel(spec: DatabaseTargetSpec): string {
+  // A unix socket directory has no place in a URL's host: name it the way libpq's URLs do.
+  if (spec.host.startsWith('/')) {
+    return `${spec.engine}://${encodeURIComponent(spec.user)}@${encodeURIComponent(spec.host)}:${spec.port}/${spec.database}`;
+  }
   const host = spec.host.includes(':') ? `[${spec.host}]` : spec.host;
   return `${spec.engine}://${encodeURIComponent(spec.user)}@${host}:${spec.port}/${spec.database}`;
 }

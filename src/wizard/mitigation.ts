@@ -30,8 +30,11 @@ export interface ActionRecord {
 }
 
 export interface MitigationReporter {
-  /** The victim table and count, before the question. */
-  victims(action: TerminateStep, selection: Selection): void | Promise<void>;
+  /**
+   * The victim table and count, before the question. `criteria` names the thresholds the
+   * selection used (`kill_idle_after = 5m`), so "nothing matches" says against what.
+   */
+  victims(action: TerminateStep, selection: Selection, criteria: string[]): void | Promise<void>;
   notice(text: string): void;
   result(record: ActionRecord): void | Promise<void>;
 }
@@ -111,7 +114,10 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
     application: session.application,
     reason,
   }));
-  await ctx.reporter.victims(action, selection);
+  const criteria = action.params.map(
+    (name) => `${name} = ${renderTemplate(`{${name}}`, ctx.values, ctx.runbook.parameters)}`,
+  );
+  await ctx.reporter.victims(action, selection, criteria);
   if (selection.victims.length === 0) {
     ctx.transcript.append({
       type: 'action',

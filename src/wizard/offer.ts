@@ -1,7 +1,7 @@
 import type { Prompter } from '../io/prompter.js';
 import type { Runbook } from '../runbook/types.js';
 import { runAction, type ActionRecord, type MitigationContext } from './mitigation.js';
-import type { PhaseResult } from './model.js';
+import { suggestedActions, type PhaseResult } from './model.js';
 
 export interface OfferContext {
   runbook: Runbook;
@@ -26,14 +26,17 @@ export interface OfferResult {
 export async function offerMitigations(ctx: OfferContext): Promise<OfferResult> {
   const records: ActionRecord[] = [];
   let verified: PhaseResult | undefined;
-  const choices = ctx.suggested.flatMap((id) => {
-    const action = ctx.runbook.actions.find((a) => a.id === id);
-    if (!action) return [];
-    const summary = ('summary' in action && action.summary) || action.why;
-    return [{ value: id, name: `${action.title} [${id}]`, description: summary }];
-  });
-  if (choices.length === 0) return { records };
-  choices.push({ value: 'none', name: 'None: stop here', description: 'Change nothing.' });
+  const choicesFor = (ids: string[]) => {
+    const list = ids.flatMap((id) => {
+      const action = ctx.runbook.actions.find((a) => a.id === id);
+      if (!action) return [];
+      const summary = ('summary' in action && action.summary) || action.why;
+      return [{ value: id, name: `${action.title} [${id}]`, description: summary }];
+    });
+    return [...list, { value: 'none', name: 'None: stop here', description: 'Change nothing.' }];
+  };
+  if (ctx.suggested.length === 0) return { records };
+  let choices = choicesFor(ctx.suggested);
 
   for (;;) {
     const id = await ctx.prompter.select('Which mitigation?', choices, choices[0]!.value);
@@ -77,6 +80,14 @@ export async function offerMitigations(ctx: OfferContext): Promise<OfferResult> 
       if (text.trim()) ctx.note(text);
     }
     if (next !== 'another') break;
+    // What verify still finds comes first, then the rest of the first list, what ran last.
+    const done = records.map((r) => r.id);
+    const ranked = [
+      ...(verified ? suggestedActions(verified.findings) : []),
+      ...ctx.suggested.filter((id) => !done.includes(id)),
+      ...ctx.suggested.filter((id) => done.includes(id)),
+    ];
+    choices = choicesFor([...new Set(ranked)]);
   }
   return { records, verified };
 }

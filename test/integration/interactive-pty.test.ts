@@ -93,7 +93,7 @@ describe('the 3 AM wizard in a real terminal', () => {
     tmux.keys('Enter');
 
     const table = await tmux.waitFor(/terminate these 19 sessions\? \(y\/N\)/);
-    expect(table).toContain('Will terminate 19 session(s).');
+    expect(table).toContain('Will terminate 19 sessions.');
     tmux.keys('y', 'Enter');
 
     const after = await tmux.waitFor('Verify the recovery now?');

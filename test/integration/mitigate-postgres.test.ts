@@ -246,7 +246,7 @@ describe('mitigate on PostgreSQL: the safety rules against a real server', () =>
     );
     expect(asked).toBe('Terminate idle connections: terminate these 4 sessions?');
     expect(outcome.exitCode).toBe(0);
-    expect(d.io.stdout()).toContain('Will terminate 4 session(s).');
+    expect(d.io.stdout()).toContain('Will terminate 4 sessions.');
     expect(d.io.stdout()).toMatch(/3 terminated · 1 spared/);
     expect(await alive([changing.pid])).toEqual([changing.pid]);
     expect(await alive(others.map((o) => o.pid))).toEqual([]);
