@@ -1,7 +1,6 @@
 import { ExitCode, UsageError } from '../errors.js';
-import { DiagnoseView, type Suggestion } from '../io/diagnose-view.js';
+import type { DiagnoseView, Suggestion } from '../io/diagnose-view.js';
 import { buildReport, writeReport } from '../io/json-report.js';
-import { MitigationView } from '../io/mitigation-view.js';
 import type { Runbook } from '../runbook/types.js';
 import type { ActionRecord } from '../wizard/mitigation.js';
 import { healthOf, suggestedActions, type PhaseResult } from '../wizard/model.js';
@@ -55,32 +54,33 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
   const run = await openSession('diagnose', opts, deps);
   const { runbook, values, transcript } = run;
   const human = opts.output === 'human';
-  const view = new DiagnoseView(io, run.style, runbook, values);
+  const ui = human ? await import('../io/views.js') : undefined;
+  const style = ui?.makeStyle(run.color);
+  const view = ui && style ? new ui.DiagnoseView(io, style, runbook, values) : undefined;
   const target = await deps.connect(run.spec);
   let result: PhaseResult;
   let records: ActionRecord[] = [];
   let verified: PhaseResult | undefined;
   try {
-    if (human)
-      view.header(
-        run.label,
-        `${target.info.product} ${target.info.version}`,
-        run.incident,
-        run.transcriptPath,
-      );
+    view?.header(
+      run.label,
+      `${target.info.product} ${target.info.version}`,
+      run.incident,
+      run.transcriptPath,
+    );
     result = await runPhase({
       runbook,
       phase: 'diagnose',
       values,
       target,
       transcript,
-      reporter: human ? view : quietReporter,
+      reporter: view ?? quietReporter,
       stepPrompter: opts.step ? deps.prompter() : undefined,
     });
     const suggestions = suggestionsFor(runbook, result, opts);
     const status = healthOf(result.findings);
-    if (human) view.summary({ status, result, suggestions, transcriptPath: run.transcriptPath });
-    if (run.interactive && human && suggestions.length > 0) {
+    view?.summary({ status, result, suggestions, transcriptPath: run.transcriptPath });
+    if (run.interactive && ui && view && style && suggestions.length > 0) {
       const prompter = deps.prompter();
       io.out.write('\n');
       ({ records, verified } = await offerMitigations({
@@ -92,14 +92,14 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
           values,
           target,
           transcript,
-          reporter: new MitigationView(io, run.style),
+          reporter: new ui.MitigationView(io, style),
           prompter,
         }),
         verify: () => verifyAndReport(view, { runbook, values, target, transcript }),
         note: (text) => transcript.append({ type: 'note', text }),
       }));
     }
-    if (!human) {
+    if (!view) {
       writeReport(
         io,
         buildReport({
@@ -123,7 +123,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
     transcript.end(finalStatus, exitCode);
     return { exitCode, status: finalStatus };
   } finally {
-    view.stopSpinner();
+    view?.stopSpinner();
     await target.close();
   }
 }

@@ -1,7 +1,5 @@
 import { ExitCode, UsageError } from '../errors.js';
-import { DiagnoseView } from '../io/diagnose-view.js';
 import { buildReport, writeReport } from '../io/json-report.js';
-import { MitigationView, beforeAfter } from '../io/mitigation-view.js';
 import { parseInteger } from '../runbook/params.js';
 import type { Runbook } from '../runbook/types.js';
 import { runAction, type ActionRecord, type MitigationReporter } from '../wizard/mitigation.js';
@@ -65,10 +63,12 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
   const run = await openSession('mitigate', opts, deps, pidSet);
   const { runbook, values, transcript } = run;
   const actions = opts.actions.map((id) => findAction(runbook, id));
-  const human = opts.output === 'human';
-  const reporter: MitigationReporter = human
-    ? new MitigationView(io, run.style)
-    : { victims() {}, notice: (text) => io.err.write(`poolctl: ${text}\n`), result() {} };
+  const ui = opts.output === 'human' ? await import('../io/views.js') : undefined;
+  const style = ui?.makeStyle(run.color);
+  const reporter: MitigationReporter =
+    ui && style
+      ? new ui.MitigationView(io, style)
+      : { victims() {}, notice: (text) => io.err.write(`poolctl: ${text}\n`), result() {} };
   const target = await deps.connect(run.spec);
   try {
     const prompter = canAsk ? deps.prompter() : undefined;
@@ -85,9 +85,9 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
     let verified: PhaseResult | undefined;
     if (actions.length > 0) {
       for (const action of actions) records.push(await runAction(action, context));
-    } else {
-      // Alone and without --action: measure first, then offer what fits.
-      const view = new DiagnoseView(io, run.style, runbook, values);
+    } else if (ui && style) {
+      // Alone and without --action (only at a terminal): measure first, then offer what fits.
+      const view = new ui.DiagnoseView(io, style, runbook, values);
       view.header(
         run.label,
         `${target.info.product} ${target.info.version}`,
@@ -129,12 +129,12 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
       : failed
         ? ExitCode.unhealthy
         : ExitCode.ok;
-    if (human) {
+    if (ui && style) {
       const first = records.find((r) => r.before)?.before;
       const last = [...records].reverse().find((r) => r.after)?.after;
       if (records.length > 1 && first && last)
-        io.out.write(`Overall: ${beforeAfter(first, last, run.style)}\n`);
-      io.out.write(run.style.dim(`Transcript: ${run.transcriptPath}\n`));
+        io.out.write(`Overall: ${ui.beforeAfter(first, last, style)}\n`);
+      io.out.write(style.dim(`Transcript: ${run.transcriptPath}\n`));
     } else {
       const report = buildReport({
         command: 'mitigate',

@@ -1,6 +1,5 @@
 import { hostname, userInfo } from 'node:os';
 import { UsageError } from '../errors.js';
-import { makeStyle } from '../io/render.js';
 import { defaultRunbookFor, loadRunbookById } from '../runbook/bundled.js';
 import { parseSetFlags, resolveParameters } from '../runbook/params.js';
 import type { ParameterValues, Runbook } from '../runbook/types.js';
@@ -23,7 +22,8 @@ export interface RunSession {
   transcriptPath: string;
   incident: string;
   interactive: boolean;
-  style: ReturnType<typeof makeStyle>;
+  /** Colour on, as decided from the IO and --no-color; the views build their style from it. */
+  color: boolean;
 }
 
 /**
@@ -76,7 +76,7 @@ export async function openSession(
     transcriptPath: path,
     incident,
     interactive,
-    style: makeStyle(deps.io.color && !opts.noColor),
+    color: deps.io.color && !opts.noColor,
   };
 }
 

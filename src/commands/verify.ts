@@ -1,5 +1,4 @@
 import { ExitCode, UsageError } from '../errors.js';
-import { DiagnoseView } from '../io/diagnose-view.js';
 import { buildReport, writeReport } from '../io/json-report.js';
 import { parseDuration } from '../runbook/params.js';
 import { healthOf, type PhaseResult } from '../wizard/model.js';
@@ -42,11 +41,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcome> {
   const run = await openSession('verify', opts, deps);
   const { runbook, values, transcript } = run;
-  const human = opts.output === 'human';
-  const view = new DiagnoseView(deps.io, run.style, runbook, values);
+  const ui = opts.output === 'human' ? await import('../io/views.js') : undefined;
+  const style = ui?.makeStyle(run.color);
+  const view = ui && style ? new ui.DiagnoseView(deps.io, style, runbook, values) : undefined;
   const target = await deps.connect(run.spec);
   try {
-    if (human) {
+    if (view) {
       view.header(
         run.label,
         `${target.info.product} ${target.info.version}`,
@@ -63,10 +63,10 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
         values,
         target,
         transcript,
-        reporter: human ? view : quietReporter,
+        reporter: view ?? quietReporter,
       });
       const status = healthOf(result.findings);
-      if (human) view.verdict(status, result);
+      view?.verdict(status, result);
       if (status === 'healthy' || Date.now() + opts.intervalS * 1000 > deadline) break;
       const message = `not there yet (attempt ${attempt}); checking again in ${opts.intervalS}s`;
       deps.io.err.write(`poolctl: ${message}\n`);
@@ -74,7 +74,7 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
     }
     const status = healthOf(result.findings);
     const exitCode = status === 'healthy' ? ExitCode.ok : ExitCode.unhealthy;
-    if (!human) {
+    if (!style) {
       const report = buildReport({
         command: 'verify',
         runbook: runbook.id,
@@ -86,7 +86,7 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
       });
       writeReport(deps.io, report);
     } else {
-      deps.io.out.write(run.style.dim(`Transcript: ${run.transcriptPath}\n`));
+      deps.io.out.write(style.dim(`Transcript: ${run.transcriptPath}\n`));
     }
     transcript.end(status, exitCode);
     return { exitCode, status };
