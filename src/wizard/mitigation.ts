@@ -1,4 +1,4 @@
-import { DeclinedError } from '../errors.js';
+import { CancelledError } from '../errors.js';
 import { critical, interruptRequested } from '../interrupt.js';
 import type { Prompter } from '../io/prompter.js';
 import { bindParameters, renderTemplate } from '../runbook/params.js';
@@ -118,38 +118,8 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
     (name) => `${name} = ${renderTemplate(`{${name}}`, ctx.values, ctx.runbook.parameters)}`,
   );
   await ctx.reporter.victims(action, selection, criteria);
-  if (selection.victims.length === 0) {
-    ctx.transcript.append({
-      type: 'action',
-      id: action.id,
-      title: action.title,
-      executed: false,
-      dryRun: ctx.dryRun,
-      victims: [],
-      results: [],
-      spared: record.spared,
-    });
-    await ctx.reporter.result(record);
-    return record;
-  }
-
-  const approved = await approve(action, selection.victims.length, ctx, record);
-  if (!approved) {
-    ctx.transcript.append({
-      type: 'action',
-      id: action.id,
-      title: action.title,
-      executed: false,
-      dryRun: ctx.dryRun,
-      declined: record.declined,
-      victims: record.victims,
-      results: [],
-      spared: record.spared,
-      before: record.before,
-    });
-    await ctx.reporter.result(record);
-    return record;
-  }
+  if (selection.victims.length === 0) return finish(record, ctx);
+  if (!(await approve(action, selection.victims.length, ctx, record))) return finish(record, ctx);
 
   const report = await critical(() =>
     executeKill({
@@ -174,20 +144,17 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
     await escalate(action, params, record, ctx);
   }
   record.after = await measure(ctx);
-  ctx.transcript.append({
-    type: 'action',
-    id: action.id,
-    mode: action.mode,
-    executed: true,
-    dryRun: false,
-    victims: record.victims,
-    results: record.results,
-    spared: record.spared,
-    outcomes: countOutcomes(record.results),
-    before: record.before,
-    after: record.after,
-    stoppedEarly: record.stoppedEarly,
-  });
+  await finish(record, ctx);
+  // Ctrl-C during the kill: what was done is recorded above; now stop (exit 130).
+  if (interruptRequested())
+    throw new CancelledError('interrupted during the kill; its outcome is recorded');
+  return record;
+}
+
+/** Records the action in the transcript, whatever became of it, and shows the outcome. */
+async function finish(record: ActionRecord, ctx: MitigationContext): Promise<ActionRecord> {
+  const { command, ...event } = record; // manual actions are recorded as 'manual' events
+  ctx.transcript.append({ type: 'action', ...event, outcomes: countOutcomes(record.results) });
   await ctx.reporter.result(record);
   return record;
 }
@@ -274,12 +241,4 @@ async function approve(
     answeredBy: 'operator',
   });
   return answer;
-}
-
-/** Exit 5 when any action was declined or needed --yes. */
-export function assertNoneDeclined(records: ActionRecord[]): void {
-  const declined = records.filter((r) => r.declined);
-  if (declined.length > 0) {
-    throw new DeclinedError(`declined: ${declined.map((r) => r.id).join(', ')}`);
-  }
 }
