@@ -1,0 +1,221 @@
+import { describe, expect, it } from 'vitest';
+import {
+  classify,
+  idList,
+  killBatchSql,
+  killInBatches,
+  recheckParams,
+  recheckSql,
+  stillPresent,
+  type BatchOutcome,
+} from '../../src/targets/mysql-kill.js';
+import type { Session, SignalRequest } from '../../src/targets/types.js';
+
+function session(pid: number, extra: Partial<Session> = {}): Session {
+  return {
+    pid,
+    sessionToken: `app@10.0.0.1:${pid}`,
+    queryToken: '1000',
+    user: 'app',
+    application: 'api',
+    client: '10.0.0.1',
+    state: 'Sleep',
+    inStateS: 400,
+    query: '',
+    superuser: false,
+    ...extra,
+  };
+}
+
+/** A server stand-in: runs a batch statement by statement, failing where `errors` says. */
+function fakeServer(errors: Record<number, { errno: number; message: string }>) {
+  const batches: string[] = [];
+  const run = async (sql: string): Promise<BatchOutcome> => {
+    batches.push(sql);
+    const statements = sql.split(';');
+    for (let i = 0; i < statements.length; i++) {
+      const id = Number(/\d+$/.exec(statements[i]!)![0]);
+      if (errors[id]) return { completed: i, error: errors[id] };
+    }
+    return { completed: statements.length };
+  };
+  return { run, batches };
+}
+
+describe('killInBatches', () => {
+  it('sends one batch when nothing fails', async () => {
+    const server = fakeServer({});
+    const outcome = await killInBatches(server.run, [1, 2, 3], 'terminate');
+    expect(server.batches).toEqual(['KILL CONNECTION 1;KILL CONNECTION 2;KILL CONNECTION 3']);
+    expect(outcome).toEqual({ killed: [1, 2, 3], gone: [], failed: [] });
+  });
+
+  it('goes on after the statement that stopped the batch: 1094 is gone, 1095 failed', async () => {
+    const server = fakeServer({
+      2: { errno: 1094, message: 'Unknown thread id: 2' },
+      4: { errno: 1095, message: 'You are not owner of thread 4' },
+    });
+    const outcome = await killInBatches(server.run, [1, 2, 3, 4, 5], 'cancel');
+    expect(server.batches).toEqual([
+      'KILL QUERY 1;KILL QUERY 2;KILL QUERY 3;KILL QUERY 4;KILL QUERY 5',
+      'KILL QUERY 3;KILL QUERY 4;KILL QUERY 5',
+      'KILL QUERY 5',
+    ]);
+    expect(outcome.killed).toEqual([1, 3, 5]);
+    expect(outcome.gone).toEqual([2]);
+    expect(outcome.failed).toEqual([
+      { pid: 4, reason: expect.stringMatching(/^permission denied \(error 1095: You are not/) },
+    ]);
+  });
+
+  it('the last statement failing ends the loop', async () => {
+    const server = fakeServer({ 3: { errno: 1094, message: 'Unknown thread id: 3' } });
+    const outcome = await killInBatches(server.run, [1, 2, 3], 'terminate');
+    expect(outcome).toEqual({ killed: [1, 2], gone: [3], failed: [] });
+    expect(server.batches).toHaveLength(1);
+  });
+
+  it('throws when poolctl’s own connection is lost', async () => {
+    const run = async (): Promise<BatchOutcome> => ({
+      completed: 1,
+      error: { fatal: true, code: 'PROTOCOL_CONNECTION_LOST', message: 'lost' },
+    });
+    await expect(killInBatches(run, [1, 2], 'terminate')).rejects.toMatchObject({ fatal: true });
+  });
+
+  it('splits more than 1,000 victims into batches of 1,000', async () => {
+    const server = fakeServer({});
+    const ids = Array.from({ length: 2500 }, (_, i) => i + 1);
+    const outcome = await killInBatches(server.run, ids, 'terminate');
+    expect(server.batches.map((b) => b.split(';').length)).toEqual([1000, 1000, 500]);
+    expect(outcome.killed).toEqual(ids);
+  });
+});
+
+describe('SQL text holds only integers poolctl wrote', () => {
+  it.each([[1.5], [-1], [Number.NaN], [2 ** 60]])('%s is refused', (id) => {
+    expect(() => idList([id])).toThrow('not a connection id');
+    expect(() => killBatchSql([id], 'terminate')).toThrow('not a connection id');
+  });
+
+  it('binds protected names and the runbook parameters, in the order of their placeholders', () => {
+    const request: SignalRequest = {
+      sql: 'SELECT * FROM x WHERE TIME >= ?;',
+      params: [300],
+      mode: 'terminate',
+      sessions: [session(7)],
+      protection: {
+        users: ["o'brien", 'keeper'],
+        applications: ['migrations'],
+        includeSuperusers: false,
+      },
+    };
+    const sql = recheckSql(request.sql, [7], request.protection, false);
+    expect(sql).not.toContain("o'brien");
+    expect(sql).toContain('live.USER IN (?, ?)');
+    expect(sql).toContain("COALESCE(c.application, '') IN (?)");
+    expect(sql).toContain('WHERE live.ID IN (7)');
+    expect(sql.match(/\?/g)).toHaveLength(4);
+    expect(recheckParams(request)).toEqual(["o'brien", 'keeper', 'migrations', 300]);
+  });
+});
+
+describe('classify', () => {
+  const request = (
+    sessions: Session[],
+    mode: 'cancel' | 'terminate' = 'terminate',
+  ): SignalRequest => ({
+    sql: '',
+    params: [],
+    mode,
+    sessions,
+    protection: { users: [], applications: [], includeSuperusers: false },
+  });
+  const row = (pid: number, verdict: string, extra: Record<string, unknown> = {}) => ({
+    pid,
+    verdict,
+    session_token: `app@10.0.0.1:${pid}`,
+    user: 'app',
+    command: 'Sleep',
+    started: 1000,
+    query_id: null,
+    ...extra,
+  });
+
+  it('kills the survivors and says why the others were spared', () => {
+    const shown = [1, 2, 3, 4, 5, 6, 7].map((pid) => session(pid));
+    const { kill, result } = classify(request(shown), [
+      row(1, 'kill'),
+      row(2, 'kill', { session_token: 'app@10.0.0.1:9999' }),
+      row(3, 'no-match', { command: 'Query' }),
+      row(4, 'server', { user: 'event_scheduler', command: 'Daemon' }),
+      row(5, 'superuser', { user: 'root' }),
+      row(6, 'no-match'),
+    ]);
+    expect(kill.map((s) => s.pid)).toEqual([1]);
+    expect(result.gone).toEqual([7]);
+    expect(result.spared).toEqual([
+      { pid: 2, reason: 'a new connection took over the id' },
+      { pid: 3, reason: 'no longer matches: now Query' },
+      { pid: 4, reason: "the server's own thread (event_scheduler, Daemon)" },
+      { pid: 5, reason: 'superuser "root" (--include-superusers to include)' },
+      { pid: 6, reason: 'no longer matches the selection' },
+    ]);
+  });
+
+  it('a cancel kills only the statement that was shown, and remembers its QUERY_ID', () => {
+    const shown = [1, 2, 3].map((pid) => session(pid, { state: 'Query', queryToken: '1000' }));
+    const { kill, result, queryIds } = classify(request(shown, 'cancel'), [
+      row(1, 'kill', { command: 'Query', started: 1001, query_id: 77 }),
+      row(2, 'kill', { command: 'Query', started: 1300, query_id: 78 }),
+      row(3, 'kill', { command: 'Sleep', started: 1300, query_id: 79 }),
+    ]);
+    expect(kill.map((s) => s.pid)).toEqual([1]);
+    expect(queryIds).toEqual(new Map([[1, 77]]));
+    expect(result.spared).toEqual([
+      { pid: 2, reason: 'no longer matches: now running another statement' },
+      { pid: 3, reason: 'no longer matches: now Sleep' },
+    ]);
+  });
+});
+
+describe('stillPresent', () => {
+  const live = (pid: number, extra: Record<string, unknown> = {}) => ({
+    pid,
+    session_token: `app@10.0.0.1:${pid}`,
+    command: 'Query',
+    started: 1000,
+    ...extra,
+  });
+
+  it('terminate: the same connection in any state, a reused id is not', () => {
+    const sessions = [1, 2, 3].map((pid) => session(pid));
+    const rows = [live(1, { command: 'Killed' }), live(2, { session_token: 'other@x:1' })];
+    expect(stillPresent(sessions, rows, 'terminate', new Map())).toEqual(new Set([1]));
+  });
+
+  it('cancel with QUERY_ID: exact, even for a new statement started in the same second', () => {
+    const sessions = [1, 2, 3].map((pid) => session(pid, { queryToken: '1000' }));
+    const rows = [
+      live(1, { query_id: 77 }),
+      live(2, { query_id: 90 }), // the next statement
+      live(3, { query_id: 79, command: 'Sleep' }), // ended; QUERY_ID stays on an idle connection
+    ];
+    const ids = new Map([
+      [1, 77],
+      [2, 78],
+      [3, 79],
+    ]);
+    expect(stillPresent(sessions, rows, 'cancel', ids)).toEqual(new Set([1]));
+  });
+
+  it('cancel without QUERY_ID: a running statement that started within a second of the shown one', () => {
+    const sessions = [1, 2, 3].map((pid) => session(pid, { queryToken: '1000' }));
+    const rows = [
+      live(1, { started: 1001 }),
+      live(2, { started: 1005 }),
+      live(3, { command: 'Sleep' }),
+    ];
+    expect(stillPresent(sessions, rows, 'cancel', new Map())).toEqual(new Set([1]));
+  });
+});
