@@ -46,7 +46,9 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
     // pg_stat_activity is a function scan the planner guesses at one row after filtering, so
     // joins against it become nested loops: 1,000 × 1,000 comparisons, 70–100 ms per candidate
     // or kill statement here, 6 ms as hash joins. poolctl's own queries are all of that kind.
-    options: '-c enable_nestloop=off',
+    // The penalty that steers the planner away from nested loops also lifts plans over
+    // jit_above_cost, and JIT-compiling the kill statement took 325 ms: no JIT for poolctl.
+    options: '-c enable_nestloop=off -c jit=off',
     types,
   });
   // A server that drops us later (terminated, restarted) must not crash the process.
