@@ -309,18 +309,3 @@ export function stillPresent(
   }
   return present;
 }
-
-export function toSession(row: Row): Session {
-  return {
-    pid: Number(row.pid),
-    sessionToken: String(row.session_token ?? ''),
-    queryToken: String(row.query_token ?? ''),
-    user: String(row.user ?? ''),
-    application: String(row.application ?? ''),
-    client: String(row.client ?? ''),
-    state: String(row.state ?? ''),
-    inStateS: Number(row.in_state_s ?? 0),
-    query: String(row.query ?? ''),
-    superuser: Boolean(row.superuser),
-  };
-}

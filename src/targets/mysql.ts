@@ -8,11 +8,11 @@ import {
   recheckSql,
   stillPresent,
   stillThereSql,
-  toSession,
   type BatchOutcome,
   type BatchRunner,
 } from './mysql-kill.js';
 import { targetLabel } from './resolve.js';
+import { toSession } from './session-row.js';
 import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo } from './types.js';
 
 // One round trip for what poolctl needs to know about the server and itself. The privileges are

@@ -123,18 +123,3 @@ JOIN unnest($1::int[], $2::text[], $3::text[]) AS s(pid, session_token, query_to
   ON a.pid = s.pid AND a.backend_start::text = s.session_token
 WHERE true ${sameStatement}`;
 }
-
-export function toSession(row: Row): Session {
-  return {
-    pid: Number(row.pid),
-    sessionToken: String(row.session_token ?? ''),
-    queryToken: String(row.query_token ?? ''),
-    user: String(row.user ?? ''),
-    application: String(row.application ?? ''),
-    client: String(row.client ?? ''),
-    state: String(row.state ?? ''),
-    inStateS: Number(row.in_state_s ?? 0),
-    query: String(row.query ?? ''),
-    superuser: Boolean(row.superuser),
-  };
-}

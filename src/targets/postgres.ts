@@ -8,8 +8,8 @@ import {
   signalParams,
   signalSql,
   stillThereSql,
-  toSession,
 } from './postgres-kill.js';
+import { toSession } from './session-row.js';
 import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo } from './types.js';
 
 // count(*) is int8 and round() is numeric: both arrive as strings unless parsed. Connection counts
