@@ -1,4 +1,3 @@
-import { UsageError } from '../errors.js';
 import type { DatabaseTargetSpec } from '../targets/types.js';
 import type { DrillEngine } from './types.js';
 
@@ -9,8 +8,9 @@ export async function loadDrillEngine(spec: DatabaseTargetSpec): Promise<DrillEn
       const { postgresDrill } = await import('./postgres.js');
       return postgresDrill(spec);
     }
-    case 'mysql':
-      // issue 8: src/drill/mysql.ts (Sleep, START TRANSACTION WITH CONSISTENT SNAPSHOT, SLEEP(n)).
-      throw new UsageError('drill: MySQL targets are not supported yet');
+    case 'mysql': {
+      const { mysqlDrill } = await import('./mysql.js');
+      return mysqlDrill(spec);
+    }
   }
 }

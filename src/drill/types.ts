@@ -2,7 +2,7 @@ import type { DatabaseTargetSpec } from '../targets/types.js';
 
 /**
  * The drill's engine seam: what it takes to hold one session of each kind on a server. One module
- * per engine beside this file (postgres.ts now, mysql.ts later); `loadDrillEngine` picks it by
+ * per engine beside this file (postgres.ts, mysql.ts); `loadDrillEngine` picks it by
  * `spec.engine`, so the command itself never asks which engine it talks to.
  */
 
