@@ -214,9 +214,9 @@ addTargetFlags(
   program
     .command('drill')
     .description('practise on a local server: hold idle, idle-in-transaction and long sessions')
-    .option('--idle <n>', 'sessions left idle (application_name api)')
+    .option('--idle <n>', 'sessions left idle (application/program name api)')
     .option('--idle-in-tx <n>', 'sessions idle in an open transaction (worker)')
-    .option('--long <n>', 'sessions running a long pg_sleep (batch)')
+    .option('--long <n>', 'sessions running a long pg_sleep / SLEEP() (batch)')
     .option('--hold <duration>', 'release after this long (default: until Ctrl-C)')
     .option('--allow-remote', 'allow a host that is not loopback or a unix socket')
     .option('--app-names <list>', 'application names: idle,idle-in-tx,long (or one for all)')
@@ -236,6 +236,7 @@ cancelled on the server) and exits 0. Refuses hosts that are not loopback unless
 
 Examples:
   $ poolctl drill --pg postgres://app@127.0.0.1:5432/app --idle 20 --idle-in-tx 5 --long 5
+  $ poolctl drill --mysql mysql://app@127.0.0.1:3306/app --idle 20 --long 5
   $ poolctl drill --idle 100 --hold 10m --output json > drill.json &`,
   )
   .action(async (flags) => {
