@@ -309,3 +309,115 @@ export function stillPresent(
   }
   return present;
 }
+
+/**
+ * The victims to KILL now, split by what the re-check saw them doing: idle ones (Command `Sleep`)
+ * and those running a statement, with the statement's QUERY_ID where the server numbers them.
+ */
+export function byActivity(
+  kill: readonly Session[],
+  rows: Row[],
+): { idle: number[]; running: { pid: number; queryId?: number }[] } {
+  const now = new Map(rows.map((r) => [Number(r.pid), r]));
+  const idle: number[] = [];
+  const running: { pid: number; queryId?: number }[] = [];
+  for (const { pid } of kill) {
+    const row = now.get(pid);
+    if (!row || row.command === 'Sleep') {
+      idle.push(pid);
+      continue;
+    }
+    const queryId =
+      row.query_id === null || row.query_id === undefined ? undefined : Number(row.query_id);
+    running.push(queryId === undefined ? { pid } : { pid, queryId });
+  }
+  return { idle, running };
+}
+
+/**
+ * One connection as the process list has it now, to tell when its statement has ended. One tiny
+ * statement that runs every few milliseconds while the KILLs go one at a time.
+ */
+export function victimSql(id: number, exactQueryIds: boolean): string {
+  return `SELECT COMMAND AS command, INFO AS info${exactQueryIds ? ', QUERY_ID AS query_id' : ''}
+FROM ${PROCESSLIST} WHERE ID = ${idList([id])}`;
+}
+
+/** Whether the statement a victim ran at the KILL is still running, from its row now. */
+export function stillRunning(
+  row: Row | undefined,
+  queryId: number | undefined,
+  mode: KillMode,
+): boolean {
+  if (!row) return false;
+  if (row.command === 'Sleep' || row.info === null || row.info === undefined) return false;
+  if (queryId !== undefined && row.query_id !== undefined && row.query_id !== null) {
+    if (Number(row.query_id) !== queryId) return false;
+  }
+  // A killed connection shows `Killed` until it has exited: for a terminate, its statement is
+  // still on its way out until then.
+  return mode === 'terminate' || row.command !== 'Killed';
+}
+
+export interface SequentialKill {
+  run: BatchRunner;
+  /** The victim's process list row now, undefined once gone. */
+  probe: (id: number) => Promise<Row | undefined>;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+}
+
+/** How long to wait for one victim's statement to end before the next KILL goes. */
+export const VICTIM_WAIT_MS = 250;
+/** Between looks at that victim. */
+export const VICTIM_POLL_MS = 2;
+/**
+ * A KILL QUERY that reaches a connection before its statement has started is lost (the flag is
+ * cleared when the statement begins): the statements still running after a pass go again.
+ */
+export const KILL_PASSES = 3;
+
+/**
+ * KILLs for victims running a statement, one at a time, each sent after the previous victim's
+ * statement has ended (or VICTIM_WAIT_MS has passed). On MariaDB every `SLEEP()` waits under one
+ * shared mutex, and a KILL that finds it taken (by the previous victim still on its way out) can
+ * spin for 2 seconds: one batch of 300 such KILLs took 14 to 44 s, one at a time after each
+ * victim's end 33 to 56 ms (see src/drill/mysql.ts). A victim's outcome is that of its first KILL
+ * (1094: gone; 1095: failed), as in `killInBatches`; later passes only repeat a delivered KILL.
+ */
+export async function killOneByOne(
+  deps: SequentialKill,
+  victims: readonly { pid: number; queryId?: number }[],
+  mode: KillMode,
+): Promise<KillOutcome> {
+  const sleep = deps.sleep ?? ((ms) => new Promise<void>((r) => setTimeout(r, ms)));
+  const now = deps.now ?? Date.now;
+  const outcome: KillOutcome = { killed: [], gone: [], failed: [] };
+  let pending = [...victims];
+  for (let pass = 0; pass < KILL_PASSES && pending.length > 0; pass++) {
+    const again: typeof pending = [];
+    for (const victim of pending) {
+      const sent = await killInBatches(deps.run, [victim.pid], mode);
+      if (pass === 0) {
+        outcome.killed.push(...sent.killed);
+        outcome.gone.push(...sent.gone);
+        outcome.failed.push(...sent.failed);
+      }
+      if (sent.killed.length === 0) continue;
+      const deadline = now() + VICTIM_WAIT_MS;
+      for (;;) {
+        const row = await deps.probe(victim.pid);
+        if (!stillRunning(row, victim.queryId, mode)) break;
+        if (now() >= deadline) {
+          // Still running as if never killed: the KILL came too early, send it again. A
+          // connection shown `Killed` is on its way out already.
+          if (row?.command !== 'Killed') again.push(victim);
+          break;
+        }
+        await sleep(VICTIM_POLL_MS);
+      }
+    }
+    pending = again;
+  }
+  return outcome;
+}

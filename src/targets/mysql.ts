@@ -1,13 +1,16 @@
 import mysql from 'mysql2/promise';
 import { TargetError } from '../errors.js';
 import {
+  byActivity,
   candidatesSql,
   classify,
   killInBatches,
+  killOneByOne,
   recheckParams,
   recheckSql,
   stillPresent,
   stillThereSql,
+  victimSql,
   type BatchOutcome,
   type BatchRunner,
 } from './mysql-kill.js';
@@ -126,19 +129,31 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
       const { kill, result, queryIds } = classify(request, rows);
       if (request.mode === 'cancel') cancelled = new Map([...cancelled, ...queryIds]);
       if (kill.length === 0) return result;
-      let killed;
+      // Idle victims: one multi-statement batch. Victims running a statement: one KILL at a time,
+      // each after the previous victim's statement has ended (see killOneByOne: on MariaDB a batch
+      // of KILLs for SLEEP()ing statements can take seconds per victim).
+      const { idle, running } = byActivity(kill, rows);
       try {
-        killed = await killInBatches(
-          runBatch,
-          kill.map((s) => s.pid),
-          request.mode,
-        );
+        for (const killed of [
+          await killInBatches(runBatch, idle, request.mode),
+          await killOneByOne(
+            {
+              run: runBatch,
+              // Raw: an error here is caught below and told once, like the KILLs'.
+              probe: async (id) =>
+                firstResultSet((await conn.query(victimSql(id, exactQueryIds)))[0])[0],
+            },
+            running,
+            request.mode,
+          ),
+        ]) {
+          result.signalled.push(...killed.killed);
+          result.gone.push(...killed.gone);
+          result.failed.push(...killed.failed);
+        }
       } catch (err) {
         throw queryError(err, label, spec);
       }
-      result.signalled.push(...killed.killed);
-      result.gone.push(...killed.gone);
-      result.failed.push(...killed.failed);
       return result;
     },
     async stillThere(sessions, mode) {

@@ -147,7 +147,8 @@ beforeAll(async () => {
   // The event scheduler and a replica that cannot reach its source give the process list the
   // server's own threads: event_scheduler (Daemon) and two `system user` replication threads.
   server = await startMariaDB({
-    maxConnections: 100,
+    // Room for the 250 long statements of the kill-long and cancel-long timing tests.
+    maxConnections: 300,
     settings: { event_scheduler: 'ON', 'server-id': '2' },
   });
   await server.sql(
@@ -533,6 +534,40 @@ describe('mitigate on MariaDB: the safety rules against a real server', () => {
     expect(await alive(held.ids)).toEqual(sorted(held.ids));
     for (const id of held.ids) expect((await processRow(id))?.command).toBe('Sleep');
   });
+
+  // Every SLEEP() on MariaDB waits under one shared mutex: KILLs sent as one batch, or back to
+  // back, can spin for seconds each (250 victims here: kill-long 14 s, cancel-long over 30 s). One at
+  // a time, each after the previous victim's statement has ended, they take milliseconds.
+  const VICTIMS = 250;
+  it.each([
+    ['kill-long', 'kill_long_after=1s', 'terminated'],
+    ['cancel-long', 'cancel_long_after=1s', 'cancelled'],
+  ])(
+    '%s ends 250 SLEEP() statements in seconds, not minutes',
+    async (action, setting, outcome) => {
+      const held = await hold({ long: VICTIMS, programNames: ['batch'] });
+      await sleep(AGE_MS);
+      const started = Date.now();
+      const result = await mitigate([
+        '--action',
+        action,
+        '--set',
+        setting,
+        '--yes',
+        '--output',
+        'json',
+      ]);
+      const tookMs = Date.now() - started;
+      expect(result.code).toBe(0);
+      const results = (JSON.parse(result.stdout) as Report).actions[0]!.results;
+      expect(sorted(results.map((r) => r.pid))).toEqual(sorted(held.byKind.long));
+      expect(results.filter((r) => r.outcome !== outcome)).toEqual([]);
+      expect(tookMs).toBeLessThan(10_000);
+      if (action === 'kill-long') expect(await alive(held.ids)).toEqual([]);
+      else expect(await alive(held.ids)).toEqual(sorted(held.ids));
+    },
+    60_000,
+  );
 
   it('a cancel ends when its statement does, even if the connection starts the next one at once', async () => {
     const victim = await client(server.appUrl, 'batch');

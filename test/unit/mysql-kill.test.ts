@@ -4,6 +4,7 @@ import {
   idList,
   killBatchSql,
   killInBatches,
+  killOneByOne,
   recheckParams,
   recheckSql,
   stillPresent,
@@ -41,6 +42,77 @@ function fakeServer(errors: Record<number, { errno: number; message: string }>) 
   };
   return { run, batches };
 }
+
+describe('killOneByOne', () => {
+  it('sends each KILL after the previous victim has ended; 1094 gone, 1095 failed', async () => {
+    const server = fakeServer({
+      2: { errno: 1094, message: 'Unknown thread id: 2' },
+      3: { errno: 1095, message: 'You are not owner of thread 3' },
+    });
+    const log: string[] = [];
+    const killedAt = new Map<number, number>();
+    const run = async (sql: string) => {
+      log.push(sql);
+      const id = Number(/\d+$/.exec(sql)![0]);
+      killedAt.set(id, log.length);
+      return server.run(sql);
+    };
+    // Each victim's statement ends on the second look after its KILL.
+    const looks = new Map<number, number>();
+    const probe = async (id: number) => {
+      log.push(`look ${id}`);
+      const n = (looks.get(id) ?? 0) + 1;
+      looks.set(id, n);
+      return n < 2 ? { command: 'Query', info: 'SELECT SLEEP(3600)', query_id: 7 } : undefined;
+    };
+    const outcome = await killOneByOne(
+      { run, probe, sleep: async () => {} },
+      [{ pid: 1, queryId: 7 }, { pid: 2 }, { pid: 3 }, { pid: 4, queryId: 7 }],
+      'terminate',
+    );
+    expect(log).toEqual([
+      'KILL CONNECTION 1',
+      'look 1',
+      'look 1',
+      'KILL CONNECTION 2',
+      'KILL CONNECTION 3',
+      'KILL CONNECTION 4',
+      'look 4',
+      'look 4',
+    ]);
+    expect(outcome.killed).toEqual([1, 4]);
+    expect(outcome.gone).toEqual([2]);
+    expect(outcome.failed).toEqual([
+      { pid: 3, reason: expect.stringMatching(/^permission denied \(error 1095/) },
+    ]);
+  });
+
+  it('a KILL QUERY that came too early is sent again; a new statement counts as ended', async () => {
+    const server = fakeServer({});
+    let clock = 0;
+    // Victim 1 runs on as if never killed until its third KILL; victim 2 starts the next statement.
+    const probe = async (id: number) => {
+      const kills = server.batches.filter((b) => b === `KILL QUERY ${id}`).length;
+      if (id === 2) return { command: 'Query', info: 'SELECT 1', query_id: 9 };
+      return kills < 3 ? { command: 'Query', info: 'SELECT SLEEP(3600)', query_id: 7 } : undefined;
+    };
+    const outcome = await killOneByOne(
+      { run: server.run, probe, sleep: async (ms) => void (clock += ms), now: () => clock },
+      [
+        { pid: 1, queryId: 7 },
+        { pid: 2, queryId: 8 },
+      ],
+      'cancel',
+    );
+    expect(server.batches).toEqual([
+      'KILL QUERY 1',
+      'KILL QUERY 2',
+      'KILL QUERY 1',
+      'KILL QUERY 1',
+    ]);
+    expect(outcome).toEqual({ killed: [1, 2], gone: [], failed: [] });
+  });
+});
 
 describe('killInBatches', () => {
   it('sends one batch when nothing fails', async () => {
