@@ -1,6 +1,6 @@
 // Diagnose benchmark: `poolctl diagnose` of 1,000 connections against psql running the same SQL.
 //
-//   npm run build && npx tsx bench/diagnose-1000.ts [--runs 7]
+//   npm run build && npx tsx bench/diagnose-1000.ts [--runs 7] [--psql /usr/bin/psql]
 //
 // Starts a throwaway PostgreSQL (max_connections 1100) with test/helpers' rig, holds 1,000
 // sessions (700 idle, 200 idle in transaction, 100 in pg_sleep) under the application names api,
@@ -30,7 +30,9 @@ const RUNBOOK = 'postgres/pool-exhausted';
 
 const compiled = path.join(root, 'dist', 'runbooks.json');
 
-const { values: flags } = parseArgs({ options: { runs: { type: 'string', default: '7' } } });
+const { values: flags } = parseArgs({
+  options: { runs: { type: 'string', default: '7' }, psql: { type: 'string' } },
+});
 const runs = Number(flags.runs);
 if (!Number.isInteger(runs) || runs < 1) {
   console.error(`bench/diagnose-1000: --runs ${flags.runs}: expected a whole number above 0`);
@@ -98,7 +100,8 @@ async function main(): Promise<void> {
         ],
         { env },
       );
-    const psqlBin = psqlBinary();
+    // --psql /usr/bin/psql measures against Debian's wrapper, the `psql` on PATH.
+    const psqlBin = flags.psql ?? psqlBinary();
     const psql = (): Promise<Run> =>
       timed(
         psqlBin,
