@@ -335,7 +335,9 @@ function queryError(err: unknown, label: string, spec: DatabaseTargetSpec): Erro
     errno === 1927 || // MariaDB: connection was killed
     errno === 2013
   ) {
-    return new TargetError(`${label}: the server closed poolctl's connection: ${message}`);
+    return new TargetError(
+      `${label}: the server closed poolctl's connection (${message}); what ran is in the transcript: run the command again`,
+    );
   }
   return new Error(message);
 }

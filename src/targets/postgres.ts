@@ -205,7 +205,9 @@ function queryError(err: unknown, label: string, spec: DatabaseTargetSpec): Erro
     return new Error(`statement timeout after ${spec.statementTimeoutMs / 1000}s`);
   }
   if (code === '57P01' || /Connection terminated|not queryable/i.test(message)) {
-    return new TargetError(`${label}: the server closed poolctl's connection: ${message}`);
+    return new TargetError(
+      `${label}: the server closed poolctl's connection (${message}); what ran is in the transcript: run the command again`,
+    );
   }
   return new Error(message);
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,6 +141,31 @@ describe('bad input gets one line and the documented exit code', () => {
     const validate = await runCli(['runbooks', 'validate', file]);
     expect(validate.code).toBe(2);
     expect(validate.stdout + validate.stderr).toContain('diagnose[0].findings[0].severity');
+  });
+
+  it('a server that drops poolctl mid-run: exit 3, one line, the transcript closed', async () => {
+    const result = await runCli([
+      'diagnose',
+      '--pg',
+      server.superuserUrl,
+      '--runbook',
+      'test/fixtures/runbooks/postgres-dropped/dropped.yaml',
+      '--incident',
+      'dropped',
+    ]);
+    expect(result.code).toBe(3);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^poolctl: postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres: the server closed poolctl's connection/,
+    );
+    const events = readFileSync(join(result.stateDir, 'poolctl/incidents/dropped.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; step?: string; exitCode?: number });
+    expect(events.some((e) => e.type === 'step.result' && e.step === 'utilization')).toBe(true);
+    expect(events.some((e) => e.step === 'never')).toBe(false);
+    expect(events.at(-1)).toMatchObject({ type: 'session.end', exitCode: 3 });
   });
 
   it('reads the password from a pgpass file', async () => {
