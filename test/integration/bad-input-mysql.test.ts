@@ -2,18 +2,8 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/free-port.js';
 import { startMariaDB, type MariaDBServer } from '../helpers/mariadb-server.js';
-import { runCli, type CliResult } from '../helpers/run-cli.js';
-
-/** Every failure is one line on stderr, nothing on stdout, no stack trace. */
-function expectOneLine(result: CliResult, code: number, ...fragments: string[]) {
-  expect(result.code).toBe(code);
-  expect(result.stdout).toBe('');
-  const lines = result.stderr.trim().split('\n');
-  expect(lines, result.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^poolctl: /);
-  expect(result.stderr).not.toMatch(/\n\s+at /);
-  for (const f of fragments) expect(result.stderr).toContain(f);
-}
+import { expectOneLine } from '../helpers/expect.js';
+import { runCli } from '../helpers/run-cli.js';
 
 describe('bad MySQL input gets one line and the documented exit code', () => {
   let server: MariaDBServer;

@@ -1,22 +1,12 @@
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/free-port.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import { runCli, type CliResult } from '../helpers/run-cli.js';
-
-/** Every failure is one line on stderr, nothing on stdout, no stack trace. */
-function expectOneLine(result: CliResult, code: number, ...fragments: string[]) {
-  expect(result.code).toBe(code);
-  expect(result.stdout).toBe('');
-  const lines = result.stderr.trim().split('\n');
-  expect(lines, result.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^poolctl: /);
-  expect(result.stderr).not.toMatch(/\n\s+at /);
-  for (const f of fragments) expect(result.stderr).toContain(f);
-}
+import { expectOneLine, readEvents } from '../helpers/expect.js';
+import { runCli } from '../helpers/run-cli.js';
 
 describe('bad input gets one line and the documented exit code', () => {
   let server: PgServer;
@@ -159,10 +149,7 @@ describe('bad input gets one line and the documented exit code', () => {
     expect(lines[0]).toMatch(
       /^poolctl: postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres: the server closed poolctl's connection/,
     );
-    const events = readFileSync(join(result.stateDir, 'poolctl/incidents/dropped.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string; step?: string; exitCode?: number });
+    const events = readEvents(join(result.stateDir, 'poolctl/incidents/dropped.jsonl'));
     expect(events.some((e) => e.type === 'step.result' && e.step === 'utilization')).toBe(true);
     expect(events.some((e) => e.step === 'never')).toBe(false);
     expect(events.at(-1)).toMatchObject({ type: 'session.end', exitCode: 3 });

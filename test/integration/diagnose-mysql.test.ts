@@ -3,6 +3,7 @@ import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMariaDB, type MariaDBServer } from '../helpers/mariadb-server.js';
 import { holdMysqlSessions, type HeldMysqlSessions } from '../helpers/mysql-sessions.js';
+import { readEvents } from '../helpers/expect.js';
 import { runCli } from '../helpers/run-cli.js';
 
 interface Report {
@@ -181,10 +182,7 @@ describe('diagnose against an exhausted MariaDB', () => {
     expect(report.targets[0]?.version).toMatch(/^10\.\d+\.\d+$/);
 
     const text = readFileSync(report.transcript, 'utf8');
-    const events = text
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string; [k: string]: unknown });
+    const events = readEvents(report.transcript);
     expect(events[0]).toMatchObject({
       type: 'session.start',
       runbook: 'mysql/pool-exhausted',

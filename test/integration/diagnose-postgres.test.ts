@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
+import { readEvents } from '../helpers/expect.js';
 import { runCli } from '../helpers/run-cli.js';
 
 interface Report {
@@ -135,8 +136,7 @@ describe('diagnose against an exhausted PostgreSQL', () => {
     expect(result.stdout).not.toContain(password);
     expect(report.targets[0]?.label).toBe(`postgres://postgres@127.0.0.1:${server.port}/postgres`);
 
-    const lines = readFileSync(report.transcript, 'utf8').trim().split('\n');
-    const events = lines.map((l) => JSON.parse(l) as { type: string; [k: string]: unknown });
+    const events = readEvents(report.transcript);
     expect(events[0]?.type).toBe('session.start');
     expect(events.at(-1)).toMatchObject({ type: 'session.end', status: 'critical', exitCode: 4 });
     expect(events.filter((e) => e.type === 'step.result').length).toBeGreaterThanOrEqual(7);

@@ -1,13 +1,12 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDiagnoseOptions, runDiagnose } from '../../src/commands/diagnose.js';
-import { connectDatabase } from '../../src/targets/connect.js';
-import { openTranscript } from '../../src/transcript/writer.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { ScriptedPrompter } from '../helpers/scripted-prompter.js';
-import { testIO } from '../helpers/test-io.js';
+import { inProcessDeps } from '../helpers/in-process.js';
+import { readEvents } from '../helpers/expect.js';
 
 describe('diagnose --step walks the runbook one step at a time', () => {
   let server: PgServer;
@@ -26,28 +25,16 @@ describe('diagnose --step walks the runbook one step at a time', () => {
       { expect: 'Connections by state: ok. Next?', answer: 'skip' },
       { expect: 'Idle connections (leak suspects): ok. Next?', answer: 'quit' },
     ]);
-    const io = testIO({ tty: true });
+    const deps = inProcessDeps(prompter, { stateDir, argv: ['poolctl', 'diagnose', '--step'] });
     const outcome = await runDiagnose(
       parseDiagnoseOptions({ pg: server.appUrl, step: true, incident: 'step-walk' }),
-      {
-        io,
-        env: { XDG_STATE_HOME: stateDir },
-        argv: ['poolctl', 'diagnose', '--step'],
-        prompter: () => prompter,
-        connect: connectDatabase,
-        openTranscript,
-        onTranscript: () => {},
-        now: () => new Date(),
-      },
+      deps,
     );
     prompter.verify();
     expect(outcome).toEqual({ exitCode: 0, status: 'healthy' });
-    expect(io.stdout()).toContain('Stopped early: not every step ran.');
+    expect(deps.io.stdout()).toContain('Stopped early: not every step ran.');
 
-    const events = readFileSync(join(stateDir, 'poolctl/incidents/step-walk.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = readEvents(join(stateDir, 'poolctl/incidents/step-walk.jsonl'));
     expect(events.filter((e) => e.type === 'note')).toEqual([
       expect.objectContaining({ step: 'utilization', text: 'dashboards agree: 3% used' }),
     ]);
@@ -69,18 +56,11 @@ describe('diagnose --step walks the runbook one step at a time', () => {
   });
 
   it('refuses --step without a terminal', async () => {
-    const io = testIO({ tty: false });
     await expect(
-      runDiagnose(parseDiagnoseOptions({ pg: server.appUrl, step: true }), {
-        io,
-        env: {},
-        argv: [],
-        prompter: () => new ScriptedPrompter([]),
-        connect: connectDatabase,
-        openTranscript,
-        onTranscript: () => {},
-        now: () => new Date(),
-      }),
+      runDiagnose(
+        parseDiagnoseOptions({ pg: server.appUrl, step: true }),
+        inProcessDeps(new ScriptedPrompter([]), { tty: false }),
+      ),
     ).rejects.toThrow('--step needs a terminal');
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -7,6 +7,7 @@ import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { poolctlBin } from '../helpers/run-cli.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
 import { shellQuote, TmuxSession } from '../helpers/tmux.js';
+import { readEvents } from '../helpers/expect.js';
 
 describe('the 3 AM wizard in a real terminal', () => {
   let server: PgServer;
@@ -48,10 +49,7 @@ describe('the 3 AM wizard in a real terminal', () => {
       expect(end).toContain('poolctl: interrupted');
       const dir = join(interruptedState, 'poolctl', 'incidents');
       const [file] = readdirSync(dir);
-      const events = readFileSync(join(dir, file!), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l));
+      const events = readEvents(join(dir, file!));
       expect(events.at(-1)).toMatchObject({
         type: 'session.end',
         status: 'interrupted',
@@ -124,10 +122,7 @@ describe('the 3 AM wizard in a real terminal', () => {
     // One transcript holds the whole night: findings, the operator's answers, the kill, verify.
     const dir = join(stateDir, 'poolctl', 'incidents');
     const [file] = readdirSync(dir);
-    const events = readFileSync(join(dir, file!), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const events = readEvents(join(dir, file!));
     const prompts = events
       .filter((e) => e.type === 'prompt')
       .map((e) => [e.question, e.answer, e.answeredBy]);

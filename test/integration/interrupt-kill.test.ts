@@ -7,8 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { poolctlBin, repoRoot } from '../helpers/run-cli.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { readEvents, sleep } from '../helpers/expect.js';
 
 describe('Ctrl-C in the middle of a kill', () => {
   let server: PgServer;
@@ -58,11 +57,8 @@ describe('Ctrl-C in the middle of a kill', () => {
 
     expect(code).toBe(130);
     expect(stderr).toContain('finishing the kill in flight');
-    const events = readFileSync(transcript, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
-    const action = events.find((e) => e.type === 'action');
+    const events = readEvents(transcript);
+    const action = events.find((e) => e.type === 'action')!;
     expect(action).toMatchObject({ id: 'kill-idle', executed: true });
     expect(action.results).toHaveLength(300);
     expect(new Set(action.results.map((r: { outcome: string }) => r.outcome))).toEqual(

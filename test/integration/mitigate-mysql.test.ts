@@ -4,23 +4,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Deps } from '../../src/commands/common.js';
 import { parseMitigateOptions, runMitigate } from '../../src/commands/mitigate.js';
 import type { Choice, Prompter } from '../../src/io/prompter.js';
 import { connectDatabase } from '../../src/targets/connect.js';
 import { killInBatches } from '../../src/targets/mysql-kill.js';
 import { multiStatementRunner } from '../../src/targets/mysql.js';
 import type { DatabaseTarget, Session } from '../../src/targets/types.js';
-import { openTranscript } from '../../src/transcript/writer.js';
 import { startMariaDB, type MariaDBServer } from '../helpers/mariadb-server.js';
 import { holdMysqlSessions, type HeldMysqlSessions } from '../helpers/mysql-sessions.js';
+import { readEvents, sleep, sorted } from '../helpers/expect.js';
+import { inProcessDeps } from '../helpers/in-process.js';
 import { runCli } from '../helpers/run-cli.js';
 import { ScriptedPrompter } from '../helpers/scripted-prompter.js';
-import { testIO } from '../helpers/test-io.js';
 
 const KILL_ALL = 'test/fixtures/runbooks/mysql-kill-all/kill-all.yaml';
 const KILL_ALL_SQL = 'test/fixtures/runbooks/mysql-kill-all/kill-all.sql';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // The process list counts whole seconds: a 1s threshold needs a full second of sleep.
 const AGE_MS = 1200;
 
@@ -62,8 +60,6 @@ async function client(url: string, programName: string, multipleStatements = fal
   clients.push(c);
   return { c, id: c.threadId };
 }
-
-const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 
 /** Of these connection ids, those still in the process list (killed ones linger as `Killed`). */
 async function alive(ids: number[]): Promise<number[]> {
@@ -125,19 +121,8 @@ async function connectRoot(): Promise<DatabaseTarget> {
   });
 }
 
-function deps(prompter: Prompter, stateDir: string): Deps & { io: ReturnType<typeof testIO> } {
-  const io = testIO({ tty: true });
-  return {
-    io,
-    env: { XDG_STATE_HOME: stateDir },
-    argv: ['poolctl', 'mitigate'],
-    prompter: () => prompter,
-    connect: connectDatabase,
-    openTranscript,
-    onTranscript: () => {},
-    now: () => new Date(),
-  };
-}
+const deps = (prompter: Prompter, stateDir: string) =>
+  inProcessDeps(prompter, { stateDir, argv: ['poolctl', 'mitigate'] });
 
 function mitigate(args: string[]) {
   return runCli(['mitigate', '--mysql', server.rootUrl, ...args]);
@@ -380,10 +365,7 @@ describe('mitigate on MariaDB: the safety rules against a real server', () => {
     expect(await alive(held.ids)).toEqual([]);
 
     // One incident, one transcript: both runs, the questions, who answered, every victim's fate.
-    const events = readFileSync(join(stateDir, 'poolctl/incidents/typed-confirm.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = readEvents(join(stateDir, 'poolctl/incidents/typed-confirm.jsonl'));
     const prompts = events.filter((e) => e.type === 'prompt');
     expect(prompts.map((p) => [p.answer, p.answeredBy])).toEqual([
       ['no', 'operator'],
@@ -391,7 +373,7 @@ describe('mitigate on MariaDB: the safety rules against a real server', () => {
     ]);
     const actions = events.filter((e) => e.type === 'action');
     expect(actions[0]).toMatchObject({ id: 'kill-idle', executed: false, declined: true });
-    const done = actions[1] as {
+    const done = actions[1] as unknown as {
       results: { pid: number; outcome: string }[];
       before: Record<string, number>;
       after: Record<string, number>;
@@ -474,14 +456,11 @@ describe('mitigate on MariaDB: the safety rules against a real server', () => {
       if (i > 20) throw new Error('the transactions of the killed connections are still open');
     }
     const transcript = /Transcript: (.*\.jsonl)/.exec(result.stdout)![1]!;
-    const events = readFileSync(transcript, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = readEvents(transcript);
     expect(events.filter((e) => e.type === 'prompt').every((e) => e.answeredBy === '--yes')).toBe(
       true,
     );
-    const actions = events.filter((e) => e.type === 'action') as {
+    const actions = events.filter((e) => e.type === 'action') as unknown as {
       id: string;
       outcomes: Record<string, number>;
       before: Record<string, number>;

@@ -4,19 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Deps } from '../../src/commands/common.js';
 import { parseMitigateOptions, runMitigate } from '../../src/commands/mitigate.js';
 import type { Choice, Prompter } from '../../src/io/prompter.js';
 import { connectDatabase } from '../../src/targets/connect.js';
-import { openTranscript } from '../../src/transcript/writer.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
+import { readEvents, sleep, sorted } from '../helpers/expect.js';
+import { inProcessDeps } from '../helpers/in-process.js';
 import { runCli } from '../helpers/run-cli.js';
 import { ScriptedPrompter } from '../helpers/scripted-prompter.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
-import { testIO } from '../helpers/test-io.js';
 
 const KILL_ALL = 'test/fixtures/runbooks/postgres-kill-all/kill-all.yaml';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Report {
   status: string;
@@ -62,21 +60,8 @@ async function alive(pids: number[]): Promise<number[]> {
   return rows.map((r) => r.pid as number).sort((a, b) => a - b);
 }
 
-const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
-
-function deps(prompter: Prompter, stateDir: string): Deps & { io: ReturnType<typeof testIO> } {
-  const io = testIO({ tty: true });
-  return {
-    io,
-    env: { XDG_STATE_HOME: stateDir },
-    argv: ['poolctl', 'mitigate'],
-    prompter: () => prompter,
-    connect: connectDatabase,
-    openTranscript,
-    onTranscript: () => {},
-    now: () => new Date(),
-  };
-}
+const deps = (prompter: Prompter, stateDir: string) =>
+  inProcessDeps(prompter, { stateDir, argv: ['poolctl', 'mitigate'] });
 
 beforeAll(async () => {
   server = await startPostgres({ maxConnections: 100 });
@@ -310,10 +295,7 @@ describe('mitigate on PostgreSQL: the safety rules against a real server', () =>
     expect(await alive(held.pids)).toEqual([]);
 
     // One incident, one transcript: both runs, the questions, who answered, every victim's fate.
-    const events = readFileSync(join(stateDir, 'poolctl/incidents/typed-confirm.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = readEvents(join(stateDir, 'poolctl/incidents/typed-confirm.jsonl'));
     const prompts = events.filter((e) => e.type === 'prompt');
     expect(prompts.map((p) => [p.answer, p.answeredBy])).toEqual([
       ['no', 'operator'],
@@ -321,7 +303,7 @@ describe('mitigate on PostgreSQL: the safety rules against a real server', () =>
     ]);
     const actions = events.filter((e) => e.type === 'action');
     expect(actions[0]).toMatchObject({ id: 'kill-idle', executed: false, declined: true });
-    const done = actions[1] as {
+    const done = actions[1] as unknown as {
       results: { pid: number; outcome: string }[];
       before: Record<string, number>;
       after: Record<string, number>;
@@ -405,10 +387,7 @@ describe('mitigate on PostgreSQL: the safety rules against a real server', () =>
     expect(result.stdout).toMatch(/Overall: Utilization [\d.]+% → [\d.]+% \(\d+ → \d+ connections/);
     expect(await alive(held.pids)).toEqual([]);
     const transcript = /Transcript: (.*\.jsonl)/.exec(result.stdout)![1]!;
-    const events = readFileSync(transcript, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const events = readEvents(transcript);
     expect(events.filter((e) => e.type === 'prompt').every((e) => e.answeredBy === '--yes')).toBe(
       true,
     );

@@ -5,6 +5,7 @@
  */
 import { sanitizeInline } from '../../io/sanitize.js';
 import type { TranscriptEvent } from '../types.js';
+import type { ActionReport } from './model.js';
 
 type Metrics = Record<string, number>;
 
@@ -219,4 +220,47 @@ function rest(e: TranscriptEvent): Record<string, unknown> {
   for (const [k, v] of Object.entries(e))
     if (!['type', 'ts', 'incident'].includes(k)) others[k] = v;
   return others;
+}
+
+/** Victims shown per action; every one is in the JSON export. */
+export const VICTIM_ROWS = 50;
+/** Characters of query text in a table cell. */
+export const QUERY_CHARS = 300;
+
+export const VICTIM_HEADERS = [
+  'pid',
+  'user',
+  'application',
+  'client',
+  'state',
+  'in state (s)',
+  'outcome',
+  'reason',
+  'query',
+];
+export const SPARED_HEADERS = ['pid', 'user', 'application', 'reason'];
+
+/** The victim and spared tables' cells, escaped for one format: `text` for prose, `code` for SQL. */
+export function actionTables(
+  a: ActionReport,
+  text: (s: string) => string,
+  code: (s: string) => string,
+): { victims: string[][]; spared: string[][]; moreVictims: number } {
+  return {
+    victims: a.victims
+      .slice(0, VICTIM_ROWS)
+      .map((v) => [
+        String(v.pid),
+        text(v.user),
+        text(v.application),
+        text(v.client),
+        text(v.state),
+        v.inStateS === undefined ? '' : String(v.inStateS),
+        text(v.outcome),
+        text(v.reason),
+        code(clip(v.query, QUERY_CHARS)),
+      ]),
+    spared: a.spared.map((s) => [String(s.pid), text(s.user), text(s.application), text(s.reason)]),
+    moreVictims: Math.max(0, a.victims.length - VICTIM_ROWS),
+  };
 }

@@ -7,8 +7,10 @@
 import { utilizationChart } from './chart.js';
 import {
   HEADLINE,
+  SPARED_HEADERS,
+  VICTIM_HEADERS,
+  actionTables,
   beforeAfterLine,
-  clip,
   clock,
   dateTime,
   duration,
@@ -19,7 +21,7 @@ import {
   span,
 } from './describe.js';
 import { QUERY_COLUMNS, html } from './escape.js';
-import { EVIDENCE_ROWS, VICTIM_ROWS, thresholdsLine, type ExportContext } from './markdown.js';
+import { EVIDENCE_ROWS, thresholdsLine, type ExportContext } from './markdown.js';
 import type { ActionReport, IncidentReport, Row, StepEvidence } from './model.js';
 
 const CSS = `
@@ -288,47 +290,12 @@ function action(a: ActionReport): string {
       `<li><strong>Before → after:</strong> ${html(beforeAfterLine(a.before, a.after))}</li>`,
     );
   out.push(`<ul>${items.join('')}</ul>`);
-  if (a.victims.length) {
-    out.push(
-      table(
-        [
-          'pid',
-          'user',
-          'application',
-          'client',
-          'state',
-          'in state (s)',
-          'outcome',
-          'reason',
-          'query',
-        ],
-        a.victims
-          .slice(0, VICTIM_ROWS)
-          .map((v) => [
-            String(v.pid),
-            html(v.user),
-            html(v.application),
-            html(v.client),
-            html(v.state),
-            v.inStateS === undefined ? '' : String(v.inStateS),
-            html(v.outcome),
-            html(v.reason),
-            code(clip(v.query, 300)),
-          ]),
-        [0, 5],
-      ),
-    );
-    if (a.victims.length > VICTIM_ROWS)
-      out.push(`<p>… ${a.victims.length - VICTIM_ROWS} more (every one is in the JSON export)</p>`);
+  const tables = actionTables(a, html, code);
+  if (tables.victims.length) {
+    out.push(table(VICTIM_HEADERS, tables.victims, [0, 5]));
+    if (tables.moreVictims)
+      out.push(`<p>… ${tables.moreVictims} more (every one is in the JSON export)</p>`);
   }
-  if (a.spared.length)
-    out.push(
-      '<p>Spared:</p>',
-      table(
-        ['pid', 'user', 'application', 'reason'],
-        a.spared.map((s) => [String(s.pid), html(s.user), html(s.application), html(s.reason)]),
-        [0],
-      ),
-    );
+  if (tables.spared.length) out.push('<p>Spared:</p>', table(SPARED_HEADERS, tables.spared, [0]));
   return out.join('\n');
 }

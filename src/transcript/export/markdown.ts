@@ -6,6 +6,10 @@
 import type { IncidentReport, Row, StepEvidence, ActionReport } from './model.js';
 import {
   HEADLINE,
+  QUERY_CHARS,
+  SPARED_HEADERS,
+  VICTIM_HEADERS,
+  actionTables,
   beforeAfterLine,
   clip,
   clock,
@@ -22,8 +26,6 @@ import { QUERY_COLUMNS, mdCode, mdTable, mdText } from './escape.js';
 /** Rows of a step's result shown in the evidence; the JSON export has all the transcript kept. */
 export const EVIDENCE_ROWS = 20;
 /** Victims listed per action; the count by application covers the rest. */
-export const VICTIM_ROWS = 50;
-const QUERY_CHARS = 300;
 
 export interface ExportContext {
   /** The transcript file, named in the footer. */
@@ -276,52 +278,14 @@ function action(a: ActionReport): string[] {
     for (const v of a.victims) byApp.set(v.application, (byApp.get(v.application) ?? 0) + 1);
     const apps = [...byApp].map(([app, n]) => `${mdText(app || '(none)')} ${n}`).join(', ');
     out.push(`- **By application:** ${apps}`, '');
-    out.push(
-      mdTable(
-        [
-          'pid',
-          'user',
-          'application',
-          'client',
-          'state',
-          'in state (s)',
-          'outcome',
-          'reason',
-          'query',
-        ],
-        a.victims
-          .slice(0, VICTIM_ROWS)
-          .map((v) => [
-            String(v.pid),
-            mdText(v.user),
-            mdText(v.application),
-            mdText(v.client),
-            mdText(v.state),
-            v.inStateS === undefined ? '' : String(v.inStateS),
-            mdText(v.outcome),
-            mdText(v.reason),
-            mdCode(clip(v.query, QUERY_CHARS)),
-          ]),
-        [0, 5],
-      ),
-    );
-    if (a.victims.length > VICTIM_ROWS)
-      out.push('', `… ${a.victims.length - VICTIM_ROWS} more (every one is in the JSON export)`);
   }
-  if (a.spared.length) {
-    out.push('', 'Spared:', '');
-    out.push(
-      mdTable(
-        ['pid', 'user', 'application', 'reason'],
-        a.spared.map((s) => [
-          String(s.pid),
-          mdText(s.user),
-          mdText(s.application),
-          mdText(s.reason),
-        ]),
-        [0],
-      ),
-    );
+  const tables = actionTables(a, mdText, mdCode);
+  if (tables.victims.length) {
+    out.push(mdTable(VICTIM_HEADERS, tables.victims, [0, 5]));
+    if (tables.moreVictims)
+      out.push('', `… ${tables.moreVictims} more (every one is in the JSON export)`);
   }
+  if (tables.spared.length)
+    out.push('', 'Spared:', '', mdTable(SPARED_HEADERS, tables.spared, [0]));
   return out;
 }
