@@ -5,7 +5,7 @@
 // Starts a throwaway PostgreSQL (max_connections 1100) with test/helpers' rig, holds 1,000
 // sessions (700 idle, 200 idle in transaction, 100 in pg_sleep) under the application names api,
 // worker and batch, lets them age past 1 s, then runs alternately, N times each:
-//   (a) node bin/poolctl.js diagnose --output json --pg <superuser url> --set …=1s (×3)
+//   (a) bin/poolctl diagnose --output json --pg <superuser url> --set …=1s (×3)
 //   (b) one `psql -X -q -A` (the binary, not Debian's Perl wrapper) running the SQL of the same
 //       runbook's diagnose steps, read from dist/runbooks.json with the bound parameters
 //       substituted as literals
@@ -88,9 +88,8 @@ async function main(): Promise<void> {
     const env = cleanEnv(home);
     const poolctl = (): Promise<Run> =>
       timed(
-        process.execPath,
+        bin,
         [
-          bin,
           'diagnose',
           '--output',
           'json',

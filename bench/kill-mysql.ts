@@ -153,9 +153,8 @@ async function main(): Promise<void> {
       poolctl: {
         start: () =>
           timed(
-            process.execPath,
+            bin,
             [
-              bin,
               'mitigate',
               '--action',
               'kill-idle',

@@ -75,9 +75,8 @@ async function main(): Promise<void> {
     const contenders: Record<string, () => Promise<Run>> = {
       poolctl: () =>
         timed(
-          process.execPath,
+          bin,
           [
-            bin,
             'mitigate',
             '--action',
             'kill-idle',

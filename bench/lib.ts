@@ -5,7 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const bin = path.join(root, 'bin', 'poolctl.js');
+/** What users run (package.json "bin"): the launcher, which picks the fast start-up (bin/poolctl). */
+export const bin = path.join(root, 'bin', 'poolctl');
 
 /**
  * The psql binary itself, as the rig finds its server binaries: the newest Debian-packaged one,

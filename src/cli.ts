@@ -3,13 +3,10 @@ import { exitCodeOf, ExitCode, isExpected } from './errors.js';
 import type { Transcript } from './transcript/types.js';
 import { poolctlVersion } from './version.js';
 import { deferInterrupt } from './interrupt.js';
+import { adoptDeferredCaCerts } from './targets/tls-trust.js';
 
 // Only commander is imported at the top: `poolctl --help` must not load drivers or prompt
 // libraries. Each action imports its command module when it runs.
-
-const argv = process.argv.slice(2);
-let transcript: Transcript | undefined;
-const debug = argv.includes('--debug');
 
 function addTargetFlags(cmd: Command): Command {
   return cmd
@@ -63,71 +60,81 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-async function makeDeps() {
-  const [{ systemIO }, { InquirerPrompter }, { connectDatabase }, { openTranscript }] =
-    await Promise.all([
-      import('./io/io.js'),
-      import('./io/prompter.js'),
-      import('./targets/connect.js'),
-      import('./transcript/writer.js'),
-    ]);
-  return (flags: { nonInteractive?: boolean; color?: boolean }) => {
-    const io = systemIO({
-      nonInteractive: flags.nonInteractive,
-      noColor: flags.color === false,
-      env: process.env,
-    });
-    return {
-      io,
-      env: process.env,
-      argv: ['poolctl', ...argv],
-      prompter: () => new InquirerPrompter(io),
-      connect: connectDatabase,
-      openTranscript,
-      onTranscript: (t: Transcript) => (transcript = t),
-      now: () => new Date(),
-    };
-  };
-}
+/**
+ * Runs poolctl with the user's arguments (`process.argv` without node and the script). Nothing
+ * happens at import: bin/poolctl.js imports and calls this, and the start-up snapshot
+ * (src/snapshot.ts) holds this module already evaluated and calls it when it starts.
+ */
+export async function main(argv: string[]): Promise<void> {
+  adoptDeferredCaCerts();
+  let transcript: Transcript | undefined;
+  const debug = argv.includes('--debug');
 
-const program = new Command()
-  .name('poolctl')
-  .description(
-    'Database connection pool exhausted? poolctl runs the runbook for you: diagnose, mitigate, verify, prevent.',
-  )
-  .version(poolctlVersion(), '-V, --version')
-  .showSuggestionAfterError()
-  // Set before the subcommands are declared: they inherit it. --help and --version exit 0, usage
-  // mistakes 2.
-  .exitOverride((err) => {
-    throw Object.assign(err, {
-      exitCode: err.exitCode === 0 ? 0 : ExitCode.usage,
-      commander: true,
-    });
-  })
-  .addHelpText(
-    'after',
-    `
+  async function makeDeps() {
+    const [{ systemIO }, { InquirerPrompter }, { connectDatabase }, { openTranscript }] =
+      await Promise.all([
+        import('./io/io.js'),
+        import('./io/prompter.js'),
+        import('./targets/connect.js'),
+        import('./transcript/writer.js'),
+      ]);
+    return (flags: { nonInteractive?: boolean; color?: boolean }) => {
+      const io = systemIO({
+        nonInteractive: flags.nonInteractive,
+        noColor: flags.color === false,
+        env: process.env,
+      });
+      return {
+        io,
+        env: process.env,
+        argv: ['poolctl', ...argv],
+        prompter: () => new InquirerPrompter(io),
+        connect: connectDatabase,
+        openTranscript,
+        onTranscript: (t: Transcript) => (transcript = t),
+        now: () => new Date(),
+      };
+    };
+  }
+
+  const program = new Command()
+    .name('poolctl')
+    .description(
+      'Database connection pool exhausted? poolctl runs the runbook for you: diagnose, mitigate, verify, prevent.',
+    )
+    .version(poolctlVersion(), '-V, --version')
+    .showSuggestionAfterError()
+    // Set before the subcommands are declared: they inherit it. --help and --version exit 0, usage
+    // mistakes 2.
+    .exitOverride((err) => {
+      throw Object.assign(err, {
+        exitCode: err.exitCode === 0 ? 0 : ExitCode.usage,
+        commander: true,
+      });
+    })
+    .addHelpText(
+      'after',
+      `
 Exit codes: 0 healthy · 2 usage · 3 target unreachable · 4 unhealthy · 5 declined · 130 interrupted
 
 Examples:
   $ poolctl diagnose --pg postgres://postgres@db:5432/app
   $ DATABASE_URL=postgres://… poolctl diagnose --output json`,
-  );
+    );
 
-addSafetyFlags(
-  addModeFlags(
-    addTargetFlags(
-      program
-        .command('diagnose')
-        .description('find out how full the server is, who holds the connections and what to do')
-        .option('--step', 'pause after every step: continue, skip, re-run, add a note, quit'),
+  addSafetyFlags(
+    addModeFlags(
+      addTargetFlags(
+        program
+          .command('diagnose')
+          .description('find out how full the server is, who holds the connections and what to do')
+          .option('--step', 'pause after every step: continue, skip, re-run, add a note, quit'),
+      ),
     ),
-  ),
-)
-  .addHelpText(
-    'after',
-    `
+  )
+    .addHelpText(
+      'after',
+      `
 At a terminal, diagnose then offers the fitting mitigation, asks before anything destructive,
 verifies the recovery and writes one transcript. Without one (CI, --output json) it only reports.
 
@@ -135,36 +142,41 @@ Examples:
   $ poolctl diagnose --pg postgres://postgres@db:5432/app
   $ poolctl diagnose --set long_query_after=1m --set leak_idle_after=30m
   $ poolctl diagnose --output json > diagnosis.json; echo "exit $?"   # 4 when critical`,
-  )
-  .action(async (flags) => {
-    const [{ parseDiagnoseOptions, runDiagnose }, deps] = await Promise.all([
-      import('./commands/diagnose.js'),
-      makeDeps(),
-    ]);
-    const outcome = await runDiagnose(parseDiagnoseOptions(flags), deps(flags));
-    process.exitCode = outcome.exitCode;
-  });
+    )
+    .action(async (flags) => {
+      const [{ parseDiagnoseOptions, runDiagnose }, deps] = await Promise.all([
+        import('./commands/diagnose.js'),
+        makeDeps(),
+      ]);
+      const outcome = await runDiagnose(parseDiagnoseOptions(flags), deps(flags));
+      process.exitCode = outcome.exitCode;
+    });
 
-addSafetyFlags(
-  addModeFlags(
-    addTargetFlags(
-      program
-        .command('mitigate')
-        .description(
-          'free connections: terminate or cancel sessions, safely, with before/after numbers',
-        )
-        .option('--action <id>', 'runbook action to run, e.g. kill-idle (repeatable)', collect, [])
-        .option(
-          '--pid <pid>',
-          'act on this one session (terminate-pid, or cancel-pid with --cancel)',
-        )
-        .option('--cancel', 'with --pid: cancel its query instead of terminating the session'),
+  addSafetyFlags(
+    addModeFlags(
+      addTargetFlags(
+        program
+          .command('mitigate')
+          .description(
+            'free connections: terminate or cancel sessions, safely, with before/after numbers',
+          )
+          .option(
+            '--action <id>',
+            'runbook action to run, e.g. kill-idle (repeatable)',
+            collect,
+            [],
+          )
+          .option(
+            '--pid <pid>',
+            'act on this one session (terminate-pid, or cancel-pid with --cancel)',
+          )
+          .option('--cancel', 'with --pid: cancel its query instead of terminating the session'),
+      ),
     ),
-  ),
-)
-  .addHelpText(
-    'after',
-    `
+  )
+    .addHelpText(
+      'after',
+      `
 Actions (postgres/pool-exhausted): kill-idle, kill-idle-in-tx, cancel-long, kill-long,
 terminate-pid, cancel-pid; restart-app, scale-app, raise-pool-size, raise-max-connections and
 route-reads are printed as commands to run by hand.
@@ -175,62 +187,64 @@ Examples:
   $ poolctl mitigate --action kill-idle --yes --protect-app migrations
   $ poolctl mitigate --action cancel-long --escalate 15s --yes
   $ poolctl mitigate --pid 4242 --yes`,
-  )
-  .action(async (flags) => {
-    const [{ parseMitigateOptions, runMitigate }, deps] = await Promise.all([
-      import('./commands/mitigate.js'),
-      makeDeps(),
-    ]);
-    const outcome = await runMitigate(parseMitigateOptions(flags), deps(flags));
-    process.exitCode = outcome.exitCode;
-  });
+    )
+    .action(async (flags) => {
+      const [{ parseMitigateOptions, runMitigate }, deps] = await Promise.all([
+        import('./commands/mitigate.js'),
+        makeDeps(),
+      ]);
+      const outcome = await runMitigate(parseMitigateOptions(flags), deps(flags));
+      process.exitCode = outcome.exitCode;
+    });
 
-addModeFlags(
-  addTargetFlags(
-    program
-      .command('verify')
-      .description('check the recovery against the runbook thresholds (exit 0 healthy, 4 not yet)')
-      .option('--wait <duration>', 'keep checking until healthy or this long has passed')
-      .option('--interval <duration>', 'time between checks with --wait', '5s'),
-  ),
-)
-  .addHelpText(
-    'after',
-    `
+  addModeFlags(
+    addTargetFlags(
+      program
+        .command('verify')
+        .description(
+          'check the recovery against the runbook thresholds (exit 0 healthy, 4 not yet)',
+        )
+        .option('--wait <duration>', 'keep checking until healthy or this long has passed')
+        .option('--interval <duration>', 'time between checks with --wait', '5s'),
+    ),
+  )
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ poolctl verify --pg postgres://postgres@db:5432/app
   $ poolctl verify --wait 2m --incident inc-20261122-031502-k3f9 --output json`,
-  )
-  .action(async (flags) => {
-    const [{ parseVerifyOptions, runVerify }, deps] = await Promise.all([
-      import('./commands/verify.js'),
-      makeDeps(),
-    ]);
-    const outcome = await runVerify(parseVerifyOptions(flags), deps(flags));
-    process.exitCode = outcome.exitCode;
-  });
-
-addTargetFlags(
-  program
-    .command('drill')
-    .description('practise on a local server: hold idle, idle-in-transaction and long sessions')
-    .option('--idle <n>', 'sessions left idle (application/program name api)')
-    .option('--idle-in-tx <n>', 'sessions idle in an open transaction (worker)')
-    .option('--long <n>', 'sessions running a long pg_sleep / SLEEP() (batch)')
-    .option('--hold <duration>', 'release after this long (default: until Ctrl-C)')
-    .option('--allow-remote', 'allow a host that is not loopback or a unix socket')
-    .option('--app-names <list>', 'application names: idle,idle-in-tx,long (or one for all)')
-    .option('--batch-size <n>', 'connects in flight at once', '50')
-    .addOption(
-      new Option('--output <format>', 'json: the held pids on stdout once all are open')
-        .choices(['human', 'json'])
-        .default('human'),
     )
-    .option('--debug', 'print stack traces of internal errors'),
-)
-  .addHelpText(
-    'after',
-    `
+    .action(async (flags) => {
+      const [{ parseVerifyOptions, runVerify }, deps] = await Promise.all([
+        import('./commands/verify.js'),
+        makeDeps(),
+      ]);
+      const outcome = await runVerify(parseVerifyOptions(flags), deps(flags));
+      process.exitCode = outcome.exitCode;
+    });
+
+  addTargetFlags(
+    program
+      .command('drill')
+      .description('practise on a local server: hold idle, idle-in-transaction and long sessions')
+      .option('--idle <n>', 'sessions left idle (application/program name api)')
+      .option('--idle-in-tx <n>', 'sessions idle in an open transaction (worker)')
+      .option('--long <n>', 'sessions running a long pg_sleep / SLEEP() (batch)')
+      .option('--hold <duration>', 'release after this long (default: until Ctrl-C)')
+      .option('--allow-remote', 'allow a host that is not loopback or a unix socket')
+      .option('--app-names <list>', 'application names: idle,idle-in-tx,long (or one for all)')
+      .option('--batch-size <n>', 'connects in flight at once', '50')
+      .addOption(
+        new Option('--output <format>', 'json: the held pids on stdout once all are open')
+          .choices(['human', 'json'])
+          .default('human'),
+      )
+      .option('--debug', 'print stack traces of internal errors'),
+  )
+    .addHelpText(
+      'after',
+      `
 Holds the sessions until Ctrl-C or --hold, then releases every one (long statements are
 cancelled on the server) and exits 0. Refuses hosts that are not loopback unless --allow-remote.
 
@@ -238,137 +252,138 @@ Examples:
   $ poolctl drill --pg postgres://app@127.0.0.1:5432/app --idle 20 --idle-in-tx 5 --long 5
   $ poolctl drill --mysql mysql://app@127.0.0.1:3306/app --idle 20 --long 5
   $ poolctl drill --idle 100 --hold 10m --output json > drill.json &`,
-  )
-  .action(async (flags) => {
-    const [{ parseDrillOptions, runDrill }, { systemIO }] = await Promise.all([
-      import('./commands/drill.js'),
-      import('./io/io.js'),
-    ]);
-    const opts = parseDrillOptions(flags);
-    const io = systemIO({ nonInteractive: true, env: process.env });
-    const outcome = await runDrill(opts, { io, env: process.env });
-    process.exitCode = outcome.exitCode;
-  });
+    )
+    .action(async (flags) => {
+      const [{ parseDrillOptions, runDrill }, { systemIO }] = await Promise.all([
+        import('./commands/drill.js'),
+        import('./io/io.js'),
+      ]);
+      const opts = parseDrillOptions(flags);
+      const io = systemIO({ nonInteractive: true, env: process.env });
+      const outcome = await runDrill(opts, { io, env: process.env });
+      process.exitCode = outcome.exitCode;
+    });
 
-const runbooks = program.command('runbooks').description('list, show and validate runbooks');
-runbooks
-  .command('list')
-  .description('the bundled runbooks')
-  .addOption(new Option('--output <format>').choices(['human', 'json']).default('human'))
-  .action(async (flags) => runRunbooksCommand({ ...flags, action: 'list' }));
-runbooks
-  .command('show')
-  .description('parameters and steps of a runbook')
-  .argument('<id>', 'runbook id, e.g. postgres/pool-exhausted')
-  .addOption(new Option('--output <format>').choices(['human', 'json']).default('human'))
-  .action(async (id, flags) => runRunbooksCommand({ ...flags, action: 'show', id }));
-runbooks
-  .command('validate')
-  .description('check runbook files against the schema (default: the bundled sources)')
-  .argument('[paths...]', 'runbook YAML files')
-  .addOption(new Option('--output <format>').choices(['human', 'json']).default('human'))
-  .action(async (paths, flags) => runRunbooksCommand({ ...flags, action: 'validate', paths }));
+  const runbooks = program.command('runbooks').description('list, show and validate runbooks');
+  runbooks
+    .command('list')
+    .description('the bundled runbooks')
+    .addOption(new Option('--output <format>').choices(['human', 'json']).default('human'))
+    .action(async (flags) => runRunbooksCommand({ ...flags, action: 'list' }));
+  runbooks
+    .command('show')
+    .description('parameters and steps of a runbook')
+    .argument('<id>', 'runbook id, e.g. postgres/pool-exhausted')
+    .addOption(new Option('--output <format>').choices(['human', 'json']).default('human'))
+    .action(async (id, flags) => runRunbooksCommand({ ...flags, action: 'show', id }));
+  runbooks
+    .command('validate')
+    .description('check runbook files against the schema (default: the bundled sources)')
+    .argument('[paths...]', 'runbook YAML files')
+    .addOption(new Option('--output <format>').choices(['human', 'json']).default('human'))
+    .action(async (paths, flags) => runRunbooksCommand({ ...flags, action: 'validate', paths }));
 
-async function runRunbooksCommand(flags: Record<string, unknown>) {
-  const { parseRunbooksOptions, runRunbooks } = await import('./commands/runbooks.js');
-  const opts = parseRunbooksOptions(flags);
-  process.exitCode = await runRunbooks(opts, {
-    out: (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
-    err: (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
-  });
-}
+  async function runRunbooksCommand(flags: Record<string, unknown>) {
+    const { parseRunbooksOptions, runRunbooks } = await import('./commands/runbooks.js');
+    const opts = parseRunbooksOptions(flags);
+    process.exitCode = await runRunbooks(opts, {
+      out: (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
+      err: (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
+    });
+  }
 
-const transcripts = program
-  .command('transcript')
-  .description('list, show and export incident transcripts (the record for the postmortem)');
-transcripts
-  .command('list')
-  .description('the incidents under $XDG_STATE_HOME/poolctl/incidents, newest first')
-  .addOption(new Option('--output <format>').choices(['human', 'json']).default('human'))
-  .action(async (flags) => runTranscriptCommand({ ...flags, action: 'list' }));
-transcripts
-  .command('show')
-  .description('the timeline of an incident')
-  .argument('<file|incident>', 'a transcript file, or an incident id from `transcript list`')
-  .option('--no-color', 'no colours (also NO_COLOR)')
-  .action(async (source, flags) => runTranscriptCommand({ ...flags, action: 'show', source }));
-transcripts
-  .command('export')
-  .description('the incident for the postmortem: Markdown, JSON, or an HTML page with a chart')
-  .argument('<file|incident>', 'a transcript file, or an incident id from `transcript list`')
-  .addOption(
-    new Option('--format <format>', 'md, json or html (default: from -o, else md)').choices([
-      'md',
-      'json',
-      'html',
-    ]),
-  )
-  .option('-o, --out <file>', 'write here (mode 0600) instead of stdout')
-  .addHelpText(
-    'after',
-    `
+  const transcripts = program
+    .command('transcript')
+    .description('list, show and export incident transcripts (the record for the postmortem)');
+  transcripts
+    .command('list')
+    .description('the incidents under $XDG_STATE_HOME/poolctl/incidents, newest first')
+    .addOption(new Option('--output <format>').choices(['human', 'json']).default('human'))
+    .action(async (flags) => runTranscriptCommand({ ...flags, action: 'list' }));
+  transcripts
+    .command('show')
+    .description('the timeline of an incident')
+    .argument('<file|incident>', 'a transcript file, or an incident id from `transcript list`')
+    .option('--no-color', 'no colours (also NO_COLOR)')
+    .action(async (source, flags) => runTranscriptCommand({ ...flags, action: 'show', source }));
+  transcripts
+    .command('export')
+    .description('the incident for the postmortem: Markdown, JSON, or an HTML page with a chart')
+    .argument('<file|incident>', 'a transcript file, or an incident id from `transcript list`')
+    .addOption(
+      new Option('--format <format>', 'md, json or html (default: from -o, else md)').choices([
+        'md',
+        'json',
+        'html',
+      ]),
+    )
+    .option('-o, --out <file>', 'write here (mode 0600) instead of stdout')
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ poolctl transcript export inc-20261122-031502-k3f9 > postmortem.md
   $ poolctl transcript export inc-20261122-031502-k3f9 -o incident.html
   $ poolctl transcript export ./demo.jsonl --format json | jq .summary`,
-  )
-  .action(async (source, flags) => runTranscriptCommand({ ...flags, action: 'export', source }));
+    )
+    .action(async (source, flags) => runTranscriptCommand({ ...flags, action: 'export', source }));
 
-async function runTranscriptCommand(flags: Record<string, unknown>) {
-  const [{ parseTranscriptOptions, runTranscript }, { systemIO }, { makeStyle }] =
-    await Promise.all([
-      import('./commands/transcript.js'),
-      import('./io/io.js'),
-      import('./io/render.js'),
-    ]);
-  const opts = parseTranscriptOptions(flags);
-  const io = systemIO({ noColor: flags.color === false, env: process.env });
-  process.exitCode = await runTranscript(opts, {
-    out: (s: string) => io.out.write(s),
-    err: (s: string) => io.err.write(s),
-    env: process.env,
-    style: makeStyle(io.color),
+  async function runTranscriptCommand(flags: Record<string, unknown>) {
+    const [{ parseTranscriptOptions, runTranscript }, { systemIO }, { makeStyle }] =
+      await Promise.all([
+        import('./commands/transcript.js'),
+        import('./io/io.js'),
+        import('./io/render.js'),
+      ]);
+    const opts = parseTranscriptOptions(flags);
+    const io = systemIO({ noColor: flags.color === false, env: process.env });
+    process.exitCode = await runTranscript(opts, {
+      out: (s: string) => io.out.write(s),
+      err: (s: string) => io.err.write(s),
+      env: process.env,
+      style: makeStyle(io.color),
+    });
+  }
+
+  // A reader that went away (`poolctl … | head`) is not an error worth a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
   });
-}
 
-// A reader that went away (`poolctl … | head`) is not an error worth a stack trace.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw err;
-});
-
-process.on('SIGINT', () => {
-  if (deferInterrupt()) {
-    process.stderr.write(
-      '\npoolctl: finishing the kill in flight and recording it; Ctrl-C again to stop now\n',
-    );
-    return;
-  }
-  transcript?.end('interrupted', ExitCode.interrupted);
-  process.stderr.write('\npoolctl: interrupted; the transcript is closed\n');
-  process.exit(ExitCode.interrupted);
-});
-
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
-  const commanderExit = (err as { commander?: boolean }).commander;
-  const code = exitCodeOf(err);
-  if (!commanderExit) {
-    const message = (err as Error)?.message ?? String(err);
-    if (code === ExitCode.interrupted) {
+  process.on('SIGINT', () => {
+    if (deferInterrupt()) {
       process.stderr.write(
-        'poolctl: interrupted; nothing more was changed and the transcript is closed\n',
+        '\npoolctl: finishing the kill in flight and recording it; Ctrl-C again to stop now\n',
       );
-    } else if (isExpected(err)) {
-      process.stderr.write(`poolctl: ${message}\n`);
-    } else {
-      process.stderr.write(
-        `poolctl: internal error: ${message}${debug ? '' : ' (run with --debug for details)'}\n`,
-      );
-      if (debug) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+      return;
     }
+    transcript?.end('interrupted', ExitCode.interrupted);
+    process.stderr.write('\npoolctl: interrupted; the transcript is closed\n');
+    process.exit(ExitCode.interrupted);
+  });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    const commanderExit = (err as { commander?: boolean }).commander;
+    const code = exitCodeOf(err);
+    if (!commanderExit) {
+      const message = (err as Error)?.message ?? String(err);
+      if (code === ExitCode.interrupted) {
+        process.stderr.write(
+          'poolctl: interrupted; nothing more was changed and the transcript is closed\n',
+        );
+      } else if (isExpected(err)) {
+        process.stderr.write(`poolctl: ${message}\n`);
+      } else {
+        process.stderr.write(
+          `poolctl: internal error: ${message}${debug ? '' : ' (run with --debug for details)'}\n`,
+        );
+        if (debug) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+      }
+    }
+    transcript?.end(code === ExitCode.interrupted ? 'interrupted' : 'error', code);
+    process.exitCode = code;
   }
-  transcript?.end(code === ExitCode.interrupted ? 'interrupted' : 'error', code);
-  process.exitCode = code;
 }

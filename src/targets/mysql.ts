@@ -1,6 +1,7 @@
 import mysql from 'mysql2/promise';
 import { TargetError } from '../errors.js';
 import {
+  asRecheckRows,
   byActivity,
   candidatesSql,
   classify,
@@ -16,6 +17,7 @@ import {
 } from './mysql-kill.js';
 import { targetLabel } from './resolve.js';
 import { toSession } from './session-row.js';
+import { certificateProblem, withDeferredCaCerts } from './tls-trust.js';
 import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo } from './types.js';
 
 // One round trip for what poolctl needs to know about the server and itself. The privileges are
@@ -43,6 +45,10 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
       password: spec.password,
       database: spec.database || undefined,
       connectTimeout: spec.connectTimeoutMs,
+      // The URL's ssl-mode and ssl-ca (resolve.ts); undefined: a plain connection.
+      ssl: spec.tls
+        ? ((await withDeferredCaCerts(spec.tls === true ? {} : spec.tls)) as mysql.SslOptions)
+        : undefined,
       // Where the server records it (performance_schema.session_connect_attrs), so that poolctl's
       // own connection is recognisable to other tools; poolctl itself excludes CONNECTION_ID().
       connectAttributes: { program_name: 'poolctl' },
@@ -117,15 +123,22 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
     },
     async signal(request) {
       if (request.sessions.length === 0) return { signalled: [], gone: [], spared: [], failed: [] };
-      const rows = await run(
-        recheckSql(
-          request.sql,
-          request.sessions.map((s) => s.pid),
-          request.protection,
-          exactQueryIds,
-        ),
-        recheckParams(request),
-      );
+      // A terminate of sessions the candidate query read a moment ago, with no question asked in
+      // between: that read was the re-check (a second one would see the same rows 15 ms later and
+      // leave the same one-round-trip window before the KILL). A cancel always re-checks: it needs
+      // the QUERY_ID each victim runs at the kill.
+      const rows =
+        request.readJustNow && request.mode === 'terminate'
+          ? asRecheckRows(request.sessions)
+          : await run(
+              recheckSql(
+                request.sql,
+                request.sessions.map((s) => s.pid),
+                request.protection,
+                exactQueryIds,
+              ),
+              recheckParams(request),
+            );
       const { kill, result, queryIds } = classify(request, rows);
       if (request.mode === 'cancel') cancelled = new Map([...cancelled, ...queryIds]);
       if (kill.length === 0) return result;
@@ -295,6 +308,8 @@ export function connectError(err: unknown, spec: DatabaseTargetSpec, label: stri
       `${label}: no account "${spec.user}" may connect from this host: ${message}`,
     );
   }
+  const certificate = certificateProblem(err, 'ssl-ca');
+  if (certificate) return new TargetError(`${label}: ${certificate}`);
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     return new TargetError(
       `${label}: cannot resolve host "${spec.host}": check the host name in ${spec.from}`,

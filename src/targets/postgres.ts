@@ -10,6 +10,7 @@ import {
   stillThereSql,
 } from './postgres-kill.js';
 import { toSession } from './session-row.js';
+import { certificateProblem, withDeferredCaCerts } from './tls-trust.js';
 import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo } from './types.js';
 
 // count(*) is int8 and round() is numeric: both arrive as strings unless parsed. Connection counts
@@ -40,6 +41,8 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
     password: spec.password ?? (() => passwordFromPgpass(spec)),
     database: spec.database,
     application_name: 'poolctl',
+    // sslmode & co. from the URL, or PGSSLMODE (resolve.ts); undefined leaves PGSSLMODE to pg.
+    ssl: await withDeferredCaCerts(spec.tls),
     connectionTimeoutMillis: spec.connectTimeoutMs,
     statement_timeout: spec.statementTimeoutMs,
     lock_timeout: Math.min(spec.statementTimeoutMs, 5000),
@@ -172,6 +175,8 @@ export function connectError(err: unknown, spec: DatabaseTargetSpec, label: stri
       `${label}: database "${spec.database}" does not exist: name another in the URL`,
     );
   }
+  const certificate = certificateProblem(err, 'sslrootcert');
+  if (certificate) return new TargetError(`${label}: ${certificate}`);
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     return new TargetError(
       `${label}: cannot resolve host "${spec.host}": check the host name in ${spec.from}`,

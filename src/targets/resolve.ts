@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { UsageError } from '../errors.js';
-import type { DatabaseTargetSpec } from './types.js';
+import type { DatabaseTargetSpec, TlsSettings } from './types.js';
 
 export interface TargetFlags {
   pg?: string;
@@ -51,6 +52,7 @@ export async function resolveDatabaseTarget(
       password: env.PGPASSWORD || undefined,
       database: env.PGDATABASE || user,
       from: 'PGHOST/PGPORT/PGUSER/PGDATABASE',
+      tls: postgresTls(undefined, env),
       ...timeouts,
     };
   }
@@ -107,8 +109,40 @@ function fromMysqlUrl(
     password: password || env.MYSQL_PWD || undefined,
     database,
     from,
+    tls: mysqlTls(parsed.searchParams, from),
     ...timeouts,
   };
+}
+
+const SSL_MODES = ['DISABLED', 'REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY'];
+
+/**
+ * The mysql client's `--ssl-mode` and `--ssl-ca` as URL parameters: `?ssl-mode=VERIFY_IDENTITY`,
+ * `&ssl-ca=/path/ca.pem`. REQUIRED encrypts without checking the certificate (unless a CA is
+ * given); VERIFY_CA checks it against the CA (Node's default CAs without ssl-ca), VERIFY_IDENTITY
+ * also the host name. A CA alone means VERIFY_CA, as in the client. No PREFERRED: mysql2 cannot
+ * fall back to a plain connection.
+ */
+function mysqlTls(params: URLSearchParams, from: string): TlsSettings | undefined {
+  const mode = params.get('ssl-mode')?.toUpperCase() ?? (params.has('ssl-ca') ? 'VERIFY_CA' : '');
+  if (mode && !SSL_MODES.includes(mode)) {
+    throw new UsageError(`${from}: ssl-mode: expected ${SSL_MODES.join(', ')} (got "${mode}")`);
+  }
+  if (!mode || mode === 'DISABLED') return undefined;
+  const caFile = params.get('ssl-ca');
+  const ca = caFile ? { ca: readCa(caFile, from) } : {};
+  if (mode === 'REQUIRED') return caFile ? ca : { rejectUnauthorized: false };
+  return mode === 'VERIFY_IDENTITY' ? { ...ca, verifyIdentity: true } : ca;
+}
+
+function readCa(file: string, from: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(
+      `${from}: ssl-ca: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? err})`,
+    );
+  }
 }
 
 async function fromPostgresUrl(
@@ -123,9 +157,13 @@ async function fromPostgresUrl(
   const { parse } = await import('pg-connection-string');
   let parsed: ReturnType<typeof parse>;
   try {
-    parsed = parse(url);
-  } catch {
-    throw new UsageError(`${from}: not a valid connection URL`);
+    // libpq's meaning of sslmode, as psql has it: the URL an engineer pastes into psql must
+    // connect the same way here (pg's own reading makes `require` verify like `verify-full`).
+    const libpq = !/[?&]uselibpqcompat=/i.test(url);
+    parsed = parse(url, libpq ? { useLibpqCompat: true } : {});
+  } catch (err) {
+    const reason = (err as Error)?.message?.split('. ')[0];
+    throw new UsageError(`${from}: not a valid connection URL${reason ? ` (${reason})` : ''}`);
   }
   const user = parsed.user || env.PGUSER || osUser();
   return {
@@ -136,8 +174,35 @@ async function fromPostgresUrl(
     password: parsed.password || env.PGPASSWORD || undefined,
     database: parsed.database || env.PGDATABASE || user,
     from,
+    tls: postgresTls(parsed.ssl, env),
     ...timeouts,
   };
+}
+
+/**
+ * The URL's ssl settings as pg-connection-string made them (libpq's meanings), or PGSSLMODE when
+ * the URL has none, read as libpq reads it: `prefer` and `require` encrypt without checking the
+ * certificate (pg cannot fall back to a plain connection as libpq's `prefer` does), `verify-ca`
+ * checks it against the CAs, `verify-full` the host name too.
+ */
+function postgresTls(ssl: unknown, env: NodeJS.ProcessEnv): TlsSettings | undefined {
+  if (ssl === undefined) {
+    switch (env.PGSSLMODE) {
+      case 'disable':
+        return false;
+      case 'prefer':
+      case 'require':
+      case 'no-verify':
+        return { rejectUnauthorized: false };
+      case 'verify-ca':
+        return { checkServerIdentity: () => undefined };
+      case 'verify-full':
+        return true;
+    }
+    return undefined;
+  }
+  if (typeof ssl === 'string') return ssl === 'no-verify' ? { rejectUnauthorized: false } : !!ssl;
+  return ssl as TlsSettings;
 }
 
 function parsePort(value: string, what: string): number {

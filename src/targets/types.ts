@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import type { Engine } from '../runbook/types.js';
 
 /** A row as returned by a database; values are whatever the driver produced (numbers parsed). */
@@ -80,6 +81,14 @@ export interface SignalRequest extends CandidateRequest {
   mode: KillMode;
   sessions: Session[];
   protection: Protection;
+  /**
+   * The sessions come from the candidate query just run, with nothing in between: no question
+   * asked, no earlier batch. That read is then the check at kill time, and an adapter whose kill
+   * needs a separate re-checking round trip (MySQL) may skip it; the race it guards against, the
+   * operator's confirm window, did not happen. PostgreSQL re-checks inside its kill statement
+   * either way.
+   */
+  readJustNow?: boolean;
 }
 
 export interface SignalResult {
@@ -107,4 +116,9 @@ export interface DatabaseTargetSpec {
   statementTimeoutMs: number;
   /** Where the settings came from (`--pg`, `DATABASE_URL`, `PGHOST…`), for error messages. */
   from: string;
+  /** TLS from the URL or PGSSLMODE (resolve.ts); absent or false: a plain connection. */
+  tls?: TlsSettings;
 }
+
+/** `true` (pg: verify against the default CAs) or the driver's TLS options; `verifyIdentity` is mysql2's. */
+export type TlsSettings = boolean | (ConnectionOptions & { verifyIdentity?: boolean });

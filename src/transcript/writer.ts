@@ -13,18 +13,15 @@ export class TranscriptError extends UsageError {
 /**
  * Opens (or continues) the transcript at `path` for appending. Parent directories are created
  * with mode 0700 and the file is (made) 0600. Each `append` stamps `ts` and `incident`, redacts
- * credentials, strips control characters, and writes one line with a single `write` followed by
- * `fsync`, so the event is on disk when `append` returns and concurrent writers to the same
- * incident file do not interleave inside a line.
- */
-/**
- * Every event is written with one write() before `append` returns, so a crash or kill of poolctl
- * loses nothing. What was decided or done is also fsynced at once, to survive the machine itself;
- * read-only evidence (step results, findings, metrics) rides along with the next fsync. An fsync
- * per evidence line cost 3–40 ms per diagnose here, a third of the run on a busy disk.
+ * credentials, strips control characters, and writes one line with a single `write`, so
+ * concurrent writers to the same incident file do not interleave inside a line and a crash or
+ * kill of poolctl loses nothing. What was decided or done is also fsynced at once (the file, and
+ * a new file's directory entry with it), to survive the machine itself; the start of the run and
+ * read-only evidence (step results, findings, metrics) ride along with the next fsync. An fsync
+ * per evidence line cost 3–40 ms per diagnose here, a third of the run on a busy disk, and the
+ * start's own fsyncs (file and directory) held up the first query by 2–4 ms.
  */
 const DURABLE_EVENTS = new Set<TranscriptEvent['type']>([
-  'session.start',
   'prompt',
   'action',
   'manual',
@@ -38,7 +35,8 @@ export function openTranscript(
   opts: { now?: () => Date } = {},
 ): Transcript {
   const now = opts.now ?? (() => new Date());
-  const fd = openForAppend(path);
+  const { fd, created } = openForAppend(path);
+  let dirSynced = !created;
   let ended = false;
 
   const write = (event: TranscriptEvent): void => {
@@ -53,7 +51,13 @@ export function openTranscript(
     const line = JSON.stringify(sanitizeValue(redactValue(record))) + '\n';
     try {
       writeAll(fd, Buffer.from(line, 'utf8'));
-      if (DURABLE_EVENTS.has(event.type)) fs.fsyncSync(fd);
+      if (DURABLE_EVENTS.has(event.type)) {
+        fs.fsyncSync(fd);
+        if (!dirSynced) {
+          fsyncDir(dirname(path));
+          dirSynced = true;
+        }
+      }
     } catch (err) {
       throw new TranscriptError(`cannot write transcript ${path}: ${messageOf(err)}`, {
         cause: err,
@@ -86,14 +90,15 @@ export function openTranscript(
   };
 }
 
-function openForAppend(path: string): number {
+/** The file open for appending, and whether it is new (its directory entry not yet synced). */
+function openForAppend(path: string): { fd: number; created: boolean } {
   let fd: number;
+  let existed: boolean;
   try {
     const dir = dirname(path);
-    const created = fs.mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined;
-    const existed = !created && fs.existsSync(path);
+    const madeDir = fs.mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined;
+    existed = !madeDir && fs.existsSync(path);
     fd = fs.openSync(path, 'a+', 0o600);
-    if (!existed) fsyncDir(dir);
   } catch (err) {
     throw new TranscriptError(`cannot open transcript ${path}: ${messageOf(err)}`, { cause: err });
   }
@@ -111,7 +116,7 @@ function openForAppend(path: string): number {
     fs.closeSync(fd);
     throw new TranscriptError(`cannot open transcript ${path}: ${messageOf(err)}`, { cause: err });
   }
-  return fd;
+  return { fd, created: !existed };
 }
 
 /** Makes a new file's directory entry durable too; not every file system supports it. */

@@ -134,6 +134,7 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
           ? ctx.escalateAfterS * 1000
           : ctx.killTimeoutMs,
       interrupted: interruptRequested,
+      readJustNow: record.answeredBy === '--yes',
     }),
   );
   record.executed = true;

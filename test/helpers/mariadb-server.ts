@@ -37,6 +37,8 @@ export interface StartMariaDBOptions {
    * such as program_name are visible; `{ performance_schema: 'OFF' }` turns it off.
    */
   settings?: Record<string, string>;
+  /** TLS with this certificate and key, both PEM text; plain connections still work. */
+  tls?: { cert: string; key: string };
 }
 
 interface Binaries {
@@ -130,8 +132,21 @@ INSERT INTO appdb.orders (status) VALUES ('new'), ('paid'), ('shipped'), ('paid'
     ]);
     await rm(setupFile, { force: true });
 
+    if (opts.tls) {
+      for (const [name, pem] of [
+        ['server.crt', opts.tls.cert],
+        ['server.key', opts.tls.key],
+      ] as const) {
+        await writeFile(path.join(dir, name), pem, { mode: 0o600 });
+        if (osUser) await chown(path.join(dir, name), osUser.uid, osUser.gid);
+      }
+    }
     const settings: Record<string, string> = {
       'performance-schema': 'ON',
+      ...(opts.tls && {
+        'ssl-cert': path.join(dir, 'server.crt'),
+        'ssl-key': path.join(dir, 'server.key'),
+      }),
       ...opts.settings,
     };
     const serverArgs = [

@@ -30,6 +30,8 @@ export interface StartPostgresOptions {
   superuserReservedConnections?: number;
   /** Extra postgresql.conf settings, e.g. { idle_session_timeout: '5s' }. */
   settings?: Record<string, string>;
+  /** TLS on (ssl = on) with this certificate and key, both PEM text; plain connections still work. */
+  tls?: { cert: string; key: string };
 }
 
 interface Binaries {
@@ -100,6 +102,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       { cwd: dir },
     );
     await rm(pwFile, { force: true });
+    if (opts.tls) await writeTlsFiles(dir, opts.tls, osUser);
     await appendFile(
       path.join(instance.dataDir, 'postgresql.conf'),
       configLines(dir, opts).join('\n') + '\n',
@@ -155,10 +158,31 @@ function configLines(dir: string, opts: StartPostgresOptions): string[] {
     fsync: 'off',
     synchronous_commit: 'off',
     full_page_writes: 'off',
+    ...(opts.tls && {
+      ssl: 'on',
+      ssl_cert_file: path.join(dir, 'server.crt'),
+      ssl_key_file: path.join(dir, 'server.key'),
+    }),
     ...opts.settings,
   };
   // Every value may be quoted in postgresql.conf, numbers and booleans included.
   return Object.entries(settings).map(([k, v]) => `${k} = '${v.replaceAll("'", "''")}'`);
+}
+
+/** The server refuses a key that others may read, or that is not its OS user's own. */
+async function writeTlsFiles(
+  dir: string,
+  tls: { cert: string; key: string },
+  osUser: OsUser | null,
+): Promise<void> {
+  for (const [name, pem] of [
+    ['server.crt', tls.cert],
+    ['server.key', tls.key],
+  ] as const) {
+    const file = path.join(dir, name);
+    await writeFile(file, pem, { mode: 0o600 });
+    if (osUser) await chown(file, osUser.uid, osUser.gid);
+  }
 }
 
 /** The port is passed with -o rather than written to the config, so a bind race can retry. */

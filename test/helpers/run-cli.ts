@@ -21,10 +21,14 @@ export interface RunCliOptions {
   input?: string;
   /** Default 30 s; on timeout the process is killed and runCli rejects. */
   timeoutMs?: number;
+  /** `node bin/poolctl.js` instead of the launcher `bin/poolctl` that users run. */
+  direct?: boolean;
 }
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const poolctlBin = path.join(repoRoot, 'bin', 'poolctl.js');
+/** The sh launcher that npm links as `poolctl`; it runs the `node` first on PATH. */
+export const poolctlLauncher = path.join(repoRoot, 'bin', 'poolctl');
 
 /**
  * The parent's connection settings must not leak into a run: they would point poolctl at a real
@@ -34,7 +38,7 @@ const SCRUBBED = /^(PG|MYSQL)|^(DATABASE_URL|PROMETHEUS_URL|KUBECONFIG|FORCE_COL
 
 let scratchRoot: string | undefined;
 
-/** Runs the built `bin/poolctl.js` as a non-interactive CI job would. */
+/** Runs the built CLI through its launcher as a non-interactive CI job would. */
 export async function runCli(args: string[], opts: RunCliOptions = {}): Promise<CliResult> {
   const stateDir = fs.mkdtempSync(path.join(scratch(), 'state-'));
   const env: NodeJS.ProcessEnv = {};
@@ -43,6 +47,8 @@ export async function runCli(args: string[], opts: RunCliOptions = {}): Promise<
   }
   // A fresh HOME too, so the real ~/.pgpass and ~/.kube/config are never read.
   Object.assign(env, { CI: 'true', NO_COLOR: '1', HOME: stateDir, XDG_STATE_HOME: stateDir });
+  // The launcher's `node` is this one.
+  env.PATH = [path.dirname(process.execPath), env.PATH].filter(Boolean).join(path.delimiter);
   for (const [key, value] of Object.entries(opts.env ?? {})) {
     if (value === undefined) delete env[key];
     else env[key] = value;
@@ -51,7 +57,8 @@ export async function runCli(args: string[], opts: RunCliOptions = {}): Promise<
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [poolctlBin, ...args], {
+    const command = opts.direct ? process.execPath : poolctlLauncher;
+    const child = spawn(command, opts.direct ? [poolctlBin, ...args] : args, {
       cwd: repoRoot,
       env,
       stdio: 'pipe',

@@ -1,13 +1,16 @@
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import { poolctlBin } from '../helpers/run-cli.js';
+import { poolctlLauncher } from '../helpers/run-cli.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
 import { shellQuote, TmuxSession } from '../helpers/tmux.js';
 import { readEvents } from '../helpers/expect.js';
+
+// What users run: the launcher, which starts these commands from the start-up snapshot.
+const nodePath = [dirname(process.execPath), process.env.PATH].join(':');
 
 describe('the 3 AM wizard in a real terminal', () => {
   let server: PgServer;
@@ -34,8 +37,8 @@ describe('the 3 AM wizard in a real terminal', () => {
       [
         'env -u CI',
         `XDG_STATE_HOME=${shellQuote(interruptedState)}`,
-        shellQuote(process.execPath),
-        shellQuote(poolctlBin),
+        `PATH=${shellQuote(nodePath)}`,
+        shellQuote(poolctlLauncher),
         'mitigate --action kill-idle --set kill_idle_after=1s --pg',
         shellQuote(server.superuserUrl),
         '; echo "EXIT:$?"; sleep 600',
@@ -76,8 +79,8 @@ describe('the 3 AM wizard in a real terminal', () => {
     const command = [
       'env -u CI',
       `XDG_STATE_HOME=${shellQuote(stateDir)}`,
-      shellQuote(process.execPath),
-      shellQuote(poolctlBin),
+      `PATH=${shellQuote(nodePath)}`,
+      shellQuote(poolctlLauncher),
       'diagnose --pg',
       shellQuote(server.superuserUrl),
       '--set leak_idle_after=1s --set kill_idle_after=1s --set idle_in_tx_after=1s',

@@ -1,13 +1,15 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import { poolctlBin, repoRoot } from '../helpers/run-cli.js';
+import { poolctlLauncher, repoRoot } from '../helpers/run-cli.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
 import { readEvents, sleep } from '../helpers/expect.js';
+
+const nodeFirstOnPath = [dirname(process.execPath), process.env.PATH].join(':');
 
 describe('Ctrl-C in the middle of a kill', () => {
   let server: PgServer;
@@ -24,10 +26,10 @@ describe('Ctrl-C in the middle of a kill', () => {
 
   it('finishes the batch in flight, records every victim, then exits 130', async () => {
     const transcript = join(mkdtempSync(join(tmpdir(), 'poolctl-int-')), 'kill.jsonl');
+    // Through the launcher, as users run it: mitigate starts from the start-up snapshot.
     const child = spawn(
-      process.execPath,
+      poolctlLauncher,
       [
-        poolctlBin,
         'mitigate',
         '--action',
         'kill-idle',
@@ -41,7 +43,11 @@ describe('Ctrl-C in the middle of a kill', () => {
         '--transcript',
         transcript,
       ],
-      { cwd: repoRoot, env: { ...process.env, CI: 'true', NO_COLOR: '1' }, stdio: 'pipe' },
+      {
+        cwd: repoRoot,
+        env: { ...process.env, CI: 'true', NO_COLOR: '1', PATH: nodeFirstOnPath },
+        stdio: 'pipe',
+      },
     );
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));

@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
-import { repoRoot, runCli, type CliResult } from '../helpers/run-cli.js';
+import { poolctlLauncher, repoRoot, runCli, type CliResult } from '../helpers/run-cli.js';
 
 // DESIGN.md "Start-up budget": `--help` loads commander alone, and each command imports only what
 // its path needs. Timing belongs in bench/startup.ts; this test checks which modules load, which
@@ -65,6 +65,9 @@ async function traced(args: string[]): Promise<Traced> {
     env: {
       NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${recorder}`.trim(),
       POOLCTL_MODULE_LOG: log,
+      // The ordinary start-up, module by module. The start-up snapshot (test/integration/
+      // launcher.test.ts) holds the hot commands' modules evaluated already, by design.
+      POOLCTL_NO_SNAPSHOT: '1',
     },
   });
   return { result, ...readLog(log) };
@@ -127,6 +130,19 @@ describe('start-up: what each command loads', () => {
     expect([...packages]).toEqual(expect.arrayContaining(['pg', 'pg-protocol']));
   });
 
+  it('the launcher finds poolctl.js through a symlink, as npm links it into node_modules/.bin', () => {
+    const link = path.join(logDir, 'poolctl');
+    symlinkSync(path.relative(logDir, poolctlLauncher), link);
+    const PATH = [path.dirname(process.execPath), process.env.PATH].join(path.delimiter);
+    const run = spawnSync(link, ['--version'], {
+      cwd: logDir,
+      env: { ...process.env, PATH },
+      encoding: 'utf8',
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
   it('`poolctl --help` loads commander and nothing heavy', async () => {
     const trace = await traced(['--help']);
     expect(trace.result.code).toBe(0);
@@ -186,5 +202,7 @@ describe('start-up: a JSON diagnose against a real PostgreSQL', () => {
     // Node's fetch (~13 ms); scripts/bundle.js gives pg a navigator of its own.
     const fetch = trace.modules.filter((m) => m.startsWith('node-internal:internal/deps/undici'));
     expect(fetch, "pg's runtime probe loaded Node's fetch: see scripts/bundle.js").toEqual([]);
+    // A plain connection: node:tls loads only for TLS (src/targets/tls-trust.ts).
+    expect(trace.modules).not.toContain('node-internal:tls');
   });
 });

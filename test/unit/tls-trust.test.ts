@@ -1,0 +1,149 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { rootCertificates } from 'node:tls';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { UsageError } from '../../src/errors.js';
+import { resolveDatabaseTarget, type TargetFlags } from '../../src/targets/resolve.js';
+import { certificateProblem, withDeferredCaCerts } from '../../src/targets/tls-trust.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'poolctl-tls-unit-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => vi.restoreAllMocks());
+
+// Two certificates with some text around them, as in a distribution's bundle. The bodies need not
+// be valid DER: withDeferredCaCerts only cuts the file into certificates, OpenSSL parses them.
+const CERT_A = '-----BEGIN CERTIFICATE-----\nQUFB\n-----END CERTIFICATE-----';
+const CERT_B = '-----BEGIN CERTIFICATE-----\nQkJC\n-----END CERTIFICATE-----';
+const bundle = path.join(dir, 'extra.pem');
+writeFileSync(bundle, `# Our CA\n${CERT_A}\n\n# Another\n${CERT_B}\n`);
+
+describe('withDeferredCaCerts', () => {
+  it('adds Node’s roots and the file’s certificates when TLS verifies against the default store', async () => {
+    expect(await withDeferredCaCerts(true, bundle)).toEqual({
+      ca: [...rootCertificates, CERT_A, CERT_B],
+    });
+    expect(await withDeferredCaCerts({ verifyIdentity: true }, bundle)).toEqual({
+      verifyIdentity: true,
+      ca: [...rootCertificates, CERT_A, CERT_B],
+    });
+  });
+
+  it('adds a certificate Node has among its roots only once', async () => {
+    const file = path.join(dir, 'with-a-root.pem');
+    writeFileSync(file, `${rootCertificates[0]!.replaceAll('\n', '\r\n')}\n${CERT_A}\n`);
+    expect(await withDeferredCaCerts(true, file)).toEqual({ ca: [...rootCertificates, CERT_A] });
+  });
+
+  it('leaves alone what Node would not have changed either', async () => {
+    const explicit = { ca: CERT_A };
+    expect(await withDeferredCaCerts(explicit, bundle)).toBe(explicit);
+    const unverified = { rejectUnauthorized: false };
+    expect(await withDeferredCaCerts(unverified, bundle)).toBe(unverified);
+    expect(await withDeferredCaCerts(undefined, bundle)).toBeUndefined();
+    expect(await withDeferredCaCerts(false, bundle)).toBe(false);
+  });
+
+  it('changes nothing when the launcher deferred nothing', async () => {
+    expect(await withDeferredCaCerts(true, undefined)).toBe(true);
+    const options = { verifyIdentity: true };
+    expect(await withDeferredCaCerts(options, undefined)).toBe(options);
+  });
+
+  it('warns once about an unreadable file and goes on with the default roots', async () => {
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const missing = path.join(dir, 'missing.pem');
+    expect(await withDeferredCaCerts(true, missing)).toBe(true);
+    const options = { verifyIdentity: true };
+    expect(await withDeferredCaCerts(options, missing)).toBe(options);
+    expect(stderr).toHaveBeenCalledTimes(1);
+    expect(String(stderr.mock.calls[0]?.[0])).toBe(
+      `poolctl: warning: ignoring extra CA certificates from ${missing} (NODE_EXTRA_CA_CERTS): ENOENT\n`,
+    );
+  });
+});
+
+describe('certificateProblem', () => {
+  it('names an unknown CA by code (Node) or message (mysql2 replaces the code)', () => {
+    const pg = Object.assign(new Error('self-signed certificate in certificate chain'), {
+      code: 'SELF_SIGNED_CERT_IN_CHAIN',
+    });
+    expect(certificateProblem(pg, 'sslrootcert')).toBe(
+      'certificate not trusted (self-signed/unknown CA: self-signed certificate in certificate chain): ' +
+        'pass the CA with sslrootcert=FILE in the URL or NODE_EXTRA_CA_CERTS=FILE',
+    );
+    const mysql = Object.assign(new Error('unable to verify the first certificate'), {
+      code: 'HANDSHAKE_SSL_ERROR',
+    });
+    expect(certificateProblem(mysql, 'ssl-ca')).toMatch(/^certificate not trusted .* ssl-ca=FILE/);
+  });
+
+  it('names a certificate for another host, and nothing else', () => {
+    const altname = Object.assign(
+      new Error(
+        "Hostname/IP does not match certificate's altnames: IP: 10.0.0.9 is not in the cert's list: 127.0.0.1",
+      ),
+      { code: 'ERR_TLS_CERT_ALTNAME_INVALID' },
+    );
+    expect(certificateProblem(altname, 'sslrootcert')).toMatch(
+      /^the certificate is for another host/,
+    );
+    expect(certificateProblem({ code: 'ECONNREFUSED', message: 'x' }, 'ssl-ca')).toBeUndefined();
+  });
+});
+
+describe('TLS settings from the target', () => {
+  const flags = (f: Partial<TargetFlags>): TargetFlags => ({
+    connectTimeoutMs: 5000,
+    statementTimeoutMs: 10000,
+    ...f,
+  });
+  const tlsOf = async (f: Partial<TargetFlags>, env: NodeJS.ProcessEnv = {}) =>
+    (await resolveDatabaseTarget(flags(f), env)).tls;
+
+  it('PostgreSQL: the URL’s sslmode and sslrootcert, else PGSSLMODE, as libpq reads them', async () => {
+    const url = 'postgres://app@db:5432/app';
+    expect(await tlsOf({ pg: url })).toBeUndefined();
+    expect(await tlsOf({ pg: `${url}?sslmode=verify-full` })).toEqual({});
+    // psql's require encrypts without checking the certificate; so does poolctl's.
+    expect(await tlsOf({ pg: `${url}?sslmode=require` })).toEqual({ rejectUnauthorized: false });
+    expect(await tlsOf({ pg: url }, { PGSSLMODE: 'require' })).toEqual({
+      rejectUnauthorized: false,
+    });
+    // verify-ca checks the chain, not the host name.
+    const verifyCa = await tlsOf({ pg: `${url}?sslmode=verify-ca&sslrootcert=${bundle}` });
+    expect(verifyCa).toMatchObject({ ca: expect.stringContaining(CERT_A) });
+    expect((verifyCa as { checkServerIdentity?: () => unknown }).checkServerIdentity?.()).toBe(
+      undefined,
+    );
+    expect(await tlsOf({ pg: `${url}?sslmode=disable` }, { PGSSLMODE: 'require' })).toBe(false);
+    expect(await tlsOf({ pg: `${url}?ssl=no-verify` })).toEqual({ rejectUnauthorized: false });
+    expect(await tlsOf({ pg: `${url}?sslmode=verify-full&sslrootcert=${bundle}` })).toMatchObject({
+      ca: expect.stringContaining(CERT_A),
+    });
+    expect(await tlsOf({ pg: url }, { PGSSLMODE: 'verify-full' })).toBe(true);
+    expect(await tlsOf({}, { PGHOST: 'db', PGSSLMODE: 'no-verify' })).toEqual({
+      rejectUnauthorized: false,
+    });
+  });
+
+  it('MySQL: ssl-mode and ssl-ca as the mysql client takes them', async () => {
+    const url = 'mysql://root@db:3306/';
+    expect(await tlsOf({ mysql: url })).toBeUndefined();
+    expect(await tlsOf({ mysql: `${url}?ssl-mode=DISABLED` })).toBeUndefined();
+    expect(await tlsOf({ mysql: `${url}?ssl-mode=required` })).toEqual({
+      rejectUnauthorized: false,
+    });
+    expect(await tlsOf({ mysql: `${url}?ssl-mode=VERIFY_CA` })).toEqual({});
+    expect(await tlsOf({ mysql: `${url}?ssl-mode=VERIFY_IDENTITY` })).toEqual({
+      verifyIdentity: true,
+    });
+    const ca = { ca: expect.stringContaining(CERT_A) };
+    expect(await tlsOf({ mysql: `${url}?ssl-ca=${bundle}` })).toEqual(ca);
+    expect(await tlsOf({ mysql: `${url}?ssl-mode=REQUIRED&ssl-ca=${bundle}` })).toEqual(ca);
+    await expect(tlsOf({ mysql: `${url}?ssl-mode=PREFERRED` })).rejects.toThrow(UsageError);
+    await expect(tlsOf({ mysql: `${url}?ssl-ca=${dir}/none.pem` })).rejects.toThrow(
+      /--mysql: ssl-ca: cannot read .*none\.pem \(ENOENT\)/,
+    );
+  });
+});
