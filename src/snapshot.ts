@@ -12,6 +12,7 @@
 // every module imported lazily (views, colours, prompts, YAML), is evaluated when a run needs it.
 // (pg's defaults read $USER at import; poolctl always passes the user it resolved itself.)
 import { startupSnapshot } from 'node:v8';
+import iconv from 'iconv-lite';
 import 'mysql2/promise';
 import 'pg';
 import { main } from './cli.js';
@@ -27,6 +28,10 @@ import './targets/connect.js';
 import './targets/mysql.js';
 import './targets/postgres.js';
 import './transcript/writer.js';
+
+// mysql2 decodes the server's greeting as CESU-8 (MySQL's utf8mb3) through iconv-lite, whose first
+// decoder loads every character set it knows: ≈ 9 ms of each MySQL connect, done here instead.
+iconv.getDecoder('cesu8');
 
 startupSnapshot.setDeserializeMainFunction(() => {
   // Started as `node --snapshot-blob poolctl.blob -- ARGS…`: argv is [node, ...ARGS].

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
 
 /** How many times each dependency patch applied: 0 means the dependency changed under it. */
-export const patched = { pgProbe: 0, iconv: 0 };
+export const patched = { pgProbe: 0 };
 
 /** `import.meta.url` → the URL of this file's tsc output under dist/, as seen from the chunk. */
 export const importMetaUrlAsTsc = {
@@ -47,29 +47,5 @@ export const pgRuntimeProbe = {
         "var navigator = globalThis.navigator ?? { userAgent: 'Node.js/' + process.versions.node };";
       return { contents: `${shim}\n${text}`, loader: 'js' };
     });
-  },
-};
-
-/**
- * mysql2 requires iconv-lite (540 kB: every character set's tables) at import, for the rare text
- * that is neither UTF-8 nor Latin-1; compiling it cost ~5 ms of every MySQL run. Bundled, it would
- * be parsed with mysql2; left in node_modules (external) and required on first use, it costs
- * nothing until a column in such a character set arrives. Counted like the pg patch above.
- */
-export const deferIconv = {
-  name: 'defer-iconv-lite',
-  setup(build) {
-    build.onLoad(
-      { filter: /[\\/]node_modules[\\/]mysql2[\\/]lib[\\/]parsers[\\/]string\.js$/ },
-      async (args) => {
-        const text = await readFile(args.path, 'utf8');
-        const eager = "const Iconv = require('iconv-lite');";
-        if (!text.includes(eager)) return undefined;
-        patched.iconv++;
-        const lazy =
-          "let iconvLite; const Iconv = { getDecoder: (...a) => (iconvLite ??= require('iconv-lite')).getDecoder(...a), getEncoder: (...a) => (iconvLite ??= require('iconv-lite')).getEncoder(...a) };";
-        return { contents: text.replace(eager, lazy), loader: 'js' };
-      },
-    );
   },
 };
