@@ -110,8 +110,12 @@ async function relief(
     }
     if (performance.now() - started > 30_000) {
       const run = await running;
+      const [left] = await watcher.query<mysql.RowDataPacket[]>(
+        `SELECT ID, USER, COMMAND, TIME, STATE FROM information_schema.PROCESSLIST WHERE ID IN (${ids.join(',')})`,
+      );
       throw new Error(
-        `${rows[0]!.n} victims still there after 30 s (exit ${run.code}: ${run.stderr.trim()})`,
+        `${rows[0]!.n} victims still there after 30 s: ${JSON.stringify(left)} ` +
+          `(exit ${run.code}: ${run.stderr.trim()}; stdout: ${run.stdout.slice(0, 2000)})`,
       );
     }
     await new Promise((r) => setTimeout(r, 5));

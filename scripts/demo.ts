@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { startPostgres, type PgServer } from '../test/helpers/postgres-server.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const POOLCTL = path.join(ROOT, 'bin', 'poolctl.js');
+/** The launcher users run (package.json "bin"); it starts the `node` first on PATH. */
+const POOLCTL = path.join(ROOT, 'bin', 'poolctl');
 const MAX_CONNECTIONS = 30;
 const SUPERUSER_RESERVED = 3;
 const FILL = 0.95;
@@ -50,6 +51,8 @@ const childEnv: NodeJS.ProcessEnv = { XDG_STATE_HOME: stateDir };
 for (const [k, v] of Object.entries(process.env)) {
   if (!/^(PG|MYSQL)|^DATABASE_URL$/.test(k)) childEnv[k] ??= v;
 }
+// The launcher's `node` is the one running the demo.
+childEnv.PATH = [path.dirname(process.execPath), childEnv.PATH].filter(Boolean).join(':');
 
 let server: PgServer | undefined;
 let drill: Drill | undefined;
@@ -79,7 +82,7 @@ interface Drill {
 
 function startDrill(args: string[]): Drill {
   // Its own process group: the terminal's Ctrl-C must not reach it, the demo stops it (once).
-  const child = spawn(process.execPath, [POOLCTL, 'drill', ...args], {
+  const child = spawn(POOLCTL, ['drill', ...args], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: childEnv,
@@ -138,7 +141,7 @@ async function stopDrill(d: Drill): Promise<void> {
 /** Runs poolctl in the foreground, on this terminal; resolves with its exit code. */
 function poolctl(args: string[], shown: string[]): Promise<number> {
   say(bold(`$ poolctl ${shown.join(' ')}`));
-  const child = spawn(process.execPath, [POOLCTL, ...args], { stdio: 'inherit', env: childEnv });
+  const child = spawn(POOLCTL, args, { stdio: 'inherit', env: childEnv });
   return new Promise((resolve) =>
     child.once('close', (code, signal) => resolve(code ?? (signal ? 130 : 1))),
   );
@@ -254,7 +257,7 @@ async function story(): Promise<number> {
   await stopDrill(drill);
   drill = undefined;
   say(`The incident's transcript: ${stateDir}/poolctl/incidents/${incident}.jsonl`);
-  say(dim(`  (try: XDG_STATE_HOME=${stateDir} node bin/poolctl.js transcript show ${incident})`));
+  say(dim(`  (try: XDG_STATE_HOME=${stateDir} bin/poolctl transcript show ${incident})`));
   return 0;
 }
 
