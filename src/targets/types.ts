@@ -34,7 +34,8 @@ export interface DatabaseTarget {
   /**
    * Signals the shown sessions that still match, in as few statements as the engine allows,
    * re-checking each at execution time: same id and session token, still selected by the
-   * candidate query, still not protected. Sessions that changed are returned as spared.
+   * candidate query, still not protected. Sessions that changed are returned as spared. (With
+   * `readJustNow`, the candidate query just run was that check; see SignalRequest.)
    */
   signal(request: SignalRequest): Promise<SignalResult>;
   /** Of these sessions, the ids still there: the same session, and for `cancel` the same statement. */
