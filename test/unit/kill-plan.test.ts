@@ -2,21 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { executeKill } from '../../src/safety/kill.js';
 import { asRecheckRows, classify } from '../../src/targets/mysql-kill.js';
 import type { DatabaseTarget, Session, SignalRequest } from '../../src/targets/types.js';
+import { fakeSession } from '../helpers/session-fixture.js';
 
-function session(pid: number, state = 'Sleep'): Session {
-  return {
-    pid,
-    sessionToken: `app@10.0.0.1:${pid}`,
-    queryToken: '1000',
-    user: 'app',
-    application: 'api',
-    client: '10.0.0.1',
-    state,
-    inStateS: 400,
-    query: '',
-    superuser: false,
-  };
-}
+const session = (pid: number, state = 'Sleep'): Session => fakeSession(pid, { state });
 
 /** Records each signal request; every signalled session is gone at the first look. */
 function recordingTarget(): { target: DatabaseTarget; requests: SignalRequest[] } {

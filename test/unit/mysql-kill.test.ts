@@ -11,22 +11,9 @@ import {
   type BatchOutcome,
 } from '../../src/targets/mysql-kill.js';
 import type { Session, SignalRequest } from '../../src/targets/types.js';
+import { fakeSession } from '../helpers/session-fixture.js';
 
-function session(pid: number, extra: Partial<Session> = {}): Session {
-  return {
-    pid,
-    sessionToken: `app@10.0.0.1:${pid}`,
-    queryToken: '1000',
-    user: 'app',
-    application: 'api',
-    client: '10.0.0.1',
-    state: 'Sleep',
-    inStateS: 400,
-    query: '',
-    superuser: false,
-    ...extra,
-  };
-}
+const session = fakeSession;
 
 /** A server stand-in: runs a batch statement by statement, failing where `errors` says. */
 function fakeServer(errors: Record<number, { errno: number; message: string }>) {
