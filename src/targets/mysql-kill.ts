@@ -1,4 +1,12 @@
-import type { KillMode, Protection, Row, Session, SignalRequest, SignalResult } from './types.js';
+import type {
+  KillMode,
+  Protection,
+  Row,
+  ServerInfo,
+  Session,
+  SignalRequest,
+  SignalResult,
+} from './types.js';
 
 /**
  * The kill for MySQL and MariaDB. Unlike PostgreSQL, no function can kill from inside a SELECT, so
@@ -11,8 +19,30 @@ import type { KillMode, Protection, Row, Session, SignalRequest, SignalResult } 
  * apart from a later one that got the same id. Runbook candidate queries must produce it that way.
  */
 
-/** The process list every statement here reads; MariaDB has no performance_schema.processlist. */
+/**
+ * The process list as poolctl's SQL and the runbooks name it: the table MariaDB has, and every
+ * MySQL. The adapter reads it from `processlistTable(info)` instead (readingProcesslistFrom).
+ */
 const PROCESSLIST = 'information_schema.PROCESSLIST';
+
+/**
+ * Where the process list is read on this server. MySQL 8.0.22+ has it in
+ * performance_schema.processlist and deprecates INFORMATION_SCHEMA.PROCESSLIST, which holds a
+ * global mutex while it reads every thread (on a server with thousands of connections, the very
+ * thing poolctl is called for). MariaDB has only INFORMATION_SCHEMA.PROCESSLIST. Both have the
+ * columns poolctl reads (ID, USER, HOST, DB, COMMAND, TIME, STATE, INFO).
+ */
+export function processlistTable(info: Pick<ServerInfo, 'product' | 'versionNum'>): string {
+  return info.product === 'MySQL' && info.versionNum >= 80022
+    ? 'performance_schema.processlist'
+    : PROCESSLIST;
+}
+
+/** `sql` with every INFORMATION_SCHEMA.PROCESSLIST (any case, quoted or not) read from `table`. */
+export function readingProcesslistFrom(sql: string, table: string): string {
+  if (table === PROCESSLIST) return sql;
+  return sql.replace(/`?\binformation_schema`?\s*\.\s*`?processlist\b`?/gi, table);
+}
 
 /** Accounts with SUPER or CONNECTION ADMIN (MySQL 8: CONNECTION_ADMIN), by user name. */
 const SUPERUSERS_SQL = `SELECT DISTINCT REPLACE(

@@ -7,6 +7,8 @@ import {
   classify,
   killInBatches,
   killOneByOne,
+  processlistTable,
+  readingProcesslistFrom,
   recheckParams,
   recheckSql,
   stillPresent,
@@ -94,7 +96,9 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
     throw new TargetError(`${label}: connected, but the first query failed: ${messageOf(err)}`);
   }
 
-  const run = async (sql: string, params: unknown[]): Promise<Row[]> => {
+  const processlist = processlistTable(info);
+  const run = async (text: string, params: unknown[]): Promise<Row[]> => {
+    const sql = readingProcesslistFrom(text, processlist);
     try {
       // With parameters, a server-side prepared statement: the server parses the SQL, so a `?` in
       // a comment or a string is never taken for a placeholder. Without, one round trip.
@@ -157,7 +161,13 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
               run: runBatch,
               // Raw: an error here is caught below and told once, like the KILLs'.
               probe: async (id) =>
-                firstResultSet((await conn.query(victimSql(id, exactQueryIds)))[0])[0],
+                firstResultSet(
+                  (
+                    await conn.query(
+                      readingProcesslistFrom(victimSql(id, exactQueryIds), processlist),
+                    )
+                  )[0],
+                )[0],
             },
             running,
             request.mode,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   classify,
@@ -5,6 +6,8 @@ import {
   killBatchSql,
   killInBatches,
   killOneByOne,
+  processlistTable,
+  readingProcesslistFrom,
   recheckParams,
   recheckSql,
   stillPresent,
@@ -276,5 +279,53 @@ describe('stillPresent', () => {
       live(3, { command: 'Sleep' }),
     ];
     expect(stillPresent(sessions, rows, 'cancel', new Map())).toEqual(new Set([1]));
+  });
+});
+
+describe('where the process list is read', () => {
+  it('MySQL 8.0.22+ from performance_schema.processlist; MariaDB and older MySQL as named', () => {
+    expect(processlistTable({ product: 'MariaDB', versionNum: 101119 })).toBe(
+      'information_schema.PROCESSLIST',
+    );
+    expect(processlistTable({ product: 'MySQL', versionNum: 80021 })).toBe(
+      'information_schema.PROCESSLIST',
+    );
+    expect(processlistTable({ product: 'MySQL', versionNum: 80022 })).toBe(
+      'performance_schema.processlist',
+    );
+    expect(processlistTable({ product: 'MySQL', versionNum: 80400 })).toBe(
+      'performance_schema.processlist',
+    );
+  });
+
+  it('rewrites every spelling of the table, and nothing else', () => {
+    const table = 'performance_schema.processlist';
+    expect(
+      readingProcesslistFrom(
+        'SELECT * FROM information_schema.PROCESSLIST p JOIN `information_schema`.`processlist` q ' +
+          'JOIN INFORMATION_SCHEMA . ProcessList r JOIN information_schema.PROCESSLIST_X x ' +
+          'JOIN information_schema.INNODB_TRX t',
+        table,
+      ),
+    ).toBe(
+      `SELECT * FROM ${table} p JOIN ${table} q JOIN ${table} r ` +
+        'JOIN information_schema.PROCESSLIST_X x JOIN information_schema.INNODB_TRX t',
+    );
+    const sql = 'SELECT ID FROM information_schema.PROCESSLIST';
+    expect(readingProcesslistFrom(sql, 'information_schema.PROCESSLIST')).toBe(sql);
+  });
+
+  it('leaves no INFORMATION_SCHEMA.PROCESSLIST in the MySQL runbook on MySQL 8.0.22+', () => {
+    const compiled = JSON.parse(
+      readFileSync(new URL('../../dist/runbooks.json', import.meta.url), 'utf8'),
+    ) as { runbooks: { id: string; diagnose: { sql?: string }[]; actions: { sql?: string }[] }[] };
+    const runbook = compiled.runbooks.find((r) => r.id === 'mysql/pool-exhausted')!;
+    const statements = [...runbook.diagnose, ...runbook.actions].flatMap((s) => s.sql ?? []);
+    expect(statements.some((sql) => /information_schema\.processlist/i.test(sql))).toBe(true);
+    for (const sql of statements) {
+      expect(readingProcesslistFrom(sql, 'performance_schema.processlist')).not.toMatch(
+        /information_schema`?\s*\.\s*`?processlist\b/i,
+      );
+    }
   });
 });
