@@ -79,6 +79,7 @@ const fromNodeModules = {
 };
 
 await rm(stamp, { force: true });
+await rm(`${blob}.node`, { force: true });
 await esbuild.build({
   absWorkingDir: root,
   entryPoints: [path.join(root, 'src', 'snapshot.ts')],
@@ -101,17 +102,46 @@ if (patched.pgProbe === 0) {
   console.error("snapshot: warning: pg's runtime probe was not patched (see scripts/bundle.js)");
 }
 
+// Node's start-up flags must match the blob's exactly (else exit 14 before any JavaScript runs):
+// build it without NODE_OPTIONS, and the launcher uses it only when NODE_OPTIONS is empty.
+const env = { ...process.env };
+delete env.NODE_OPTIONS;
 const built = spawnSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', bundle], {
   cwd: root,
+  env,
   encoding: 'utf8',
 });
 if (built.status !== 0 || built.stderr.trim()) {
+  // An optimisation, not a feature: warn, and leave the launcher nothing to use.
+  // test/integration/launcher.test.ts fails where the snapshot is expected.
   await rm(blob, { force: true });
   console.error(
-    `snapshot: not built (${built.status === 0 ? 'warnings' : `exit ${built.status ?? built.signal}`}); ` +
+    `snapshot: warning: not built (${built.status === 0 ? 'warnings' : `exit ${built.status ?? built.signal}`}); ` +
       `poolctl starts without it, ≈ 35 ms slower:\n${built.stderr.trim()}`,
   );
-  process.exit(built.status === 0 ? 1 : (built.status ?? 1));
+  process.exit(0);
 }
-await writeFile(stamp, `${process.execPath}\n${dist}\n`);
+
+// Which node built it, exactly: the launcher compares the node it found on PATH with this file
+// (same file: same device and inode, same modification time, copied to the reference file below
+// with `touch -r`; a replaced or upgraded node differs in one or the other).
+const reference = `${blob}.node`;
+await writeFile(reference, '');
+const touched = spawnSync('touch', ['-r', process.execPath, reference], { encoding: 'utf8' });
+if (touched.status !== 0) {
+  await rm(blob, { force: true });
+  console.error(`snapshot: warning: not used: touch -r failed: ${touched.stderr.trim()}`);
+  process.exit(0);
+}
+// A node that reads OpenSSL's (the system's) CA store rather than its own bundled roots: the
+// launcher leaves NODE_EXTRA_CA_CERTS to it, since poolctl could only add the file to the bundled
+// roots (src/targets/tls-trust.ts).
+const { variables } = process.config;
+const systemCa = Boolean(
+  variables.node_shared_openssl ||
+  variables.openssl_use_def_ca_store ||
+  variables.node_use_openssl_ca ||
+  process.execArgv.includes('--use-openssl-ca'),
+);
+await writeFile(stamp, `${process.execPath}\n${dist}\n${systemCa ? 'system-ca' : 'bundled-ca'}\n`);
 console.error(`snapshot: dist/poolctl.blob for ${process.execPath} (${process.version})`);

@@ -26,13 +26,17 @@ export function selectVictims(candidates: Session[], rules: SelectionRules): Sel
   const victims: Session[] = [];
   const spared: SparedSession[] = [];
   const { protection } = rules;
+  // Upper and lower case alike, as MySQL's re-check compares names (its collation): protecting
+  // "APP" spares "app" too, erring on the side of sparing.
+  const users = new Set(protection.users.map(folded));
+  const applications = new Set(protection.applications.map(folded));
   for (const session of candidates) {
     const reason =
       session.pid === rules.ownSessionId
         ? "poolctl's own session"
-        : protection.users.includes(session.user)
+        : users.has(folded(session.user))
           ? `protected user "${session.user}" (--protect-user)`
-          : protection.applications.includes(session.application)
+          : applications.has(folded(session.application))
             ? `protected application "${session.application}" (--protect-app)`
             : session.superuser && !protection.includeSuperusers
               ? `superuser "${session.user}" (--include-superusers to include)`
@@ -46,4 +50,8 @@ export function selectVictims(candidates: Session[], rules: SelectionRules): Sel
     }
   }
   return { victims, spared };
+}
+
+function folded(name: string): string {
+  return name.toLowerCase();
 }

@@ -21,21 +21,25 @@ import type {
 
 /**
  * The process list as poolctl's SQL and the runbooks name it: the table MariaDB has, and every
- * MySQL. The adapter reads it from `processlistTable(info)` instead (readingProcesslistFrom).
+ * MySQL. On MySQL 8.0.22+ the adapter may read it from PERFORMANCE_SCHEMA_PROCESSLIST instead
+ * (readingProcesslistFrom).
  */
-const PROCESSLIST = 'information_schema.PROCESSLIST';
+export const PROCESSLIST = 'information_schema.PROCESSLIST';
+export const PERFORMANCE_SCHEMA_PROCESSLIST = 'performance_schema.processlist';
 
 /**
- * Where the process list is read on this server. MySQL 8.0.22+ has it in
- * performance_schema.processlist and deprecates INFORMATION_SCHEMA.PROCESSLIST, which holds a
- * global mutex while it reads every thread (on a server with thousands of connections, the very
- * thing poolctl is called for). MariaDB has only INFORMATION_SCHEMA.PROCESSLIST. Both have the
- * columns poolctl reads (ID, USER, HOST, DB, COMMAND, TIME, STATE, INFO).
+ * Whether to try performance_schema.processlist. MySQL 8.0.22+ has the process list there and
+ * deprecates INFORMATION_SCHEMA.PROCESSLIST, which holds a global mutex while it reads every
+ * thread (on a server with thousands of connections, the very thing poolctl is called for).
+ * MariaDB has only INFORMATION_SCHEMA.PROCESSLIST. Both have the columns poolctl reads (ID, USER,
+ * HOST, DB, COMMAND, TIME, STATE, INFO). Only a try: with performance_schema off the table is
+ * empty (a full server would read as idle), and it needs its own SELECT grant; the adapter uses it
+ * only when it shows poolctl's own connection.
  */
-export function processlistTable(info: Pick<ServerInfo, 'product' | 'versionNum'>): string {
-  return info.product === 'MySQL' && info.versionNum >= 80022
-    ? 'performance_schema.processlist'
-    : PROCESSLIST;
+export function mayUsePerformanceSchemaProcesslist(
+  info: Pick<ServerInfo, 'product' | 'versionNum'>,
+): boolean {
+  return info.product === 'MySQL' && info.versionNum >= 80022;
 }
 
 /** `sql` with every INFORMATION_SCHEMA.PROCESSLIST (any case, quoted or not) read from `table`. */

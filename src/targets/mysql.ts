@@ -7,7 +7,9 @@ import {
   classify,
   killInBatches,
   killOneByOne,
-  processlistTable,
+  mayUsePerformanceSchemaProcesslist,
+  PERFORMANCE_SCHEMA_PROCESSLIST,
+  PROCESSLIST,
   readingProcesslistFrom,
   recheckParams,
   recheckSql,
@@ -96,7 +98,7 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
     throw new TargetError(`${label}: connected, but the first query failed: ${messageOf(err)}`);
   }
 
-  const processlist = processlistTable(info);
+  const processlist = await processlistOf(conn, info);
   const run = async (text: string, params: unknown[]): Promise<Row[]> => {
     const sql = readingProcesslistFrom(text, processlist);
     try {
@@ -203,6 +205,24 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
       ).connection?.stream?.unref?.();
     },
   };
+}
+
+/**
+ * Where this server's process list is read: performance_schema.processlist where MySQL has it and
+ * it shows poolctl's own connection (performance_schema on, SELECT granted), else
+ * INFORMATION_SCHEMA.PROCESSLIST. One small statement, on MySQL 8.0.22+ only.
+ */
+async function processlistOf(conn: mysql.Connection, info: ServerInfo): Promise<string> {
+  if (!mayUsePerformanceSchemaProcesslist(info)) return PROCESSLIST;
+  try {
+    const [rows] = await conn.query<mysql.RowDataPacket[]>(
+      `SELECT COUNT(*) AS n FROM ${PERFORMANCE_SCHEMA_PROCESSLIST} WHERE ID = CONNECTION_ID()`,
+    );
+    if (Number(rows[0]?.n) === 1) return PERFORMANCE_SCHEMA_PROCESSLIST;
+  } catch {
+    // No SELECT on it (error 1142): the information schema's table shows the same.
+  }
+  return PROCESSLIST;
 }
 
 /** 10.11.19-MariaDB-0+deb12u1 → 101119; 8.0.36 → 80036. */

@@ -33,31 +33,42 @@ const SERVER_INFO_SQL = `SELECT pg_backend_pid() AS pid,
 /** Opens the one connection poolctl uses on a PostgreSQL server. */
 export async function connectPostgres(spec: DatabaseTargetSpec): Promise<DatabaseTarget> {
   const label = targetLabel(spec);
-  const client = new pg.Client({
-    host: spec.host,
-    port: spec.port,
-    user: spec.user,
-    // pg's own ~/.pgpass lookup is deprecated; a password function is its replacement.
-    password: spec.password ?? (() => passwordFromPgpass(spec)),
-    database: spec.database,
-    application_name: 'poolctl',
-    // sslmode & co. from the URL, or PGSSLMODE (resolve.ts); undefined leaves PGSSLMODE to pg.
-    ssl: await withDeferredCaCerts(spec.tls),
-    connectionTimeoutMillis: spec.connectTimeoutMs,
-    statement_timeout: spec.statementTimeoutMs,
-    lock_timeout: Math.min(spec.statementTimeoutMs, 5000),
-    // pg_stat_activity is a function scan the planner guesses at one row after filtering, so
-    // joins against it become nested loops: 1,000 × 1,000 comparisons, 70–100 ms per candidate
-    // or kill statement here, 6 ms as hash joins. poolctl's own queries are all of that kind.
-    // The penalty that steers the planner away from nested loops also lifts plans over
-    // jit_above_cost, and JIT-compiling the kill statement took 325 ms: no JIT for poolctl.
-    options: '-c enable_nestloop=off -c jit=off',
-    types,
-  });
+  const clientWith = (ssl: pg.ClientConfig['ssl']) =>
+    new pg.Client({
+      host: spec.host,
+      port: spec.port,
+      user: spec.user,
+      // pg's own ~/.pgpass lookup is deprecated; a password function is its replacement.
+      password: spec.password ?? (() => passwordFromPgpass(spec)),
+      database: spec.database,
+      application_name: 'poolctl',
+      // TLS as resolve.ts read it, libpq's way (sslmode, sslrootcert, PGSSLMODE …).
+      ssl,
+      connectionTimeoutMillis: spec.connectTimeoutMs,
+      statement_timeout: spec.statementTimeoutMs,
+      lock_timeout: Math.min(spec.statementTimeoutMs, 5000),
+      // pg_stat_activity is a function scan the planner guesses at one row after filtering, so
+      // joins against it become nested loops: 1,000 × 1,000 comparisons, 70–100 ms per candidate
+      // or kill statement here, 6 ms as hash joins. poolctl's own queries are all of that kind.
+      // The penalty that steers the planner away from nested loops also lifts plans over
+      // jit_above_cost, and JIT-compiling the kill statement took 325 ms: no JIT for poolctl.
+      options: '-c enable_nestloop=off -c jit=off',
+      types,
+    });
+  let client = clientWith(await withDeferredCaCerts(spec.tls));
   // A server that drops us later (terminated, restarted) must not crash the process.
   client.on('error', () => {});
   try {
-    await client.connect();
+    try {
+      await client.connect();
+    } catch (err) {
+      // sslmode=prefer/allow against a server without TLS: plain, as libpq would.
+      if (!spec.tlsFallbackToPlain || !/does not support SSL/i.test(messageOf(err))) throw err;
+      await client.end().catch(() => {});
+      client = clientWith(false);
+      client.on('error', () => {});
+      await client.connect();
+    }
   } catch (err) {
     await client.end().catch(() => {});
     throw connectError(err, spec, label);

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { UsageError } from '../errors.js';
 import type { DatabaseTargetSpec, TlsSettings } from './types.js';
@@ -52,7 +52,7 @@ export async function resolveDatabaseTarget(
       password: env.PGPASSWORD || undefined,
       database: env.PGDATABASE || user,
       from: 'PGHOST/PGPORT/PGUSER/PGDATABASE',
-      tls: postgresTls(undefined, env),
+      ...postgresTls(undefined, {}, env, 'PGSSLMODE'),
       ...timeouts,
     };
   }
@@ -124,8 +124,16 @@ const SSL_MODES = ['DISABLED', 'REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY'];
  * fall back to a plain connection.
  */
 function mysqlTls(params: URLSearchParams, from: string): TlsSettings | undefined {
+  // Another spelling (`ssl=true`, Connector/J's `sslMode`) would otherwise connect in plain text.
+  for (const name of params.keys()) {
+    if (/ssl/i.test(name) && name !== 'ssl-mode' && name !== 'ssl-ca') {
+      throw new UsageError(
+        `${from}: unknown parameter "${name}": TLS is ?ssl-mode=${SSL_MODES.join('|')} and &ssl-ca=FILE`,
+      );
+    }
+  }
   const mode = params.get('ssl-mode')?.toUpperCase() ?? (params.has('ssl-ca') ? 'VERIFY_CA' : '');
-  if (mode && !SSL_MODES.includes(mode)) {
+  if (params.has('ssl-mode') && !SSL_MODES.includes(mode)) {
     throw new UsageError(`${from}: ssl-mode: expected ${SSL_MODES.join(', ')} (got "${mode}")`);
   }
   if (!mode || mode === 'DISABLED') return undefined;
@@ -135,12 +143,13 @@ function mysqlTls(params: URLSearchParams, from: string): TlsSettings | undefine
   return mode === 'VERIFY_IDENTITY' ? { ...ca, verifyIdentity: true } : ca;
 }
 
-function readCa(file: string, from: string): string {
+/** A CA file named by `what` (ssl-ca, sslrootcert), read now: a bad path is a usage error. */
+function readCa(file: string, from: string, what = 'ssl-ca'): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
     throw new UsageError(
-      `${from}: ssl-ca: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? err})`,
+      `${from}: ${what}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? err})`,
     );
   }
 }
@@ -155,12 +164,17 @@ async function fromPostgresUrl(
     throw new UsageError(`${from}: expected a postgres:// or postgresql:// URL`);
   }
   const { parse } = await import('pg-connection-string');
+  // sslmode and sslrootcert are read here, as libpq reads them (with PGSSLMODE, PGSSLROOTCERT and
+  // ~/.postgresql/root.crt); pg-connection-string keeps the rest (sslcert, sslkey, …).
+  const [base, query = ''] = url.split('?', 2) as [string, string?];
+  const params = new URLSearchParams(query);
+  const urlMode = params.get('sslmode') ?? pgSslParam(params.get('ssl'));
+  const urlRootCert = params.get('sslrootcert') ?? undefined;
+  for (const name of ['sslmode', 'sslrootcert', 'ssl']) params.delete(name);
   let parsed: ReturnType<typeof parse>;
   try {
-    // libpq's meaning of sslmode, as psql has it: the URL an engineer pastes into psql must
-    // connect the same way here (pg's own reading makes `require` verify like `verify-full`).
-    const libpq = !/[?&]uselibpqcompat=/i.test(url);
-    parsed = parse(url, libpq ? { useLibpqCompat: true } : {});
+    const rest = params.toString();
+    parsed = parse(rest ? `${base}?${rest}` : base);
   } catch (err) {
     const reason = (err as Error)?.message?.split('. ')[0];
     throw new UsageError(`${from}: not a valid connection URL${reason ? ` (${reason})` : ''}`);
@@ -174,35 +188,84 @@ async function fromPostgresUrl(
     password: parsed.password || env.PGPASSWORD || undefined,
     database: parsed.database || env.PGDATABASE || user,
     from,
-    tls: postgresTls(parsed.ssl, env),
+    ...postgresTls(
+      urlMode,
+      { rootCert: urlRootCert, clientCert: typeof parsed.ssl === 'object' ? parsed.ssl : {} },
+      env,
+      from,
+    ),
     ...timeouts,
   };
 }
 
+/** pg's own `?ssl=`: true verifies like verify-full, no-verify does not check, false is plain. */
+function pgSslParam(value: string | null): string | undefined {
+  if (value === null) return undefined;
+  if (value === 'no-verify') return 'no-verify';
+  return ['false', '0', ''].includes(value) ? 'disable' : 'verify-full';
+}
+
+const SSL_MODES_PG = [
+  'disable',
+  'allow',
+  'prefer',
+  'require',
+  'verify-ca',
+  'verify-full',
+  'no-verify',
+];
+
 /**
- * The URL's ssl settings as pg-connection-string made them (libpq's meanings), or PGSSLMODE when
- * the URL has none, read as libpq reads it: `prefer` and `require` encrypt without checking the
- * certificate (pg cannot fall back to a plain connection as libpq's `prefer` does), `verify-ca`
- * checks it against the CAs, `verify-full` the host name too.
+ * TLS for PostgreSQL as libpq (psql) reads it: the URL's sslmode, else PGSSLMODE (default: a
+ * plain connection); the URL's sslrootcert, else PGSSLROOTCERT, else ~/.postgresql/root.crt when
+ * it exists. `allow`/`prefer` try TLS without checking the certificate and fall back to a plain
+ * connection where the server has no TLS; `require` encrypts without checking, unless a root
+ * certificate is there (then, as in libpq, like `verify-ca`); `verify-ca` checks the chain,
+ * `verify-full` the host name too (against the root certificate, else Node's CAs and
+ * NODE_EXTRA_CA_CERTS); pg's `no-verify` encrypts without checking.
  */
-function postgresTls(ssl: unknown, env: NodeJS.ProcessEnv): TlsSettings | undefined {
-  if (ssl === undefined) {
-    switch (env.PGSSLMODE) {
-      case 'disable':
-        return false;
-      case 'prefer':
-      case 'require':
-      case 'no-verify':
-        return { rejectUnauthorized: false };
-      case 'verify-ca':
-        return { checkServerIdentity: () => undefined };
-      case 'verify-full':
-        return true;
-    }
-    return undefined;
+function postgresTls(
+  urlMode: string | undefined,
+  files: { rootCert?: string; clientCert?: object },
+  env: NodeJS.ProcessEnv,
+  from: string,
+): Pick<DatabaseTargetSpec, 'tls' | 'tlsFallbackToPlain'> {
+  const mode = urlMode ?? env.PGSSLMODE;
+  if (mode === undefined || mode === 'disable')
+    return { tls: mode === 'disable' ? false : undefined };
+  if (!SSL_MODES_PG.includes(mode)) {
+    throw new UsageError(`${from}: sslmode: expected ${SSL_MODES_PG.join(', ')} (got "${mode}")`);
   }
-  if (typeof ssl === 'string') return ssl === 'no-verify' ? { rejectUnauthorized: false } : !!ssl;
-  return ssl as TlsSettings;
+  const rootFile = files.rootCert ?? env.PGSSLROOTCERT ?? defaultRootCert(env);
+  // `system` (libpq 16): the system's CAs, which here are Node's and NODE_EXTRA_CA_CERTS.
+  const ca =
+    rootFile && rootFile !== 'system' && mode !== 'no-verify'
+      ? readCa(rootFile, from, 'sslrootcert')
+      : undefined;
+  const base = { ...files.clientCert, ...(ca ? { ca } : {}) };
+  const unchecked = { ...base, rejectUnauthorized: false };
+  const chainOnly = { ...base, checkServerIdentity: () => undefined };
+  switch (mode) {
+    case 'allow':
+    case 'prefer':
+      return { tls: unchecked, tlsFallbackToPlain: true };
+    case 'no-verify':
+      return { tls: unchecked };
+    case 'require':
+      return { tls: ca ? chainOnly : unchecked };
+    case 'verify-ca':
+      return { tls: chainOnly };
+    default:
+      return { tls: base };
+  }
+}
+
+/** libpq's default root certificate file, when there is one. */
+function defaultRootCert(env: NodeJS.ProcessEnv): string | undefined {
+  const home = env.HOME;
+  if (!home) return undefined;
+  const file = `${home}/.postgresql/root.crt`;
+  return existsSync(file) ? file : undefined;
 }
 
 function parsePort(value: string, what: string): number {

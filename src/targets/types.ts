@@ -119,6 +119,8 @@ export interface DatabaseTargetSpec {
   from: string;
   /** TLS from the URL or PGSSLMODE (resolve.ts); absent or false: a plain connection. */
   tls?: TlsSettings;
+  /** sslmode=prefer/allow: where the server has no TLS, connect without it (as libpq does). */
+  tlsFallbackToPlain?: boolean;
 }
 
 /** `true` (pg: verify against the default CAs) or the driver's TLS options; `verifyIdentity` is mysql2's. */

@@ -23,15 +23,26 @@ import { poolctlLauncher, repoRoot, runCli } from '../helpers/run-cli.js';
 const blob = path.join(repoRoot, 'dist', 'poolctl.blob');
 const nodeDir = path.dirname(process.execPath);
 
-/** The command line the launcher exec'd, from `sh -x`'s trace. */
-function chosen(launcher: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
-  const run = spawnSync('sh', ['-x', launcher, ...args], {
+/** What `sh -x` shows the launcher doing. */
+function traced(launcher: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
+  return spawnSync('sh', ['-x', launcher, ...args], {
     env: { ...process.env, PATH: `${nodeDir}:${process.env.PATH}`, ...env },
     encoding: 'utf8',
-  });
-  const execs = run.stderr.split('\n').filter((line) => line.startsWith('+ exec '));
-  expect(execs, run.stderr).toHaveLength(1);
+  }).stderr;
+}
+
+/** The command line the launcher exec'd, from `sh -x`'s trace. */
+function chosen(launcher: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
+  const trace = traced(launcher, args, env);
+  const execs = trace.split('\n').filter((line) => line.startsWith('+ exec '));
+  expect(execs, trace).toHaveLength(1);
   return execs[0]!;
+}
+
+/** Whether the launcher kept NODE_EXTRA_CA_CERTS from Node (handed it over to poolctl). */
+function deferredCa(launcher: string, env: NodeJS.ProcessEnv = {}): boolean {
+  const trace = traced(launcher, ['--version'], { NODE_EXTRA_CA_CERTS: '/etc/ssl/x.pem', ...env });
+  return trace.includes('+ unset NODE_EXTRA_CA_CERTS');
 }
 
 describe('the launcher', () => {
@@ -52,11 +63,23 @@ describe('the launcher', () => {
     }
   });
 
-  it('--debug and POOLCTL_NO_SNAPSHOT=1 take the usual way', () => {
+  it('--debug, POOLCTL_NO_SNAPSHOT=1 and any NODE_OPTIONS take the usual way', () => {
     expect(chosen(poolctlLauncher, ['diagnose', '--debug'])).not.toContain('--snapshot-blob');
     expect(chosen(poolctlLauncher, ['diagnose'], { POOLCTL_NO_SNAPSHOT: '1' })).not.toContain(
       '--snapshot-blob',
     );
+    // V8 flags must match the blob's exactly, or Node refuses it (exit 14) before poolctl runs.
+    const options = { NODE_OPTIONS: '--max-old-space-size=512' };
+    expect(chosen(poolctlLauncher, ['diagnose', '--help'], options)).not.toContain(
+      '--snapshot-blob',
+    );
+    const run = spawnSync(poolctlLauncher, ['diagnose', '--help'], {
+      env: { ...process.env, PATH: `${nodeDir}:${process.env.PATH}`, ...options },
+      encoding: 'utf8',
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(deferredCa(poolctlLauncher)).toBe(true);
+    expect(deferredCa(poolctlLauncher, options)).toBe(false);
   });
 
   it('never hands the blob to another node, nor to a node replaced since the build', () => {
@@ -83,15 +106,25 @@ describe('the launcher', () => {
       const moved = path.join(copy, 'bin', 'poolctl');
       expect(chosen(moved, ['diagnose', '--help'])).not.toContain('--snapshot-blob');
       expect(execFileSync(moved, ['--version'], { encoding: 'utf8' }).trim()).toMatch(/^\d+\./);
-      // Stamped for this copy, but the node file changed after the build.
-      writeFileSync(
-        `${path.join(copy, 'dist', 'poolctl.blob')}.txt`,
-        `${process.execPath}\n${path.join(copy, 'dist')}\n`,
-      );
+      expect(deferredCa(moved)).toBe(false);
+      // Stamped for this copy and this node (its modification time copied as the build does).
+      const stamp = path.join(copy, 'dist', 'poolctl.blob.txt');
+      const reference = path.join(copy, 'dist', 'poolctl.blob.node');
+      writeFileSync(stamp, `${process.execPath}\n${path.join(copy, 'dist')}\nbundled-ca\n`);
+      execFileSync('touch', ['-r', process.execPath, reference]);
       expect(chosen(moved, ['diagnose', '--help'])).toContain('--snapshot-blob');
+      expect(deferredCa(moved)).toBe(true);
+      // A node that reads the system's CA store keeps NODE_EXTRA_CA_CERTS (poolctl could only
+      // add the file to Node's bundled roots).
+      writeFileSync(stamp, `${process.execPath}\n${path.join(copy, 'dist')}\nsystem-ca\n`);
+      expect(deferredCa(moved)).toBe(false);
+      expect(chosen(moved, ['diagnose', '--help'])).toContain('--snapshot-blob');
+      // The node file replaced since the build (same path, another modification time; dpkg
+      // keeps a package's own dates, so an older one counts as well).
       const old = new Date(Date.now() - 365 * 24 * 3600 * 1000);
-      utimesSync(path.join(copy, 'dist', 'poolctl.blob'), old, old);
+      utimesSync(reference, old, old);
       expect(chosen(moved, ['diagnose', '--help'])).not.toContain('--snapshot-blob');
+      expect(deferredCa(moved)).toBe(false);
     } finally {
       rmSync(copy, { recursive: true, force: true });
     }

@@ -422,6 +422,39 @@ describe('mitigate on MariaDB: the safety rules against a real server', () => {
     expect(await alive(held.ids)).toEqual(sorted(held.ids));
   });
 
+  it('straight after --yes (no second re-check) the bundled runbook still spares protected, superuser and own sessions', async () => {
+    const victims = await hold({ sleep: 3, programNames: ['api'] });
+    const superuser = await client(server.rootUrl, 'mysql');
+    const protectedApp = await client(server.appUrl, 'migrations');
+    const keeper = await client(server.url('keeper', passwords.keeper, 'appdb'), 'api');
+    await sleep(AGE_MS);
+    // Names given in another case: MySQL's own comparison ignores it, and so does the selection.
+    const result = await mitigate([
+      '--action',
+      'kill-idle',
+      '--set',
+      'kill_idle_after=1s',
+      '--protect-app',
+      'Migrations',
+      '--protect-user',
+      'KEEPER',
+      '--yes',
+      '--output',
+      'json',
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const action = (JSON.parse(result.stdout) as Report).actions[0]!;
+    const terminated = action.results.filter((r) => r.outcome === 'terminated').map((r) => r.pid);
+    expect(sorted(terminated)).toEqual(sorted(victims.ids));
+    expect(await alive(victims.ids)).toEqual([]);
+    const survivors = [superuser.id, protectedApp.id, keeper.id, admin.threadId];
+    expect(await alive(survivors)).toEqual(sorted(survivors));
+    const reasons = Object.fromEntries(action.spared.map((s) => [s.pid, s.reason]));
+    expect(reasons[protectedApp.id]).toMatch(/protected application "migrations"/);
+    expect(reasons[keeper.id]).toMatch(/protected user "keeper"/);
+    expect(reasons[superuser.id]).toMatch(/superuser "root"/);
+  });
+
   it('--yes kills sleeping connections and those asleep in a transaction, records --yes, shows before → after', async () => {
     const held = await hold({ sleep: 6, openTx: 2, programNames: ['api'] });
     await sleep(AGE_MS);

@@ -112,6 +112,49 @@ describe('PostgreSQL, sslmode=verify-full', () => {
   });
 });
 
+describe('PostgreSQL, the sslmodes that do not check the certificate', () => {
+  let plain: PgServer | undefined;
+  afterAll(async () => {
+    await plain?.stop();
+  });
+
+  it('require and prefer encrypt without checking, as psql does', async () => {
+    for (const mode of ['require', 'prefer']) {
+      const result = await runCli(
+        ['diagnose', '--pg', `${pg.superuserUrl}?sslmode=${mode}`, '--output', 'json'],
+        { env: { NODE_EXTRA_CA_CERTS: undefined } },
+      );
+      expectDiagnosed(result, 'postgres/pool-exhausted');
+    }
+  });
+
+  it('prefer (also as PGSSLMODE) connects without TLS where the server has none; require refuses', async () => {
+    plain = await startPostgres();
+    const prefer = await runCli([
+      'diagnose',
+      '--pg',
+      `${plain.superuserUrl}?sslmode=prefer`,
+      '--output',
+      'json',
+    ]);
+    expectDiagnosed(prefer, 'postgres/pool-exhausted');
+    const fromEnv = await runCli(['diagnose', '--pg', plain.superuserUrl, '--output', 'json'], {
+      env: { PGSSLMODE: 'prefer' },
+    });
+    expectDiagnosed(fromEnv, 'postgres/pool-exhausted');
+    const required = await runCli([
+      'diagnose',
+      '--pg',
+      `${plain.superuserUrl}?sslmode=require`,
+      '--output',
+      'json',
+    ]);
+    expect(required.code).toBe(3);
+    expect(required.stderr.trim().split('\n')).toHaveLength(1);
+    expect(required.stderr).toMatch(/SSL/);
+  });
+});
+
 describe('MariaDB, ssl-mode=VERIFY_IDENTITY', () => {
   const url = (): string => `${maria.rootUrl}?ssl-mode=VERIFY_IDENTITY`;
   const diagnose = (env: Record<string, string | undefined>, extra = ''): Promise<CliResult> =>

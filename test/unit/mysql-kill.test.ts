@@ -6,7 +6,7 @@ import {
   killBatchSql,
   killInBatches,
   killOneByOne,
-  processlistTable,
+  mayUsePerformanceSchemaProcesslist,
   readingProcesslistFrom,
   recheckParams,
   recheckSql,
@@ -283,19 +283,13 @@ describe('stillPresent', () => {
 });
 
 describe('where the process list is read', () => {
-  it('MySQL 8.0.22+ from performance_schema.processlist; MariaDB and older MySQL as named', () => {
-    expect(processlistTable({ product: 'MariaDB', versionNum: 101119 })).toBe(
-      'information_schema.PROCESSLIST',
+  it('only MySQL 8.0.22+ may read performance_schema.processlist (the adapter then probes it)', () => {
+    expect(mayUsePerformanceSchemaProcesslist({ product: 'MariaDB', versionNum: 101119 })).toBe(
+      false,
     );
-    expect(processlistTable({ product: 'MySQL', versionNum: 80021 })).toBe(
-      'information_schema.PROCESSLIST',
-    );
-    expect(processlistTable({ product: 'MySQL', versionNum: 80022 })).toBe(
-      'performance_schema.processlist',
-    );
-    expect(processlistTable({ product: 'MySQL', versionNum: 80400 })).toBe(
-      'performance_schema.processlist',
-    );
+    expect(mayUsePerformanceSchemaProcesslist({ product: 'MySQL', versionNum: 80021 })).toBe(false);
+    expect(mayUsePerformanceSchemaProcesslist({ product: 'MySQL', versionNum: 80022 })).toBe(true);
+    expect(mayUsePerformanceSchemaProcesslist({ product: 'MySQL', versionNum: 80400 })).toBe(true);
   });
 
   it('rewrites every spelling of the table, and nothing else', () => {

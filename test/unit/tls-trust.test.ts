@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { rootCertificates } from 'node:tls';
@@ -101,14 +101,35 @@ describe('TLS settings from the target', () => {
   const tlsOf = async (f: Partial<TargetFlags>, env: NodeJS.ProcessEnv = {}) =>
     (await resolveDatabaseTarget(flags(f), env)).tls;
 
-  it('PostgreSQL: the URL’s sslmode and sslrootcert, else PGSSLMODE, as libpq reads them', async () => {
+  it('PostgreSQL: the URL’s sslmode and sslrootcert, else PGSSLMODE and PGSSLROOTCERT, as libpq reads them', async () => {
     const url = 'postgres://app@db:5432/app';
+    const spec = async (f: Partial<TargetFlags>, env: NodeJS.ProcessEnv = {}) => {
+      const { tls, tlsFallbackToPlain } = await resolveDatabaseTarget(flags(f), env);
+      return { tls, fallback: tlsFallbackToPlain ?? false };
+    };
+    const unchecked = { rejectUnauthorized: false };
     expect(await tlsOf({ pg: url })).toBeUndefined();
-    expect(await tlsOf({ pg: `${url}?sslmode=verify-full` })).toEqual({});
+    expect(await tlsOf({ pg: `${url}?sslmode=disable` }, { PGSSLMODE: 'require' })).toBe(false);
+    // prefer/allow: TLS without checking, plain where the server has none (postgres.ts).
+    expect(await spec({ pg: `${url}?sslmode=prefer` })).toEqual({ tls: unchecked, fallback: true });
+    expect(await spec({ pg: url }, { PGSSLMODE: 'allow' })).toEqual({
+      tls: unchecked,
+      fallback: true,
+    });
     // psql's require encrypts without checking the certificate; so does poolctl's.
-    expect(await tlsOf({ pg: `${url}?sslmode=require` })).toEqual({ rejectUnauthorized: false });
-    expect(await tlsOf({ pg: url }, { PGSSLMODE: 'require' })).toEqual({
-      rejectUnauthorized: false,
+    expect(await spec({ pg: `${url}?sslmode=require` })).toEqual({
+      tls: unchecked,
+      fallback: false,
+    });
+    expect(await tlsOf({ pg: url }, { PGSSLMODE: 'require' })).toEqual(unchecked);
+    // pg's own spellings.
+    expect(await tlsOf({ pg: `${url}?sslmode=no-verify` })).toEqual(unchecked);
+    expect(await tlsOf({ pg: `${url}?ssl=no-verify` })).toEqual(unchecked);
+    expect(await tlsOf({ pg: `${url}?ssl=true` })).toEqual({});
+    expect(await tlsOf({ pg: `${url}?sslmode=verify-full` })).toEqual({});
+    expect(await tlsOf({ pg: url }, { PGSSLMODE: 'verify-full' })).toEqual({});
+    expect(await tlsOf({ pg: `${url}?sslmode=verify-full&sslrootcert=${bundle}` })).toEqual({
+      ca: expect.stringContaining(CERT_A),
     });
     // verify-ca checks the chain, not the host name.
     const verifyCa = await tlsOf({ pg: `${url}?sslmode=verify-ca&sslrootcert=${bundle}` });
@@ -116,15 +137,21 @@ describe('TLS settings from the target', () => {
     expect((verifyCa as { checkServerIdentity?: () => unknown }).checkServerIdentity?.()).toBe(
       undefined,
     );
-    expect(await tlsOf({ pg: `${url}?sslmode=disable` }, { PGSSLMODE: 'require' })).toBe(false);
-    expect(await tlsOf({ pg: `${url}?ssl=no-verify` })).toEqual({ rejectUnauthorized: false });
-    expect(await tlsOf({ pg: `${url}?sslmode=verify-full&sslrootcert=${bundle}` })).toMatchObject({
+    // The root certificate from PGSSLROOTCERT, else ~/.postgresql/root.crt; with one, require
+    // checks the chain, as in libpq.
+    expect(await tlsOf({ pg: url }, { PGSSLMODE: 'verify-full', PGSSLROOTCERT: bundle })).toEqual({
       ca: expect.stringContaining(CERT_A),
     });
-    expect(await tlsOf({ pg: url }, { PGSSLMODE: 'verify-full' })).toBe(true);
-    expect(await tlsOf({}, { PGHOST: 'db', PGSSLMODE: 'no-verify' })).toEqual({
-      rejectUnauthorized: false,
-    });
+    const home = mkdtempSync(path.join(tmpdir(), 'poolctl-home-'));
+    mkdirSync(path.join(home, '.postgresql'));
+    writeFileSync(path.join(home, '.postgresql', 'root.crt'), readFileSync(bundle));
+    const required = await tlsOf({ pg: `${url}?sslmode=require` }, { HOME: home });
+    expect(required).toMatchObject({ ca: expect.stringContaining(CERT_A) });
+    expect(required).not.toHaveProperty('rejectUnauthorized');
+    await expect(
+      tlsOf({ pg: `${url}?sslmode=verify-full&sslrootcert=/nonexistent` }),
+    ).rejects.toThrow(/sslrootcert: cannot read \/nonexistent \(ENOENT\)/);
+    await expect(tlsOf({ pg: `${url}?sslmode=sometimes` })).rejects.toThrow(/sslmode: expected/);
   });
 
   it('MySQL: ssl-mode and ssl-ca as the mysql client takes them', async () => {
@@ -145,5 +172,10 @@ describe('TLS settings from the target', () => {
     await expect(tlsOf({ mysql: `${url}?ssl-ca=${dir}/none.pem` })).rejects.toThrow(
       /--mysql: ssl-ca: cannot read .*none\.pem \(ENOENT\)/,
     );
+    for (const spelling of ['ssl=true', 'sslMode=REQUIRED', 'ssl-mode=']) {
+      await expect(tlsOf({ mysql: `${url}?${spelling}` })).rejects.toThrow(
+        /unknown parameter|ssl-mode: expected/,
+      );
+    }
   });
 });
