@@ -1,6 +1,7 @@
 import mysql from 'mysql2/promise';
 import { connectError } from '../targets/mysql.js';
 import { targetLabel } from '../targets/resolve.js';
+import { withDeferredCaCerts } from '../targets/tls-trust.js';
 import type { DatabaseTargetSpec } from '../targets/types.js';
 import type { DrillEngine, DrillKind, DrillSession, OpenRequest } from './types.js';
 
@@ -86,7 +87,9 @@ export function mysqlDrill(spec: DatabaseTargetSpec): DrillEngine {
   const live = new Set<Held>();
   let stopping: Promise<void> | undefined;
 
-  const connect = (programName: string): Promise<mysql.Connection> =>
+  // The URL's ssl-mode and ssl-ca, as poolctl's own connection has them.
+  const ssl = spec.tls ? withDeferredCaCerts(spec.tls === true ? {} : spec.tls) : undefined;
+  const connect = async (programName: string): Promise<mysql.Connection> =>
     mysql.createConnection({
       host: spec.host,
       port: spec.port,
@@ -95,6 +98,7 @@ export function mysqlDrill(spec: DatabaseTargetSpec): DrillEngine {
       database: spec.database || undefined,
       connectTimeout: spec.connectTimeoutMs,
       connectAttributes: { program_name: programName },
+      ssl: (await ssl) as mysql.SslOptions | undefined,
     });
 
   const runningNow = (): Held[] => [...live].filter((h) => !h.statementDone && !h.ended);

@@ -2,6 +2,7 @@ import net from 'node:net';
 import pg from 'pg';
 import { connectError, passwordFromPgpass } from '../targets/postgres.js';
 import { targetLabel } from '../targets/resolve.js';
+import { withDeferredCaCerts } from '../targets/tls-trust.js';
 import type { DatabaseTargetSpec } from '../targets/types.js';
 import type { DrillEngine, DrillKind, DrillSession, OpenRequest } from './types.js';
 
@@ -32,6 +33,9 @@ export function postgresDrill(spec: DatabaseTargetSpec): DrillEngine {
   // ~/.pgpass is read once for the whole drill, not once per session.
   let pgpassPassword: Promise<string> | undefined;
   const password = spec.password ?? (() => (pgpassPassword ??= passwordFromPgpass(spec)));
+  // The URL's TLS, as poolctl's own connection has it; sslmode=prefer simply without TLS (a
+  // practice server on loopback, and no fallback to wait for on each of a thousand connects).
+  const ssl = spec.tlsFallbackToPlain ? Promise.resolve(undefined) : withDeferredCaCerts(spec.tls);
 
   return {
     async open(request: OpenRequest): Promise<DrillSession> {
@@ -43,6 +47,7 @@ export function postgresDrill(spec: DatabaseTargetSpec): DrillEngine {
         database: spec.database,
         application_name: request.application,
         connectionTimeoutMillis: spec.connectTimeoutMs,
+        ssl: await ssl,
       });
       let lastError = '';
       // A session terminated while idle reports here; without a listener the process would crash.

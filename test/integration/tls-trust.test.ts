@@ -103,6 +103,17 @@ describe('PostgreSQL, sslmode=verify-full', () => {
     expectDiagnosed(result, 'postgres/pool-exhausted');
   });
 
+  it('poolctl drill connects the same way', async () => {
+    const drill = (env: Record<string, string | undefined>) =>
+      runCli(['drill', '--pg', url(), '--idle', '2', '--hold', '1s', '--output', 'json'], { env });
+    const trusted = await drill({ NODE_EXTRA_CA_CERTS: caFile });
+    expect(trusted.code, trusted.stderr).toBe(0);
+    expect(JSON.parse(trusted.stdout)).toMatchObject({ held: { idle: 2 } });
+    const untrusted = await drill({ NODE_EXTRA_CA_CERTS: undefined });
+    expect(untrusted.code).toBe(3);
+    expect(untrusted.stderr).toMatch(/certificate not trusted/);
+  });
+
   it('run as `node bin/poolctl.js`, Node loads NODE_EXTRA_CA_CERTS itself', async () => {
     const result = await runCli(['diagnose', '--pg', url(), '--output', 'json'], {
       env: { NODE_EXTRA_CA_CERTS: caFile },
