@@ -166,8 +166,9 @@ async function fromPostgresUrl(
   const { parse } = await import('pg-connection-string');
   // sslmode and sslrootcert are read here, as libpq reads them (with PGSSLMODE, PGSSLROOTCERT and
   // ~/.postgresql/root.crt); pg-connection-string keeps the rest (sslcert, sslkey, …).
-  const [base, query = ''] = url.split('?', 2) as [string, string?];
-  const params = new URLSearchParams(query);
+  const mark = url.indexOf('?');
+  const base = mark < 0 ? url : url.slice(0, mark);
+  const params = new URLSearchParams(mark < 0 ? '' : url.slice(mark + 1));
   const urlMode = params.get('sslmode') ?? pgSslParam(params.get('ssl'));
   const urlRootCert = params.get('sslrootcert') ?? undefined;
   for (const name of ['sslmode', 'sslrootcert', 'ssl']) params.delete(name);
