@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPostgres, type PgServer } from '../test/helpers/postgres-server.js';
+import { pathWithThisNode } from '../test/helpers/run-cli.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The launcher users run (package.json "bin"); it starts the `node` first on PATH. */
@@ -52,7 +53,7 @@ for (const [k, v] of Object.entries(process.env)) {
   if (!/^(PG|MYSQL)|^DATABASE_URL$/.test(k)) childEnv[k] ??= v;
 }
 // The launcher's `node` is the one running the demo.
-childEnv.PATH = [path.dirname(process.execPath), childEnv.PATH].filter(Boolean).join(':');
+childEnv.PATH = pathWithThisNode(childEnv.PATH);
 
 let server: PgServer | undefined;
 let drill: Drill | undefined;

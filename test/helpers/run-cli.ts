@@ -38,6 +38,14 @@ const SCRUBBED = /^(PG|MYSQL)|^(DATABASE_URL|PROMETHEUS_URL|KUBECONFIG|FORCE_COL
 
 let scratchRoot: string | undefined;
 
+/**
+ * PATH with the directory of the node running the tests first: the launcher runs the `node` it
+ * finds on PATH, and must find this one (the one that built dist/ and its snapshot).
+ */
+export function pathWithThisNode(rest = process.env.PATH): string {
+  return [path.dirname(process.execPath), rest].filter(Boolean).join(path.delimiter);
+}
+
 /** Runs the built CLI through its launcher as a non-interactive CI job would. */
 export async function runCli(args: string[], opts: RunCliOptions = {}): Promise<CliResult> {
   const stateDir = fs.mkdtempSync(path.join(scratch(), 'state-'));
@@ -47,8 +55,7 @@ export async function runCli(args: string[], opts: RunCliOptions = {}): Promise<
   }
   // A fresh HOME too, so the real ~/.pgpass and ~/.kube/config are never read.
   Object.assign(env, { CI: 'true', NO_COLOR: '1', HOME: stateDir, XDG_STATE_HOME: stateDir });
-  // The launcher's `node` is this one.
-  env.PATH = [path.dirname(process.execPath), env.PATH].filter(Boolean).join(path.delimiter);
+  env.PATH = pathWithThisNode(env.PATH);
   for (const [key, value] of Object.entries(opts.env ?? {})) {
     if (value === undefined) delete env[key];
     else env[key] = value;

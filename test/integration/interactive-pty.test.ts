@@ -1,16 +1,16 @@
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import { poolctlLauncher } from '../helpers/run-cli.js';
+import { pathWithThisNode, poolctlLauncher } from '../helpers/run-cli.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
 import { shellQuote, TmuxSession } from '../helpers/tmux.js';
 import { readEvents } from '../helpers/expect.js';
 
 // What users run: the launcher, which starts these commands from the start-up snapshot.
-const nodePath = [dirname(process.execPath), process.env.PATH].join(':');
+const nodePath = pathWithThisNode();
 
 describe('the 3 AM wizard in a real terminal', () => {
   let server: PgServer;

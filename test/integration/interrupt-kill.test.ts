@@ -1,15 +1,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import { poolctlLauncher, repoRoot } from '../helpers/run-cli.js';
+import { pathWithThisNode, poolctlLauncher, repoRoot } from '../helpers/run-cli.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
 import { readEvents, sleep } from '../helpers/expect.js';
-
-const nodeFirstOnPath = [dirname(process.execPath), process.env.PATH].join(':');
 
 describe('Ctrl-C in the middle of a kill', () => {
   let server: PgServer;
@@ -45,7 +43,7 @@ describe('Ctrl-C in the middle of a kill', () => {
       ],
       {
         cwd: repoRoot,
-        env: { ...process.env, CI: 'true', NO_COLOR: '1', PATH: nodeFirstOnPath },
+        env: { ...process.env, CI: 'true', NO_COLOR: '1', PATH: pathWithThisNode() },
         stdio: 'pipe',
       },
     );

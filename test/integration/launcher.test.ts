@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import { poolctlLauncher, repoRoot, runCli } from '../helpers/run-cli.js';
+import { pathWithThisNode, poolctlLauncher, repoRoot, runCli } from '../helpers/run-cli.js';
 
 // bin/poolctl starts diagnose, mitigate and verify from the V8 start-up snapshot
 // (dist/poolctl.blob) only when the node on PATH is the very file that built it, unchanged since,
@@ -21,12 +21,11 @@ import { poolctlLauncher, repoRoot, runCli } from '../helpers/run-cli.js';
 // shows the command it chose; the whole integration suite runs through it.
 
 const blob = path.join(repoRoot, 'dist', 'poolctl.blob');
-const nodeDir = path.dirname(process.execPath);
 
 /** What `sh -x` shows the launcher doing. */
 function traced(launcher: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
   return spawnSync('sh', ['-x', launcher, ...args], {
-    env: { ...process.env, PATH: `${nodeDir}:${process.env.PATH}`, ...env },
+    env: { ...process.env, PATH: pathWithThisNode(), ...env },
     encoding: 'utf8',
   }).stderr;
 }
@@ -74,7 +73,7 @@ describe('the launcher', () => {
       '--snapshot-blob',
     );
     const run = spawnSync(poolctlLauncher, ['diagnose', '--help'], {
-      env: { ...process.env, PATH: `${nodeDir}:${process.env.PATH}`, ...options },
+      env: { ...process.env, PATH: pathWithThisNode(), ...options },
       encoding: 'utf8',
     });
     expect(run.status, run.stderr).toBe(0);

@@ -6,7 +6,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
-import { poolctlLauncher, repoRoot, runCli, type CliResult } from '../helpers/run-cli.js';
+import {
+  pathWithThisNode,
+  poolctlLauncher,
+  repoRoot,
+  runCli,
+  type CliResult,
+} from '../helpers/run-cli.js';
 
 // DESIGN.md "Start-up budget": `--help` loads commander alone, and each command imports only what
 // its path needs. Timing belongs in bench/startup.ts; this test checks which modules load, which
@@ -133,7 +139,7 @@ describe('start-up: what each command loads', () => {
   it('the launcher finds poolctl.js through a symlink, as npm links it into node_modules/.bin', () => {
     const link = path.join(logDir, 'poolctl');
     symlinkSync(path.relative(logDir, poolctlLauncher), link);
-    const PATH = [path.dirname(process.execPath), process.env.PATH].join(path.delimiter);
+    const PATH = pathWithThisNode();
     const run = spawnSync(link, ['--version'], {
       cwd: logDir,
       env: { ...process.env, PATH },
