@@ -1,7 +1,6 @@
 import mysql from 'mysql2/promise';
-import { connectError } from '../targets/mysql.js';
+import { connectError, mysqlSsl } from '../targets/mysql.js';
 import { targetLabel } from '../targets/resolve.js';
-import { withDeferredCaCerts } from '../targets/tls-trust.js';
 import type { DatabaseTargetSpec } from '../targets/types.js';
 import type { DrillEngine, DrillKind, DrillSession, OpenRequest } from './types.js';
 
@@ -88,7 +87,7 @@ export function mysqlDrill(spec: DatabaseTargetSpec): DrillEngine {
   let stopping: Promise<void> | undefined;
 
   // The URL's ssl-mode and ssl-ca, as poolctl's own connection has them.
-  const ssl = spec.tls ? withDeferredCaCerts(spec.tls === true ? {} : spec.tls) : undefined;
+  const ssl = mysqlSsl(spec);
   const connect = async (programName: string): Promise<mysql.Connection> =>
     mysql.createConnection({
       host: spec.host,
@@ -98,7 +97,7 @@ export function mysqlDrill(spec: DatabaseTargetSpec): DrillEngine {
       database: spec.database || undefined,
       connectTimeout: spec.connectTimeoutMs,
       connectAttributes: { program_name: programName },
-      ssl: (await ssl) as mysql.SslOptions | undefined,
+      ssl: await ssl,
     });
 
   const runningNow = (): Held[] => [...live].filter((h) => !h.statementDone && !h.ended);

@@ -49,10 +49,7 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
       password: spec.password,
       database: spec.database || undefined,
       connectTimeout: spec.connectTimeoutMs,
-      // The URL's ssl-mode and ssl-ca (resolve.ts); undefined: a plain connection.
-      ssl: spec.tls
-        ? ((await withDeferredCaCerts(spec.tls === true ? {} : spec.tls)) as mysql.SslOptions)
-        : undefined,
+      ssl: await mysqlSsl(spec),
       // Where the server records it (performance_schema.session_connect_attrs), so that poolctl's
       // own connection is recognisable to other tools; poolctl itself excludes CONNECTION_ID().
       connectAttributes: { program_name: 'poolctl' },
@@ -223,6 +220,12 @@ async function processlistOf(conn: mysql.Connection, info: ServerInfo): Promise<
     // No SELECT on it (error 1142): the information schema's table shows the same.
   }
   return PROCESSLIST;
+}
+
+/** mysql2's TLS options from the URL's ssl-mode and ssl-ca (resolve.ts); undefined: plain. */
+export async function mysqlSsl(spec: DatabaseTargetSpec): Promise<mysql.SslOptions | undefined> {
+  if (!spec.tls) return undefined;
+  return (await withDeferredCaCerts(spec.tls === true ? {} : spec.tls)) as mysql.SslOptions;
 }
 
 /** 10.11.19-MariaDB-0+deb12u1 → 101119; 8.0.36 → 80036. */

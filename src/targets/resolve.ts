@@ -114,7 +114,7 @@ function fromMysqlUrl(
   };
 }
 
-const SSL_MODES = ['DISABLED', 'REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY'];
+const MYSQL_SSL_MODES = ['DISABLED', 'REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY'];
 
 /**
  * The mysql client's `--ssl-mode` and `--ssl-ca` as URL parameters: `?ssl-mode=VERIFY_IDENTITY`,
@@ -128,13 +128,15 @@ function mysqlTls(params: URLSearchParams, from: string): TlsSettings | undefine
   for (const name of params.keys()) {
     if (/ssl/i.test(name) && name !== 'ssl-mode' && name !== 'ssl-ca') {
       throw new UsageError(
-        `${from}: unknown parameter "${name}": TLS is ?ssl-mode=${SSL_MODES.join('|')} and &ssl-ca=FILE`,
+        `${from}: unknown parameter "${name}": TLS is ?ssl-mode=${MYSQL_SSL_MODES.join('|')} and &ssl-ca=FILE`,
       );
     }
   }
   const mode = params.get('ssl-mode')?.toUpperCase() ?? (params.has('ssl-ca') ? 'VERIFY_CA' : '');
-  if (params.has('ssl-mode') && !SSL_MODES.includes(mode)) {
-    throw new UsageError(`${from}: ssl-mode: expected ${SSL_MODES.join(', ')} (got "${mode}")`);
+  if (params.has('ssl-mode') && !MYSQL_SSL_MODES.includes(mode)) {
+    throw new UsageError(
+      `${from}: ssl-mode: expected ${MYSQL_SSL_MODES.join(', ')} (got "${mode}")`,
+    );
   }
   if (!mode || mode === 'DISABLED') return undefined;
   const caFile = params.get('ssl-ca');
@@ -206,7 +208,7 @@ function pgSslParam(value: string | null): string | undefined {
   return ['false', '0', ''].includes(value) ? 'disable' : 'verify-full';
 }
 
-const SSL_MODES_PG = [
+const POSTGRES_SSL_MODES = [
   'disable',
   'allow',
   'prefer',
@@ -234,8 +236,10 @@ function postgresTls(
   const mode = urlMode ?? env.PGSSLMODE;
   if (mode === undefined || mode === 'disable')
     return { tls: mode === 'disable' ? false : undefined };
-  if (!SSL_MODES_PG.includes(mode)) {
-    throw new UsageError(`${from}: sslmode: expected ${SSL_MODES_PG.join(', ')} (got "${mode}")`);
+  if (!POSTGRES_SSL_MODES.includes(mode)) {
+    throw new UsageError(
+      `${from}: sslmode: expected ${POSTGRES_SSL_MODES.join(', ')} (got "${mode}")`,
+    );
   }
   const rootFile = files.rootCert ?? env.PGSSLROOTCERT ?? defaultRootCert(env);
   // `system` (libpq 16): the system's CAs, which here are Node's and NODE_EXTRA_CA_CERTS.

@@ -83,8 +83,8 @@ export interface SignalRequest extends CandidateRequest {
   sessions: Session[];
   protection: Protection;
   /**
-   * The sessions come from the candidate query just run, with nothing in between: no question
-   * asked, no earlier batch. That read is then the check at kill time, and an adapter whose kill
+   * The sessions come from a bundled runbook's candidate query just run, with nothing in between:
+   * no question asked, no earlier batch (src/wizard/mitigation.ts decides). That read is then the check at kill time, and an adapter whose kill
    * needs a separate re-checking round trip (MySQL) may skip it; the race it guards against, the
    * operator's confirm window, did not happen. PostgreSQL re-checks inside its kill statement
    * either way.
