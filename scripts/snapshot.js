@@ -136,12 +136,10 @@ if (touched.status !== 0) {
 // A node that reads OpenSSL's (the system's) CA store rather than its own bundled roots: the
 // launcher leaves NODE_EXTRA_CA_CERTS to it, since poolctl could only add the file to the bundled
 // roots (src/targets/tls-trust.ts).
-const { variables } = process.config;
-const systemCa = Boolean(
-  variables.node_shared_openssl ||
-  variables.openssl_use_def_ca_store ||
-  variables.node_use_openssl_ca ||
-  process.execArgv.includes('--use-openssl-ca'),
+// Such a node is built with NODE_OPENSSL_CERT_STORE (distributions' builds often are);
+// `--use-openssl-ca` at run time comes in NODE_OPTIONS, which turns the shortcuts off anyway.
+const systemCa = (process.config.target_defaults?.defines ?? []).includes(
+  'NODE_OPENSSL_CERT_STORE',
 );
 await writeFile(stamp, `${process.execPath}\n${dist}\n${systemCa ? 'system-ca' : 'bundled-ca'}\n`);
 console.error(`snapshot: dist/poolctl.blob for ${process.execPath} (${process.version})`);
