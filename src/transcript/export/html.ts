@@ -22,7 +22,13 @@ import {
 } from './describe.js';
 import { QUERY_COLUMNS, html } from './escape.js';
 import { EVIDENCE_ROWS, thresholdsLine, type ExportContext } from './markdown.js';
-import type { ActionReport, IncidentReport, Row, StepEvidence } from './model.js';
+import {
+  layoutRows,
+  type ActionReport,
+  type IncidentReport,
+  type Row,
+  type StepEvidence,
+} from './model.js';
 
 const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#1b1f24}
@@ -237,23 +243,17 @@ function evidence(e: StepEvidence): string {
 }
 
 function rowsTable(rows: Row[]): string {
-  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  const cell = (c: string, v: unknown) =>
-    v === null || v === undefined ? '' : QUERY_COLUMNS.has(c.toLowerCase()) ? code(v) : html(v);
-  if (rows.length === 1 && columns.length > 6) {
-    const row = rows[0]!;
-    return table(
-      ['Column', 'Value'],
-      columns.map((c) => [html(c), cell(c, row[c])]),
-    );
-  }
-  const numeric = columns
-    .map((c, i) => (rows.every((r) => typeof r[c] === 'number' || r[c] == null) ? i : -1))
-    .filter((i) => i >= 0);
+  const layout = layoutRows(rows);
+  const cell = ({ column, value }: { column?: string; value: unknown }) =>
+    value === null || value === undefined
+      ? ''
+      : column !== undefined && QUERY_COLUMNS.has(column.toLowerCase())
+        ? code(value)
+        : html(value);
   return table(
-    columns.map((c) => html(c)),
-    rows.map((r) => columns.map((c) => cell(c, r[c]))),
-    numeric,
+    layout.headers.map((c) => html(c)),
+    layout.rows.map((r) => r.map(cell)),
+    layout.numeric,
   );
 }
 

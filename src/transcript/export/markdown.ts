@@ -3,7 +3,13 @@
  * evidence, actions (who was killed, who was spared and why), findings, what is left to do by
  * hand, and the operator's notes. Every server-provided string goes through `mdText` or `mdCode`.
  */
-import type { IncidentReport, Row, StepEvidence, ActionReport } from './model.js';
+import {
+  layoutRows,
+  type ActionReport,
+  type IncidentReport,
+  type Row,
+  type StepEvidence,
+} from './model.js';
 import {
   HEADLINE,
   QUERY_CHARS,
@@ -221,23 +227,14 @@ function evidence(e: StepEvidence): string[] {
   return out;
 }
 
-/** One row with many columns reads better as column/value pairs. */
 function rowsTable(rows: Row[]): string {
-  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  if (rows.length === 1 && columns.length > 6) {
-    const row = rows[0]!;
-    return mdTable(
-      ['Column', 'Value'],
-      columns.map((c) => [mdText(c), cell(c, row[c])]),
-    );
-  }
-  const numeric = columns
-    .map((c, i) => (rows.every((r) => typeof r[c] === 'number' || r[c] == null) ? i : -1))
-    .filter((i) => i >= 0);
+  const layout = layoutRows(rows);
   return mdTable(
-    columns.map(mdText),
-    rows.map((r) => columns.map((c) => cell(c, r[c]))),
-    numeric,
+    layout.headers.map(mdText),
+    layout.rows.map((r) =>
+      r.map(({ column, value }) => (column === undefined ? mdText(value) : cell(column, value))),
+    ),
+    layout.numeric,
   );
 }
 

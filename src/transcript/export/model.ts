@@ -393,6 +393,37 @@ function firstTs(events: TranscriptEvent[]): string | undefined {
   return undefined;
 }
 
+/**
+ * A step's rows as both exports lay them out. One row with many columns reads better as
+ * column/value pairs. A cell with a `column` is a value of that column (query text is shown as
+ * code); one without is plain text (a column name). Columns whose every value is a number (or
+ * empty) are numeric: right-aligned.
+ */
+export interface RowsLayout {
+  headers: string[];
+  rows: { column?: string; value: unknown }[][];
+  numeric: number[];
+}
+
+export function layoutRows(rows: Row[]): RowsLayout {
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  if (rows.length === 1 && columns.length > 6) {
+    const row = rows[0]!;
+    return {
+      headers: ['Column', 'Value'],
+      rows: columns.map((c) => [{ value: c }, { column: c, value: row[c] }]),
+      numeric: [],
+    };
+  }
+  return {
+    headers: columns,
+    rows: rows.map((r) => columns.map((c) => ({ column: c, value: r[c] }))),
+    numeric: columns
+      .map((c, i) => (rows.every((r) => typeof r[c] === 'number' || r[c] == null) ? i : -1))
+      .filter((i) => i >= 0),
+  };
+}
+
 export function elapsed(from: string | undefined, to: string): number {
   const a = from ? Date.parse(from) : NaN;
   const b = Date.parse(to);
