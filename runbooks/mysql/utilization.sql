@@ -18,7 +18,10 @@ SELECT
   ROUND(100 * c.connections / GREATEST(@@max_connections, 1), 1) AS utilization_percent,
   ROUND(100 * (c.active + c.idle_in_transaction) / GREATEST(@@max_connections, 1), 1)
     AS busy_percent,
-  IF(c.process_privilege, 'all connections', 'own account only') AS sees
+  IF(c.process_privilege, 'all connections', 'own account only') AS sees,
+  -- The account as GRANT names it, for the finding that says which grant is missing.
+  CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''',
+         SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''') AS account
 FROM (
   SELECT
     COUNT(p.ID) AS connections,

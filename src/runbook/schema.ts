@@ -159,7 +159,10 @@ export const runbookSchema = z.strictObject({
   parameters: z.record(paramName, parameterSpecSchema).default({}),
   diagnose: z.array(step).min(1, 'expected at least one step'),
   actions: z.array(step).default([]),
-  verify: z.array(step).default([]),
+  // An empty verify would pass on any server: verify is how poolctl tells a recovery.
+  verify: z
+    .array(step)
+    .min(1, 'expected at least one step: an empty verify would call any server recovered'),
   prevent: z.array(step).default([]),
 });
 

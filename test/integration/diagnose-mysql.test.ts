@@ -350,7 +350,7 @@ describe('diagnose against a quiet MariaDB', () => {
     );
   });
 
-  it('says so when the account lacks PROCESS and sees only its own connections', async () => {
+  it('says so when the account lacks PROCESS and sees only its own connections (critical, exit 4)', async () => {
     const own = await holdMysqlSessions(server.appUrl, { sleep: 2, openTx: 1 });
     try {
       await new Promise((r) => setTimeout(r, 1100));
@@ -362,14 +362,15 @@ describe('diagnose against a quiet MariaDB', () => {
         'json',
         ...SHORT,
       ]);
-      expect(result.code).toBe(0);
+      // Numbers that leave out every other account cannot call a server healthy: critical, exit 4.
+      expect(result.code).toBe(4);
       const report = JSON.parse(result.stdout) as Report;
-      expect(report.status).toBe('warning');
+      expect(report.status).toBe('critical');
       // Its own three connections; the open transaction is invisible without PROCESS.
       expect(report.metrics).toMatchObject({ connections: 3, idle: 3, idle_in_transaction: 0 });
       const limited = report.findings.find((f) => f.id === 'limited-view');
-      expect(limited?.severity).toBe('warning');
-      expect(limited?.message).toContain('PROCESS');
+      expect(limited?.severity).toBe('critical');
+      expect(limited?.message).toContain("GRANT PROCESS ON *.* TO 'app'@'%';");
       const status = Object.fromEntries(report.steps.map((s) => [s.id, s.status]));
       expect(status).toMatchObject({
         utilization: 'ok',

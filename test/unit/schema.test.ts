@@ -110,6 +110,10 @@ describe('each kind of mistake is one line naming the file, line, field and what
       `11: diagnose[0].sql: cannot read ${path.join(B, 'missing.sql')}: no such file`,
     ],
     ['placeholders', `18: actions[0].params: kill.sql uses $1, but params lists none`],
+    [
+      'empty-verify',
+      `11: verify: expected at least one step: an empty verify would call any server recovered`,
+    ],
     // .txt: prettier (npm run lint) would refuse to parse it as YAML.
     [
       'invalid-yaml.yaml.txt',
@@ -148,6 +152,7 @@ describe('parseRunbookDocument on documents the fixtures do not cover', () => {
     title: 'T',
     engine: 'postgres',
     diagnose: [step],
+    verify: [{ ...step, id: 'after' }],
     ...over,
   });
   const messages = (data: unknown) =>
@@ -157,6 +162,11 @@ describe('parseRunbookDocument on documents the fixtures do not cover', () => {
     [null, [': expected a mapping (got nothing)']],
     [doc({ engine: 'oracle' }), ['engine: expected one of postgres, mysql (got "oracle")']],
     [doc({ titel: 'x' }), ['titel: unknown key (did you mean "title"?)']],
+    [doc({ verify: undefined }), ['verify: required: expected a list']],
+    [
+      doc({ verify: [] }),
+      ['verify: expected at least one step: an empty verify would call any server recovered'],
+    ],
     [
       doc({ zzz: 1 }),
       [
@@ -289,7 +299,7 @@ describe('parseRunbookDocument on documents the fixtures do not cover', () => {
         parameters: {},
         diagnose: [{ ...step, findings: [] }],
         actions: [],
-        verify: [],
+        verify: [{ ...step, id: 'after', findings: [] }],
         prevent: [],
       },
     });
