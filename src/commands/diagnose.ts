@@ -63,6 +63,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
   let verified: PhaseResult | undefined;
   try {
     view?.header(
+      'diagnose',
       run.label,
       `${target.info.product} ${target.info.version}`,
       run.incident,
@@ -78,7 +79,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
       stepPrompter: opts.step ? deps.prompter() : undefined,
     });
     const suggestions = suggestionsFor(runbook, result, opts);
-    const status = healthOf(result.findings);
+    const status = healthOf(result);
     view?.summary({ status, result, suggestions, transcriptPath: run.transcriptPath });
     if (run.interactive && ui && view && style && suggestions.length > 0) {
       const prompter = deps.prompter();
@@ -114,10 +115,10 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
         }),
       );
     }
-    const finalStatus = verified ? healthOf(verified.findings) : status;
+    const finalStatus = verified ? healthOf(verified) : status;
     const exitCode = records.some((r) => r.declined)
       ? ExitCode.declined
-      : finalStatus === 'critical'
+      : finalStatus === 'critical' || finalStatus === 'unknown'
         ? ExitCode.unhealthy
         : ExitCode.ok;
     transcript.end(finalStatus, exitCode);
@@ -134,7 +135,7 @@ export async function verifyAndReport(
   ctx: Pick<PhaseContext, 'runbook' | 'values' | 'target' | 'transcript'>,
 ): Promise<PhaseResult> {
   const verified = await runPhase({ ...ctx, phase: 'verify', reporter: view });
-  view.verdict(healthOf(verified.findings), verified);
+  view.verdict(healthOf(verified), verified);
   return verified;
 }
 

@@ -6,6 +6,7 @@ import { runAction, type ActionRecord, type MitigationReporter } from '../wizard
 import { healthOf, type HealthStatus, type Metrics, type PhaseResult } from '../wizard/model.js';
 import { offerMitigations } from '../wizard/offer.js';
 import { runPhase } from '../wizard/phase.js';
+import { refuseBlindKill } from '../wizard/visibility.js';
 import {
   parseCommonOptions,
   type CommonFlags,
@@ -84,11 +85,15 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
     let result: PhaseResult | undefined;
     let verified: PhaseResult | undefined;
     if (actions.length > 0) {
+      for (const action of actions) {
+        if (action.kind === 'terminate') await refuseBlindKill(action.id, runbook, values, target);
+      }
       for (const action of actions) records.push(await runAction(action, context));
     } else if (ui && style) {
       // Alone and without --action (only at a terminal): measure first, then offer what fits.
       const view = new ui.DiagnoseView(io, style, runbook, values);
       view.header(
+        'mitigate',
         run.label,
         `${target.info.product} ${target.info.version}`,
         run.incident,
@@ -104,7 +109,7 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
       });
       const suggestions = suggestionsFor(runbook, result, opts);
       view.summary({
-        status: healthOf(result.findings),
+        status: healthOf(result),
         result,
         suggestions,
         transcriptPath: run.transcriptPath,
@@ -120,7 +125,7 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
     }
 
     const latest = latestMetrics(records, result);
-    const status: HealthStatus = verified ? healthOf(verified.findings) : statusOf(latest, values);
+    const status: HealthStatus = verified ? healthOf(verified) : statusOf(latest, values);
     const failed = records.some((r) =>
       r.results.some((x) => x.outcome === 'failed' || x.outcome === 'still-there'),
     );
@@ -171,10 +176,10 @@ function latestMetrics(records: ActionRecord[], result?: PhaseResult): Metrics {
   return result?.metrics ?? {};
 }
 
-/** Health from the numbers alone, against the runbook's thresholds. */
+/** Health from the numbers alone, against the runbook's thresholds; no number, no health. */
 function statusOf(metrics: Metrics, values: Record<string, unknown>): HealthStatus {
   const pct = metrics.utilization_percent;
-  if (pct === undefined) return 'healthy';
+  if (pct === undefined || Number.isNaN(pct)) return 'unknown';
   if (pct >= Number(values.utilization_critical ?? 95)) return 'critical';
   if (pct >= Number(values.utilization_warning ?? 90)) return 'warning';
   return 'healthy';

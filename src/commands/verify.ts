@@ -48,6 +48,7 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
   try {
     if (view) {
       view.header(
+        'verify',
         run.label,
         `${target.info.product} ${target.info.version}`,
         run.incident,
@@ -65,14 +66,15 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
         transcript,
         reporter: view ?? quietReporter,
       });
-      const status = healthOf(result.findings);
+      const status = healthOf(result);
       view?.verdict(status, result);
       if (status === 'healthy' || Date.now() + opts.intervalS * 1000 > deadline) break;
       const message = `not there yet (attempt ${attempt}); checking again in ${opts.intervalS}s`;
       deps.io.err.write(`poolctl: ${message}\n`);
       await sleep(opts.intervalS * 1000);
     }
-    const status = healthOf(result.findings);
+    const status = healthOf(result);
+    // Only healthy passes: a warning is a check that failed, unknown one that could not be made.
     const exitCode = status === 'healthy' ? ExitCode.ok : ExitCode.unhealthy;
     if (!style) {
       const report = buildReport({

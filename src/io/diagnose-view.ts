@@ -41,10 +41,17 @@ export class DiagnoseView implements PhaseReporter {
     this.io.out.write(`${text}\n`);
   }
 
-  header(targetLabel: string, serverVersion: string, incident: string, transcriptPath: string) {
+  /** `command` is the one the operator typed: verify and mitigate share this view. */
+  header(
+    command: 'diagnose' | 'verify' | 'mitigate',
+    targetLabel: string,
+    serverVersion: string,
+    incident: string,
+    transcriptPath: string,
+  ) {
     const s = this.style;
     this.print(
-      `${s.bold('poolctl diagnose')} ${s.dim('·')} ${targetLabel} ${s.dim('·')} ${serverVersion}`,
+      `${s.bold(`poolctl ${command}`)} ${s.dim('·')} ${targetLabel} ${s.dim('·')} ${serverVersion}`,
     );
     this.print(
       s.dim(`runbook ${this.runbook.id} · incident ${incident} · transcript ${transcriptPath}`),
@@ -67,14 +74,19 @@ export class DiagnoseView implements PhaseReporter {
   /** "96.3% full": the first thing a half-awake operator needs to see. */
   headline(m: Metrics): string {
     const s = this.style;
-    const pct = m.utilization_percent ?? 0;
+    const pct = m.utilization_percent;
+    // A missing number is shown as missing, never as 0% (which would read as an empty server).
+    if (pct === undefined) return s.red.bold('● utilization unknown: the server did not say');
+    const hidden = m.state_hidden
+      ? `, ${m.state_hidden} whose state poolctl's role cannot see`
+      : '';
     const critical = Number(this.values.utilization_critical ?? 95);
     const warning = Number(this.values.utilization_warning ?? 90);
     const paint = pct >= critical ? s.red.bold : pct >= warning ? s.yellow.bold : s.green.bold;
     return (
       `${paint(`● ${percent(pct)} full`)}: ${m.connections} of ${m.usable_connections} usable connections in use ` +
       `(max_connections ${m.max_connections}) — ${m.active} active, ${m.idle} idle, ` +
-      `${m.idle_in_transaction} idle in transaction`
+      `${m.idle_in_transaction} idle in transaction${hidden}`
     );
   }
 
@@ -82,12 +94,21 @@ export class DiagnoseView implements PhaseReporter {
     this.stopSpinner();
     const s = this.style;
     if (outcome.manual !== undefined) return; // listed under "to do by hand" in the summary
+    // The mark says what the findings say: a step whose rows raised a warning (five long queries
+    // where none are expected) is not shown as passed.
+    const worst = outcome.findings.some((f) => f.severity === 'critical')
+      ? 'critical'
+      : outcome.findings.some((f) => f.severity === 'warning')
+        ? 'warning'
+        : undefined;
     const mark =
-      outcome.status === 'ok'
-        ? s.green('✔')
-        : outcome.status === 'failed'
-          ? s.red('✖')
-          : s.dim('–');
+      outcome.status === 'failed' || worst === 'critical'
+        ? s.red('✖')
+        : outcome.status === 'skipped'
+          ? s.dim('–')
+          : worst === 'warning'
+            ? s.yellow('!')
+            : s.green('✔');
     this.print(`${mark} ${s.bold(outcome.title)} ${s.dim(`(${outcome.durationMs} ms)`)}`);
     this.print(indent(s.dim(outcome.why)));
     if (outcome.error) this.print(indent(s.red(outcome.error)));
@@ -129,10 +150,9 @@ export class DiagnoseView implements PhaseReporter {
   summary(input: SummaryInput) {
     const s = this.style;
     const { result, status } = input;
-    const paint =
-      status === 'critical' ? s.red.bold : status === 'warning' ? s.yellow.bold : s.green.bold;
     this.print(s.bold('Summary'));
-    this.print(indent(`Status: ${paint(status.toUpperCase())}`));
+    this.print(indent(`Status: ${statusText(s, status)}`));
+    for (const reason of result.unmeasured) this.print(indent(s.red(`Not measured: ${reason}`)));
     const m = result.metrics;
     if (m.utilization_percent !== undefined) {
       this.print(
@@ -159,7 +179,8 @@ export class DiagnoseView implements PhaseReporter {
     const findings = bySeverity(result.findings);
     this.print();
     this.print(s.bold('Findings'));
-    if (findings.length === 0) this.print(indent(s.green('none: the pool looks healthy')));
+    if (findings.length === 0 && status === 'healthy')
+      this.print(indent(s.green('none: the pool looks healthy')));
     for (const f of findings) this.print(indent(this.findingLine(f)));
 
     if (input.suggestions.length > 0) {
@@ -185,23 +206,41 @@ export class DiagnoseView implements PhaseReporter {
   }
 
   /** After verify: did the pool recover? */
+  /**
+   * After verify: did the pool recover? Only `healthy` is a recovery: every check of the verify
+   * phase passed, from numbers poolctl could see. verify exits 4 on anything else.
+   */
   verdict(status: HealthStatus, verified: PhaseResult) {
     const s = this.style;
     const m = verified.metrics;
+    if (status === 'unknown') {
+      const why = verified.unmeasured.join('; ');
+      this.print(s.red.bold(`? Not verified: ${why}; poolctl does not call this recovered`));
+      return;
+    }
     const numbers = `utilization ${percent(m.utilization_percent)} (${m.connections} of ${m.usable_connections})`;
-    if (status === 'healthy') this.print(s.green.bold(`✔ Recovered: ${numbers}`));
-    else if (status === 'warning') {
-      const warnings = verified.findings.filter((f) => f.severity === 'warning').length;
-      this.print(
-        s.yellow.bold(
-          `✔ Recovered: ${numbers}, with ${warnings} warning${warnings === 1 ? '' : 's'} above`,
-        ),
-      );
-    } else this.print(s.red.bold(`✖ Not recovered yet: ${numbers}`));
+    if (status === 'healthy') {
+      this.print(s.green.bold(`✔ Recovered: ${numbers}`));
+      return;
+    }
+    const failed = verified.findings.filter((f) => f.severity !== 'info').length;
+    this.print(
+      s.red.bold(
+        `✖ Not recovered yet: ${numbers}; ${failed} check${failed === 1 ? '' : 's'} above failed`,
+      ),
+    );
   }
 
   stopSpinner() {
     this.spinner?.stop();
     this.spinner = undefined;
   }
+}
+
+function statusText(s: ChalkInstance, status: HealthStatus): string {
+  const text = status.toUpperCase();
+  if (status === 'critical') return s.red.bold(text);
+  if (status === 'unknown') return s.red.bold(`${text} (not measured; not healthy)`);
+  if (status === 'warning') return s.yellow.bold(text);
+  return s.green.bold(text);
 }

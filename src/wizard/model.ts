@@ -1,7 +1,13 @@
 import type { Severity, StepKind } from '../runbook/types.js';
 import type { Row } from '../targets/types.js';
 
-export type HealthStatus = 'healthy' | 'warning' | 'critical';
+/**
+ * `unknown`: the phase could not make the measurement a status needs (its metrics step failed,
+ * returned no row or lacked the headline columns; a verify check could not run). DESIGN.md's
+ * healthy | warning | critical each claim something about the server; `unknown` claims nothing,
+ * so a missing number can never read as healthy.
+ */
+export type HealthStatus = 'healthy' | 'warning' | 'critical' | 'unknown';
 
 /** A finding rule that fired, with its message filled in. */
 export interface Finding {
@@ -40,15 +46,26 @@ export interface PhaseResult {
   metrics: Metrics;
   /** True when the operator quit the phase before every step ran. */
   stoppedEarly: boolean;
+  /** Why a status cannot be given: each measurement the phase needed and could not make. */
+  unmeasured: string[];
 }
 
 const ORDER: Record<Severity, number> = { critical: 0, warning: 1, info: 2 };
 
-export function healthOf(findings: Finding[]): HealthStatus {
+/**
+ * A critical finding stands whatever else is missing; otherwise a measurement that could not be
+ * made leaves the status unknown, never healthy.
+ */
+export function healthOf(result: Pick<PhaseResult, 'findings' | 'unmeasured'>): HealthStatus {
+  const { findings } = result;
   if (findings.some((f) => f.severity === 'critical')) return 'critical';
+  if (result.unmeasured.length > 0) return 'unknown';
   if (findings.some((f) => f.severity === 'warning')) return 'warning';
   return 'healthy';
 }
+
+/** The columns every metrics step must return for a status to be given from it. */
+export const HEADLINE_COLUMNS = ['utilization_percent', 'connections', 'usable_connections'];
 
 export function bySeverity(findings: Finding[]): Finding[] {
   return [...findings].sort((a, b) => ORDER[a.severity] - ORDER[b.severity]);

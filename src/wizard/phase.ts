@@ -5,7 +5,13 @@ import type { Prompter } from '../io/prompter.js';
 import type { DatabaseTarget, Row } from '../targets/types.js';
 import type { Transcript } from '../transcript/types.js';
 import { evaluateFindings } from './findings.js';
-import type { Finding, Metrics, PhaseResult, StepOutcome } from './model.js';
+import {
+  HEADLINE_COLUMNS,
+  type Finding,
+  type Metrics,
+  type PhaseResult,
+  type StepOutcome,
+} from './model.js';
 
 /** What a phase reports while it runs: the human renderer prints, the JSON mode stays quiet. */
 export interface PhaseReporter {
@@ -74,7 +80,49 @@ export async function runPhase(ctx: PhaseContext): Promise<PhaseResult> {
     }
     recordOutcome(ctx, outcomes, findings, outcome);
   }
-  return { steps: outcomes, findings, metrics, stoppedEarly };
+  const unmeasured = unmeasuredIn(ctx, outcomes);
+  for (const reason of unmeasured) {
+    const finding: Finding = {
+      id: 'not-measured',
+      severity: 'warning',
+      message: `${reason}: poolctl gives no status it could not measure`,
+      step: ctx.phase,
+      suggest: [],
+      count: 0,
+    };
+    findings.push(finding);
+    ctx.transcript.append({ type: 'finding', ...finding });
+  }
+  return { steps: outcomes, findings, metrics, stoppedEarly, unmeasured };
+}
+
+/**
+ * The measurements a status needs that the phase could not make: the headline numbers of a
+ * metrics step (none declared, failed, skipped, no row, a column missing) and, in verify, every
+ * query step, since each one is a check of the recovery.
+ */
+function unmeasuredIn(ctx: PhaseContext, outcomes: StepOutcome[]): string[] {
+  const steps = ctx.runbook[ctx.phase];
+  const reasons: string[] = [];
+  if (!steps.some((s) => s.kind === 'query' && s.metrics)) {
+    reasons.push(`the ${ctx.phase} phase of ${ctx.runbook.id} has no metrics step`);
+  }
+  for (const step of steps) {
+    if (step.kind !== 'query' || !(step.metrics || ctx.phase === 'verify')) continue;
+    const outcome = [...outcomes].reverse().find((o) => o.id === step.id);
+    if (!outcome || outcome.status !== 'ok') {
+      const why = outcome?.status === 'failed' ? `failed (${outcome.error})` : 'did not run';
+      reasons.push(`"${step.title}" ${why}`);
+      continue;
+    }
+    if (!step.metrics) continue;
+    const row = outcome.rows?.[0];
+    const missing = HEADLINE_COLUMNS.filter((c) => typeof row?.[c] !== 'number');
+    if (!row) reasons.push(`"${step.title}" returned no row`);
+    else if (missing.length > 0)
+      reasons.push(`"${step.title}" returned no number for ${missing.join(', ')}`);
+  }
+  return reasons;
 }
 
 function recordOutcome(

@@ -21,6 +21,12 @@ export interface PgServer {
   url(user: string, password: string, db?: string): string;
   /** Runs SQL as the superuser through psql (-X -A -t -q, ON_ERROR_STOP) and returns its stdout. */
   psql(sql: string, db?: string): Promise<string>;
+  /**
+   * Creates a LOGIN role that is granted exactly `grants` (e.g. ['pg_monitor',
+   * 'pg_signal_backend'], or none) and may connect to appdb; returns its URL to `db` (appdb).
+   * The least-privileged accounts of the README, for the tests that prove them.
+   */
+  createRole(name: string, grants: string[], db?: string): Promise<string>;
   /** Immediate shutdown and removal of the temporary directory; safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -140,6 +146,18 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       appUrl: url('app', appPassword, 'appdb'),
       url,
       psql,
+      createRole: async (name, grants, db = 'appdb') => {
+        const password = randomBytes(12).toString('hex');
+        const ident = `"${name.replaceAll('"', '""')}"`;
+        await psql(
+          [
+            `CREATE ROLE ${ident} LOGIN NOSUPERUSER PASSWORD '${password}';`,
+            `GRANT CONNECT ON DATABASE appdb TO ${ident};`,
+            ...grants.map((g) => `GRANT ${g} TO ${ident};`),
+          ].join('\n'),
+        );
+        return url(name, password, db);
+      },
       stop: () => stopInstance(instance),
     };
   } catch (error) {

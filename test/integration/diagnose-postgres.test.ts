@@ -185,6 +185,9 @@ describe('diagnose against a quiet PostgreSQL', () => {
   let server: PgServer;
   beforeAll(async () => {
     server = await startPostgres();
+    // The documented on-call grant: without it `app` cannot see other roles' sessions, and a
+    // quiet server could not be told from a full one (test/faults/least-privilege-postgres).
+    await server.psql('GRANT pg_monitor TO app;');
   });
   afterAll(async () => server?.stop());
 

@@ -54,4 +54,24 @@ describe('verify on PostgreSQL', () => {
       await held.close();
     }
   });
+
+  it('names itself in its header and does not tick a check whose rows show it failed (exit 4)', async () => {
+    const held = await holdSessions(server.appUrl, { long: 5 });
+    try {
+      await new Promise((r) => setTimeout(r, 1100));
+      const args = ['verify', '--pg', server.superuserUrl, '--set', 'long_query_after=1s'];
+      const result = await runCli(args);
+      expect(result.code).toBe(4);
+      expect(result.stdout).toMatch(/^poolctl verify · /);
+      expect(result.stdout).not.toContain('poolctl diagnose');
+      // Five long queries in its table: the check failed, and the verdict says so.
+      expect(result.stdout).toContain('! No long-running queries');
+      expect(result.stdout).not.toContain('✔ No long-running queries');
+      expect(result.stdout).toMatch(/5 queries still running longer than 1s/);
+      expect(result.stdout).toContain('✖ Not recovered yet');
+      expect(result.stdout).not.toContain('Recovered:');
+    } finally {
+      await held.close();
+    }
+  });
 });
