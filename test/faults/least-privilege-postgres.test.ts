@@ -137,6 +137,9 @@ describe('least-privileged PostgreSQL roles on a server filled by another role',
         state_hidden: 0,
       });
       expect(report.findings.map((f) => f.id)).not.toContain('limited-view');
+      // It knows that it sees every session, which is what lets it call a server healthy.
+      const row = report.steps.find((s) => s.id === 'utilization')?.rows?.[0];
+      expect(row).toMatchObject({ sees: 'all sessions', role: 'oncall' });
     });
 
     it('verify fails on the full server; mitigate --dry-run shows 20, --yes kills them; verify recovers', async () => {
