@@ -166,6 +166,11 @@ describe('bad input gets one line and the documented exit code', () => {
       { env: { PGPASSFILE: passfile } },
     );
     expect(result.stderr).toBe('');
-    expect(result.code).toBe(0);
+    // Connected with the file's password. app lacks pg_read_all_stats, so the diagnosis is
+    // critical (it cannot see other roles' sessions) rather than healthy: exit 4, not 3.
+    expect(result.code).toBe(4);
+    expect(JSON.parse(result.stdout).findings.map((f: { id: string }) => f.id)).toContain(
+      'limited-view',
+    );
   });
 });

@@ -12,6 +12,8 @@ describe('diagnose --step walks the runbook one step at a time', () => {
   let server: PgServer;
   beforeAll(async () => {
     server = await startPostgres();
+    // The documented on-call grant; without it the diagnosis is critical (it cannot see others).
+    await server.psql('GRANT pg_monitor TO app;');
   });
   afterAll(async () => server?.stop());
 

@@ -42,7 +42,17 @@ describe('verify on PostgreSQL', () => {
         ],
         { timeoutMs: 30_000 },
       );
-      setTimeout(() => void held.close(), 1000);
+      // Empty the server once poolctl has connected and made its first check (a fixed delay lost
+      // the race on a loaded machine, where the CLI took longer than that to start).
+      for (let i = 0; i < 200; i++) {
+        const seen = await server.psql(
+          "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'poolctl'",
+        );
+        if (Number(seen.trim()) > 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 150));
+      await held.close();
       const result = await waiting;
       expect(result.code).toBe(0);
       expect(result.stderr).toMatch(/not there yet \(attempt 1\)/);
