@@ -116,9 +116,14 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
       );
     }
     const finalStatus = verified ? healthOf(verified) : status;
+    // Exit 4: a critical finding stands, nothing could be measured, or the verify that ran did
+    // not reach its thresholds (only healthy is a recovery, as in poolctl verify).
+    const unhealthy = verified
+      ? finalStatus !== 'healthy'
+      : finalStatus === 'critical' || finalStatus === 'unknown';
     const exitCode = records.some((r) => r.declined)
       ? ExitCode.declined
-      : finalStatus === 'critical' || finalStatus === 'unknown'
+      : unhealthy
         ? ExitCode.unhealthy
         : ExitCode.ok;
     transcript.end(finalStatus, exitCode);

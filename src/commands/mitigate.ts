@@ -126,9 +126,11 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
 
     const latest = latestMetrics(records, result);
     const status: HealthStatus = verified ? healthOf(verified) : statusOf(latest, values);
-    const failed = records.some((r) =>
-      r.results.some((x) => x.outcome === 'failed' || x.outcome === 'still-there'),
-    );
+    // A verify that ran and did not reach its thresholds is a failure too (DESIGN.md exit 4).
+    const failed =
+      records.some((r) =>
+        r.results.some((x) => x.outcome === 'failed' || x.outcome === 'still-there'),
+      ) || (verified !== undefined && status !== 'healthy');
     const exitCode = records.some((r) => r.declined)
       ? ExitCode.declined
       : failed
