@@ -7,8 +7,8 @@
 -- backend_type, state and query are NULL. Counting by backend_type = 'client backend' would then
 -- read an exhausted server as empty. So a hidden row counts as a client connection when it has a
 -- role and a database (as every client backend has; the checkpointer, the WAL writer and the
--- launchers have neither): it may also be a parallel or background worker, which overcounts,
--- never under. `sees` says whether the states (active, idle, ...) can be trusted at all.
+-- launchers have neither): it may also be a parallel, autovacuum or background worker connected to
+-- a database, which overcounts by a few, never under. `sees` says whether the states (active, idle, ...) can be trusted at all.
 WITH limits AS (
   SELECT
     current_setting('max_connections')::int AS max_connections,

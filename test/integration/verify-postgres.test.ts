@@ -84,4 +84,31 @@ describe('verify on PostgreSQL', () => {
       await held.close();
     }
   });
+
+  it('says unknown, never recovered or healthy, when the metrics step returns no row or no numbers (exit 4)', async () => {
+    const runbook = 'test/fixtures/runbooks/postgres-unmeasured/unmeasured.yaml';
+    for (const command of ['verify', 'diagnose']) {
+      const result = await runCli([command, '--pg', server.superuserUrl, '--runbook', runbook]);
+      expect(result.code).toBe(4);
+      expect(result.stdout).not.toMatch(/Recovered|HEALTHY|looks healthy|0\.0% full/);
+      const json = await runCli([
+        command,
+        '--pg',
+        server.superuserUrl,
+        '--runbook',
+        runbook,
+        '--output',
+        'json',
+      ]);
+      expect(json.code).toBe(4);
+      const report = JSON.parse(json.stdout);
+      expect(report.status).toBe('unknown');
+      const reason = report.findings.find((f: { id: string }) => f.id === 'not-measured');
+      expect(reason.message).toMatch(
+        command === 'verify'
+          ? /"Utilization after the action" returned no row/
+          : /"How full is the server" returned no number for utilization_percent, usable_connections/,
+      );
+    }
+  });
 });
