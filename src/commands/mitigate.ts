@@ -130,7 +130,8 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
     const failed =
       records.some((r) =>
         r.results.some((x) => x.outcome === 'failed' || x.outcome === 'still-there'),
-      ) || (verified !== undefined && status !== 'healthy');
+      ) ||
+      (verified !== undefined && status !== 'healthy');
     const exitCode = records.some((r) => r.declined)
       ? ExitCode.declined
       : failed
