@@ -23,8 +23,6 @@ export interface KillPlan {
   pollMs?: number;
   /** Checked between batches: Ctrl-C finishes the batch in flight and stops there. */
   interrupted?: () => boolean;
-  /** The victims were read by the candidate query just before, with no question in between. */
-  readJustNow?: boolean;
 }
 
 export interface KillReport {
@@ -67,8 +65,6 @@ export async function executeKill(plan: KillPlan): Promise<KillReport> {
       mode: plan.mode,
       sessions: batch,
       protection: plan.protection,
-      // Only the first batch: later ones go after earlier kills took their time.
-      readJustNow: plan.readJustNow === true && i === 0,
     });
     const byPid = new Map(batch.map((s) => [s.pid, s]));
     for (const pid of outcome.signalled) signalled.push(byPid.get(pid)!);

@@ -134,9 +134,6 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
           ? ctx.escalateAfterS * 1000
           : ctx.killTimeoutMs,
       interrupted: interruptRequested,
-      // Only a bundled runbook's candidate query is known to read the live USER and COMMAND that
-      // the never-touch rules look at; a runbook file's could select them from anywhere.
-      readJustNow: record.answeredBy === '--yes' && ctx.runbook.origin.startsWith('bundled:'),
     }),
   );
   record.executed = true;
