@@ -351,8 +351,7 @@ export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): In
           if (!v) continue;
           v.outcome = text(r.outcome);
           v.reason =
-            str(r.reason) ??
-            (v.outcome === 'signalled' ? `signal sent, effect unknown: ${UNKNOWN.reason}` : '');
+            str(r.reason) ?? (v.outcome === 'signalled' ? `signal sent; ${UNKNOWN.reason}` : '');
         }
         open.outcomes = countOutcomes(open.victims);
         break;
