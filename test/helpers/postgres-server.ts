@@ -21,6 +21,8 @@ export interface PgServer {
   url(user: string, password: string, db?: string): string;
   /** Runs SQL as the superuser through psql (-X -A -t -q, ON_ERROR_STOP) and returns its stdout. */
   psql(sql: string, db?: string): Promise<string>;
+  /** `pg_ctl restart -m fast` on the same port: every session ends, as in a server restart. */
+  restart(): Promise<void>;
   /** Immediate shutdown and removal of the temporary directory; safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -140,6 +142,22 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       appUrl: url('app', appPassword, 'appdb'),
       url,
       psql,
+      restart: () =>
+        run(
+          ...asServerUser(osUser, bins.pgCtl, [
+            'restart',
+            '-D',
+            instance.dataDir,
+            '-m',
+            'fast',
+            '-l',
+            logFile,
+            '-w',
+            '-t',
+            '30',
+          ]),
+          { cwd: dir },
+        ).then(() => undefined),
       stop: () => stopInstance(instance),
     };
   } catch (error) {
