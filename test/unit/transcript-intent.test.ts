@@ -144,6 +144,10 @@ describe('an intent without its action (the run was killed in the middle)', () =
       'action',
       'end',
     ]);
+    expect(report.timeline[2]!.text).toBe(
+      'kill-idle: about to terminate 3 sessions (approved by --yes)',
+    );
+    expect(report.timeline[3]!.text).toBe('kill-idle: signalled 1, already-gone 1');
   });
 });
 
