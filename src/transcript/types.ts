@@ -20,8 +20,8 @@ export interface TranscriptEvent {
 export interface Transcript {
   readonly path: string;
   readonly incident: string;
-  /** False once the file could not be opened or written: the run goes on unrecorded. */
-  readonly recording: boolean;
+  /** Why nothing is being recorded (the file could not be opened or written); undefined while it is. */
+  readonly unrecorded: string | undefined;
   /** Best effort: a failure warns once and stops the recording; it never throws. */
   append(event: TranscriptEvent): void;
   /**

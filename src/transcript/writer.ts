@@ -100,8 +100,8 @@ export function openTranscript(
   return {
     path,
     incident,
-    get recording() {
-      return broken === undefined;
+    get unrecorded() {
+      return broken;
     },
     append(event) {
       if (ended || broken) return;

@@ -120,6 +120,10 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
   );
   await ctx.reporter.victims(action, selection, criteria);
   if (selection.victims.length === 0) return finish(record, ctx);
+  // No record, no kill: say so now rather than after the operator has said yes.
+  if (!ctx.dryRun && ctx.transcript.unrecorded !== undefined) {
+    throw unrecordedKill(ctx.transcript, ctx.transcript.unrecorded, action.mode, selection.victims);
+  }
   if (!(await approve(action, selection.victims.length, ctx, record))) return finish(record, ctx);
 
   // Audit first (DESIGN.md, safety rule 6): the intent is on disk before the kill statement is
@@ -182,12 +186,30 @@ function recordIntent(
     });
   } catch (err) {
     if (!(err instanceof TranscriptError)) throw err;
-    const verb = mode === 'cancel' ? 'cancel the queries of' : 'terminate';
-    throw new TranscriptError(
-      `${err.message}; refusing to ${verb} ${victims.length} session${victims.length === 1 ? '' : 's'} without a record: nothing was changed`,
-      { cause: err },
+    throw unrecordedKill(
+      ctx.transcript,
+      ctx.transcript.unrecorded ?? err.message,
+      mode,
+      victims,
+      err,
     );
   }
+}
+
+/** The error (exit 2) of a kill refused because its intent cannot be recorded. */
+function unrecordedKill(
+  transcript: Transcript,
+  reason: string,
+  mode: 'cancel' | 'terminate',
+  victims: Session[],
+  cause?: unknown,
+): TranscriptError {
+  const verb = mode === 'cancel' ? 'cancel the queries of' : 'terminate';
+  const n = victims.length;
+  return new TranscriptError(
+    `cannot write transcript ${transcript.path}: ${reason}; refusing to ${verb} ${n} session${n === 1 ? '' : 's'} without a record: nothing was changed`,
+    { cause },
+  );
 }
 
 /** Appends each batch's outcomes as the kill reports them. */

@@ -259,14 +259,14 @@ describe('openTranscript', () => {
     // /dev/full accepts open() and fails every write with ENOSPC: a full disk, on demand.
     const warnings: string[] = [];
     const t = openTranscript('/dev/full', 'full', { warn: (m) => warnings.push(m) });
-    expect(t.recording).toBe(true);
+    expect(t.unrecorded).toBeUndefined();
     expect(() => t.append(start('diagnose'))).not.toThrow();
     t.append({ type: 'note', text: 'second' });
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(
       /cannot write transcript \/dev\/full: .*ENOSPC.*nothing more is being recorded/,
     );
-    expect(t.recording).toBe(false);
+    expect(t.unrecorded).toMatch(/ENOSPC/);
     let err: unknown;
     try {
       t.commit({ type: 'intent', step: 'kill-idle', victims: [] });
