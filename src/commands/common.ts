@@ -5,6 +5,7 @@ import { parseDuration } from '../runbook/params.js';
 import type { TargetFlags } from '../targets/resolve.js';
 import type { DatabaseTarget, DatabaseTargetSpec } from '../targets/types.js';
 import type { Transcript } from '../transcript/types.js';
+import type { TranscriptOptions } from '../transcript/writer.js';
 
 /** Flags every command that talks to a target shares, as commander hands them over. */
 export interface CommonFlags {
@@ -72,7 +73,7 @@ export interface Deps {
   argv: string[];
   prompter: () => Prompter;
   connect: (spec: DatabaseTargetSpec) => Promise<DatabaseTarget>;
-  openTranscript: (path: string, incident: string) => Transcript;
+  openTranscript: (path: string, incident: string, opts?: TranscriptOptions) => Transcript;
   /** The run's transcript, once open, so the top-level handler can close it on any error. */
   onTranscript: (transcript: Transcript) => void;
   now: () => Date;

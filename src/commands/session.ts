@@ -52,7 +52,11 @@ export async function openSession(
     env: deps.env,
     now: deps.now(),
   });
-  const transcript = deps.openTranscript(path, incident);
+  // A transcript that cannot be written does not stop a diagnosis (its destructive steps refuse
+  // to act unrecorded: see the intent in src/wizard/mitigation.ts); say so once, on stderr.
+  const transcript = deps.openTranscript(path, incident, {
+    warn: (message) => deps.io.err.write(`poolctl: warning: ${message}\n`),
+  });
   deps.onTranscript(transcript);
   const label = targetLabel(spec);
   transcript.append({

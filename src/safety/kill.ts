@@ -1,7 +1,18 @@
 import type { DatabaseTarget, KillMode, Protection, Session } from '../targets/types.js';
 
+/**
+ * `signalled` and `unknown` are provisional: a batch's signal was delivered but its effect not yet
+ * confirmed, or the kill statement failed without telling whether it reached the server.
+ */
 export type VictimOutcome =
-  'terminated' | 'cancelled' | 'already-gone' | 'spared' | 'still-there' | 'failed';
+  | 'terminated'
+  | 'cancelled'
+  | 'already-gone'
+  | 'spared'
+  | 'still-there'
+  | 'failed'
+  | 'signalled'
+  | 'unknown';
 
 export interface VictimResult {
   pid: number;
@@ -23,8 +34,12 @@ export interface KillPlan {
   pollMs?: number;
   /** Checked between batches: Ctrl-C finishes the batch in flight and stops there. */
   interrupted?: () => boolean;
-  /** The victims were read by the candidate query just before, with no question in between. */
-  readJustNow?: boolean;
+  /**
+   * Told each batch's results as soon as its statement returns (delivered signals as
+   * `signalled`), then the confirmed outcome of the signalled victims, so the caller can record
+   * them as they come: a run killed in the middle leaves the outcomes of its finished batches.
+   */
+  onResults?: (results: VictimResult[]) => void;
 }
 
 export interface KillReport {
@@ -51,32 +66,52 @@ export async function executeKill(plan: KillPlan): Promise<KillReport> {
   for (let i = 0; i < plan.victims.length; i += batchSize) {
     if (plan.interrupted?.()) {
       stoppedEarly = true;
-      for (const s of plan.victims.slice(i)) {
-        results.set(s.pid, {
-          pid: s.pid,
-          outcome: 'spared',
-          reason: 'interrupted before its batch',
-        });
-      }
+      const rest = plan.victims.slice(i).map((s) => ({
+        pid: s.pid,
+        outcome: 'spared' as const,
+        reason: 'interrupted before its batch',
+      }));
+      for (const r of rest) results.set(r.pid, r);
+      plan.onResults?.(rest);
       break;
     }
     const batch = plan.victims.slice(i, i + batchSize);
-    const outcome = await plan.target.signal({
-      sql: plan.sql,
-      params: plan.params,
-      mode: plan.mode,
-      sessions: batch,
-      protection: plan.protection,
-      // Only the first batch: later ones go after earlier kills took their time.
-      readJustNow: plan.readJustNow === true && i === 0,
-    });
+    let outcome: Awaited<ReturnType<DatabaseTarget['signal']>>;
+    try {
+      outcome = await plan.target.signal({
+        sql: plan.sql,
+        params: plan.params,
+        mode: plan.mode,
+        sessions: batch,
+        protection: plan.protection,
+      });
+    } catch (err) {
+      // The connection went (a restart, our session killed): whether this batch's statement ran
+      // is unknown; the later batches were never sent. Record both, then let the error end the run.
+      const reason = `the kill statement failed: ${err instanceof Error ? err.message : String(err)}`;
+      plan.onResults?.([
+        ...batch.map((s) => ({ pid: s.pid, outcome: 'unknown' as const, reason })),
+        ...plan.victims.slice(i + batchSize).map((s) => ({
+          pid: s.pid,
+          outcome: 'spared' as const,
+          reason: 'not signalled: the kill stopped at an error',
+        })),
+      ]);
+      throw err;
+    }
     const byPid = new Map(batch.map((s) => [s.pid, s]));
-    for (const pid of outcome.signalled) signalled.push(byPid.get(pid)!);
-    for (const pid of outcome.gone) results.set(pid, { pid, outcome: 'already-gone' });
+    const batchResults: VictimResult[] = [];
+    for (const pid of outcome.signalled) {
+      signalled.push(byPid.get(pid)!);
+      batchResults.push({ pid, outcome: 'signalled' });
+    }
+    for (const pid of outcome.gone) batchResults.push({ pid, outcome: 'already-gone' });
     for (const { pid, reason } of outcome.spared)
-      results.set(pid, { pid, outcome: 'spared', reason });
+      batchResults.push({ pid, outcome: 'spared', reason });
     for (const { pid, reason } of outcome.failed)
-      results.set(pid, { pid, outcome: 'failed', reason });
+      batchResults.push({ pid, outcome: 'failed', reason });
+    for (const r of batchResults) if (r.outcome !== 'signalled') results.set(r.pid, r);
+    plan.onResults?.(batchResults);
   }
 
   const done: VictimOutcome = plan.mode === 'cancel' ? 'cancelled' : 'terminated';
@@ -97,6 +132,7 @@ export async function executeKill(plan: KillPlan): Promise<KillReport> {
       reason: `signalled, still there after ${timeoutMs / 1000}s`,
     });
   }
+  plan.onResults?.(signalled.map((s) => results.get(s.pid)!));
   const ordered = plan.victims.map(
     (s) => results.get(s.pid) ?? { pid: s.pid, outcome: 'failed' as const, reason: 'no result' },
   );
@@ -110,6 +146,8 @@ const OUTCOME_ORDER: VictimOutcome[] = [
   'spared',
   'still-there',
   'failed',
+  'signalled',
+  'unknown',
 ];
 
 /** Counts per outcome in a fixed order, for summaries: { terminated: 15, spared: 1 }. */

@@ -153,23 +153,6 @@ LEFT JOIN (${SUPERUSERS_SQL}) su ON su.user = live.USER
 WHERE live.ID IN (${idList(ids)})`;
 }
 
-/**
- * The sessions as the candidate query read them, in the shape of the re-check's rows, for a kill
- * that follows that read directly: each one still selected (the candidate query applied the
- * never-touch rules; the selection applied the protection rules).
- */
-export function asRecheckRows(sessions: readonly Session[]): Row[] {
-  return sessions.map((s) => ({
-    pid: s.pid,
-    verdict: 'kill',
-    session_token: s.sessionToken,
-    user: s.user,
-    command: s.state,
-    started: null,
-    query_id: null,
-  }));
-}
-
 /** Parameters in the order their placeholders appear in `recheckSql`'s text. */
 export function recheckParams(request: SignalRequest): unknown[] {
   return [...request.protection.users, ...request.protection.applications, ...request.params];

@@ -1,7 +1,6 @@
 import mysql from 'mysql2/promise';
 import { TargetError } from '../errors.js';
 import {
-  asRecheckRows,
   byActivity,
   candidatesSql,
   classify,
@@ -126,22 +125,15 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
     },
     async signal(request) {
       if (request.sessions.length === 0) return { signalled: [], gone: [], spared: [], failed: [] };
-      // A terminate of sessions the candidate query read a moment ago, with no question asked in
-      // between: that read was the re-check (a second one would see the same rows 15 ms later and
-      // leave the same one-round-trip window before the KILL). A cancel always re-checks: it needs
-      // the QUERY_ID each victim runs at the kill.
-      const rows =
-        request.readJustNow && request.mode === 'terminate'
-          ? asRecheckRows(request.sessions)
-          : await run(
-              recheckSql(
-                request.sql,
-                request.sessions.map((s) => s.pid),
-                request.protection,
-                exactQueryIds,
-              ),
-              recheckParams(request),
-            );
+      const rows = await run(
+        recheckSql(
+          request.sql,
+          request.sessions.map((s) => s.pid),
+          request.protection,
+          exactQueryIds,
+        ),
+        recheckParams(request),
+      );
       const { kill, result, queryIds } = classify(request, rows);
       if (request.mode === 'cancel') cancelled = new Map([...cancelled, ...queryIds]);
       if (kill.length === 0) return result;

@@ -34,8 +34,7 @@ export interface DatabaseTarget {
   /**
    * Signals the shown sessions that still match, in as few statements as the engine allows,
    * re-checking each at execution time: same id and session token, still selected by the
-   * candidate query, still not protected. Sessions that changed are returned as spared. (With
-   * `readJustNow`, the candidate query just run was that check; see SignalRequest.)
+   * candidate query, still not protected. Sessions that changed are returned as spared.
    */
   signal(request: SignalRequest): Promise<SignalResult>;
   /** Of these sessions, the ids still there: the same session, and for `cancel` the same statement. */
@@ -82,14 +81,6 @@ export interface SignalRequest extends CandidateRequest {
   mode: KillMode;
   sessions: Session[];
   protection: Protection;
-  /**
-   * The sessions come from a bundled runbook's candidate query just run, with nothing in between:
-   * no question asked, no earlier batch (src/wizard/mitigation.ts decides). That read is then the check at kill time, and an adapter whose kill
-   * needs a separate re-checking round trip (MySQL) may skip it; the race it guards against, the
-   * operator's confirm window, did not happen. PostgreSQL re-checks inside its kill statement
-   * either way.
-   */
-  readJustNow?: boolean;
 }
 
 export interface SignalResult {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UsageError } from '../errors.js';
@@ -12,77 +13,128 @@ export class TranscriptError extends UsageError {
 
 /**
  * Opens (or continues) the transcript at `path` for appending. Parent directories are created
- * with mode 0700 and the file is (made) 0600. Each `append` stamps `ts` and `incident`, redacts
- * credentials, strips control characters, and writes one line with a single `write`, so
- * concurrent writers to the same incident file do not interleave inside a line and a crash or
- * kill of poolctl loses nothing. What was decided or done is also fsynced at once (the file, and
- * a new file's directory entry with it), to survive the machine itself; the start of the run and
- * read-only evidence (step results, findings, metrics) ride along with the next fsync. An fsync
- * per evidence line cost 3–40 ms per diagnose here, a third of the run on a busy disk, and the
- * start's own fsyncs (file and directory) held up the first query by 2–4 ms.
+ * with mode 0700 and the file is (made) 0600. Each event is stamped with `ts`, `incident` and
+ * `run` (this run's id, so the reader can tell apart two runs of one incident writing at once),
+ * redacted, stripped of control characters, and written as one line with a single `write` on an
+ * O_APPEND descriptor, so concurrent writers to the same incident file do not interleave inside
+ * a line and a kill of poolctl loses nothing written.
+ *
+ * Two kinds of write, because a diagnosis and a kill need different things from the record:
+ * - `append` (evidence, questions, outcomes) is best effort. When the file cannot be opened or
+ *   written (read-only mount, full disk), `warn` is told once and the run goes on unrecorded: a
+ *   read-only diagnosis is worth more at 3 AM than its record.
+ * - `commit` (a destructive step's intent) is written and fsynced or throws a TranscriptError:
+ *   the caller does nothing destructive without it. Once the record is broken, commit refuses.
+ *
+ * A path that cannot exist (its parent is a file, under /proc, a FIFO) is a usage error at once.
+ *
+ * What was decided or done is fsynced at once (the file, and a new file's directory entry with
+ * it), to survive the machine itself; the start of the run and read-only evidence ride along with
+ * the next fsync. An fsync per evidence line cost 3–40 ms per diagnose here.
  */
 const DURABLE_EVENTS = new Set<TranscriptEvent['type']>([
   'prompt',
+  'intent',
+  'outcome',
   'action',
   'manual',
   'note',
   'session.end',
 ]);
 
+export interface TranscriptOptions {
+  now?: () => Date;
+  /** Told once, with the reason, when from then on nothing is being recorded. */
+  warn?: (message: string) => void;
+}
+
 export function openTranscript(
   path: string,
   incident: string,
-  opts: { now?: () => Date } = {},
+  opts: TranscriptOptions = {},
 ): Transcript {
   const now = opts.now ?? (() => new Date());
-  const { fd, created } = openForAppend(path);
-  let dirSynced = !created;
+  const run = randomBytes(4).toString('hex');
+  let broken: string | undefined;
+  let fd: number | undefined;
+  let dirSynced = true;
+  try {
+    const opened = openForAppend(path);
+    fd = opened.fd;
+    dirSynced = !opened.created;
+  } catch (err) {
+    if (!(err instanceof Unwritable)) throw err;
+    broken = err.message;
+  }
   let ended = false;
 
-  const write = (event: TranscriptEvent): void => {
-    // The writer owns ts and incident, and puts them first for a reader of the raw file.
+  const stopRecording = (reason: string) => {
+    broken = reason;
+    opts.warn?.(`cannot write transcript ${path}: ${reason}; nothing more is being recorded`);
+  };
+  if (broken) opts.warn?.(`cannot open transcript ${path}: ${broken}; nothing is being recorded`);
+
+  /** Writes one event; throws the reason it could not (then nothing of it is left in the file). */
+  const write = (event: TranscriptEvent, durable: boolean): void => {
+    if (fd === undefined || broken) throw new Error(broken ?? 'not open');
+    // The writer owns ts, incident and run, and puts them first for a reader of the raw file.
     const stamped: Record<string, unknown> = {
       type: event.type,
       ts: now().toISOString(),
       incident,
+      run,
     };
     for (const [k, v] of Object.entries(event)) if (!(k in stamped)) stamped[k] = v;
     const record = toJson(stamped);
-    const line = JSON.stringify(sanitizeValue(redactValue(record))) + '\n';
-    try {
-      writeAll(fd, Buffer.from(line, 'utf8'));
-      if (DURABLE_EVENTS.has(event.type)) {
-        fs.fsyncSync(fd);
-        if (!dirSynced) {
-          fsyncDir(dirname(path));
-          dirSynced = true;
-        }
+    const line = Buffer.from(JSON.stringify(sanitizeValue(redactValue(record))) + '\n', 'utf8');
+    appendLine(fd, line);
+    if (durable) {
+      fs.fsyncSync(fd);
+      if (!dirSynced) {
+        fsyncDir(dirname(path));
+        dirSynced = true;
       }
-    } catch (err) {
-      throw new TranscriptError(`cannot write transcript ${path}: ${messageOf(err)}`, {
-        cause: err,
-      });
     }
   };
 
   return {
     path,
     incident,
+    get unrecorded() {
+      return broken;
+    },
     append(event) {
-      if (!ended) write(event);
+      if (ended || broken) return;
+      try {
+        write(event, DURABLE_EVENTS.has(event.type));
+      } catch (err) {
+        stopRecording(messageOf(err));
+      }
+    },
+    commit(event) {
+      if (ended) throw new TranscriptError(`transcript ${path} is already closed`);
+      try {
+        write(event, true);
+      } catch (err) {
+        const reason = broken ?? messageOf(err);
+        if (!broken) broken = reason; // the caller reports it: no second warning
+        throw new TranscriptError(`cannot write transcript ${path}: ${reason}`, { cause: err });
+      }
     },
     end(status, exitCode) {
       if (ended) return;
       ended = true;
       // end() runs from the top-level error handler: a failure here must not replace the error
       // being reported, and there is nothing better to do with it.
-      try {
-        write({ type: 'session.end', status, exitCode });
-      } catch {
-        /* already reported by an earlier append, or the disk is gone */
+      if (!broken) {
+        try {
+          write({ type: 'session.end', status, exitCode }, true);
+        } catch {
+          /* the disk is gone */
+        }
       }
       try {
-        fs.closeSync(fd);
+        if (fd !== undefined) fs.closeSync(fd);
       } catch {
         /* see above */
       }
@@ -90,33 +142,89 @@ export function openTranscript(
   };
 }
 
+/** The transcript cannot be written now (read-only, full, no permission): the run may go on. */
+class Unwritable extends Error {}
+
+/** Errors of a place that exists but takes no writes now, as opposed to a path that cannot exist. */
+const UNWRITABLE = new Set(['EROFS', 'EACCES', 'EPERM', 'ENOSPC', 'EDQUOT', 'EIO']);
+
 /** The file open for appending, and whether it is new (its directory entry not yet synced). */
 function openForAppend(path: string): { fd: number; created: boolean } {
   let fd: number;
   let existed: boolean;
   try {
-    const dir = dirname(path);
-    const madeDir = fs.mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined;
+    const madeDir = makeParents(dirname(path));
     existed = !madeDir && fs.existsSync(path);
     fd = fs.openSync(path, 'a+', 0o600);
   } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (UNWRITABLE.has(code)) throw new Unwritable(messageOf(err));
     throw new TranscriptError(`cannot open transcript ${path}: ${messageOf(err)}`, { cause: err });
   }
   try {
     const st = fs.fstatSync(fd);
+    // A FIFO or socket would block a write (and with it Ctrl-C) until someone reads it.
+    if (st.isFIFO() || st.isSocket()) {
+      throw new TranscriptError(`cannot open transcript ${path}: not a regular file`);
+    }
     if (st.isFile() && (st.mode & 0o077) !== 0) fs.fchmodSync(fd, 0o600);
     // A crash in the middle of a write leaves a line without its newline; end it, so the next
     // event starts on a line of its own and only the torn line is unreadable.
     if (st.size > 0) {
       const last = Buffer.alloc(1);
       fs.readSync(fd, last, 0, 1, st.size - 1);
-      if (last[0] !== 0x0a) writeAll(fd, Buffer.from('\n'));
+      if (last[0] !== 0x0a) appendLine(fd, Buffer.from('\n'));
     }
   } catch (err) {
     fs.closeSync(fd);
+    if (err instanceof TranscriptError) throw err;
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (UNWRITABLE.has(code)) throw new Unwritable(messageOf(err));
     throw new TranscriptError(`cannot open transcript ${path}: ${messageOf(err)}`, { cause: err });
   }
   return { fd, created: !existed };
+}
+
+/**
+ * `mkdir -p` that ends. Node's `mkdirSync(dir, { recursive: true })` (20.x) loops forever, in one
+ * synchronous call that no Ctrl-C can interrupt, where mkdir answers ENOENT although the parent
+ * exists (procfs, sysfs: `/proc/x`): it creates the parent (EEXIST), retries the child (ENOENT),
+ * and again. Here each level is made once, top down; ENOENT after its parent exists is final.
+ * Returns whether a directory was made.
+ */
+function makeParents(dir: string): boolean {
+  const missing: string[] = [];
+  let at = dir;
+  for (;;) {
+    try {
+      if (!fs.statSync(at).isDirectory()) {
+        throw Object.assign(
+          new Error(`ENOTDIR: not a directory, mkdir '${dir}' (${at} is a file)`),
+          {
+            code: 'ENOTDIR',
+          },
+        );
+      }
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      missing.push(at);
+      const parent = dirname(at);
+      if (parent === at) break;
+      at = parent;
+    }
+  }
+  for (const d of missing.reverse()) {
+    try {
+      fs.mkdirSync(d, { mode: 0o700 });
+    } catch (err) {
+      // Made by a concurrent run of the same incident in between: fine.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !fs.statSync(d).isDirectory()) {
+        throw err;
+      }
+    }
+  }
+  return missing.length > 0;
 }
 
 /** Makes a new file's directory entry durable too; not every file system supports it. */
@@ -133,9 +241,26 @@ function fsyncDir(dir: string): void {
   }
 }
 
-function writeAll(fd: number, buf: Buffer): void {
+/**
+ * Appends one line in one `write`. A write cut short (a full disk) is taken back, so no torn line
+ * is left for the next event to follow: the file is cut to where it was, if no other writer has
+ * appended since (with one, the torn line stays and the reader reports it).
+ */
+function appendLine(fd: number, buf: Buffer): void {
+  const start = fs.fstatSync(fd).size;
   let off = 0;
-  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+  try {
+    while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+  } catch (err) {
+    if (off > 0) {
+      try {
+        if (fs.fstatSync(fd).size === start + off) fs.ftruncateSync(fd, start);
+      } catch {
+        /* the error below says enough */
+      }
+    }
+    throw err;
+  }
 }
 
 /** Turns Dates, BigInts, Errors and Buffers into plain JSON values before redaction. */

@@ -7,6 +7,7 @@ import { countOutcomes, executeKill, type VictimResult } from '../safety/kill.js
 import { selectVictims, type Selection } from '../safety/selection.js';
 import type { DatabaseTarget, Protection, Session } from '../targets/types.js';
 import type { Transcript } from '../transcript/types.js';
+import { TranscriptError } from '../transcript/writer.js';
 import type { Metrics } from './model.js';
 
 /** What happened to one action: shown, asked, done, and the numbers around it. */
@@ -119,10 +120,18 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
   );
   await ctx.reporter.victims(action, selection, criteria);
   if (selection.victims.length === 0) return finish(record, ctx);
+  // No record, no kill: say so now rather than after the operator has said yes.
+  if (!ctx.dryRun && ctx.transcript.unrecorded !== undefined) {
+    throw unrecordedKill(ctx.transcript, ctx.transcript.unrecorded, action.mode, selection.victims);
+  }
   if (!(await approve(action, selection.victims.length, ctx, record))) return finish(record, ctx);
 
-  const report = await critical(() =>
-    executeKill({
+  // Audit first (DESIGN.md, safety rule 6): the intent is on disk before the kill statement is
+  // sent, and each batch's outcomes follow as they come, so whatever ends this run — Ctrl-C, a
+  // SIGKILL, a lost server — every session gone is named in the transcript. No record, no kill.
+  const report = await critical(async () => {
+    recordIntent(action, selection.victims, action.mode, record, ctx);
+    return executeKill({
       target: ctx.target,
       sql: action.sql,
       params,
@@ -134,11 +143,9 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
           ? ctx.escalateAfterS * 1000
           : ctx.killTimeoutMs,
       interrupted: interruptRequested,
-      // Only a bundled runbook's candidate query is known to read the live USER and COMMAND that
-      // the never-touch rules look at; a runbook file's could select them from anywhere.
-      readJustNow: record.answeredBy === '--yes' && ctx.runbook.origin.startsWith('bundled:'),
-    }),
-  );
+      onResults: recordOutcomes(action, action.mode, ctx),
+    });
+  });
   record.executed = true;
   record.results = report.results;
   record.stoppedEarly = report.stoppedEarly;
@@ -146,12 +153,75 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
   if (action.mode === 'cancel' && ctx.escalateAfterS !== undefined && !interruptRequested()) {
     await escalate(action, params, record, ctx);
   }
-  record.after = await measure(ctx);
+  // Interrupted: every outcome is recorded; do not make the operator wait for a measurement.
+  if (!interruptRequested()) record.after = await measure(ctx);
   await finish(record, ctx);
   // Ctrl-C during the kill: what was done is recorded above; now stop (exit 130).
   if (interruptRequested())
     throw new CancelledError('interrupted during the kill; its outcome is recorded');
   return record;
+}
+
+/**
+ * Writes and fsyncs what is about to be done to whom, on whose word; throws (exit 2) when it
+ * cannot, and then nothing is done. A session is named by its id and the token that tells it
+ * apart from a later one with the same id (PostgreSQL backend_start, MySQL user@host).
+ */
+function recordIntent(
+  action: TerminateStep,
+  victims: Session[],
+  mode: 'cancel' | 'terminate',
+  record: ActionRecord,
+  ctx: MitigationContext,
+): void {
+  try {
+    ctx.transcript.commit({
+      type: 'intent',
+      step: action.id,
+      title: action.title,
+      mode,
+      ...(mode !== action.mode ? { escalation: true } : {}),
+      approvedBy: record.answeredBy,
+      victims,
+    });
+  } catch (err) {
+    if (!(err instanceof TranscriptError)) throw err;
+    throw unrecordedKill(
+      ctx.transcript,
+      ctx.transcript.unrecorded ?? err.message,
+      mode,
+      victims,
+      err,
+    );
+  }
+}
+
+/** The error (exit 2) of a kill refused because its intent cannot be recorded. */
+function unrecordedKill(
+  transcript: Transcript,
+  reason: string,
+  mode: 'cancel' | 'terminate',
+  victims: Session[],
+  cause?: unknown,
+): TranscriptError {
+  const verb = mode === 'cancel' ? 'cancel the queries of' : 'terminate';
+  const n = victims.length;
+  return new TranscriptError(
+    `cannot write transcript ${transcript.path}: ${reason}; refusing to ${verb} ${n} session${n === 1 ? '' : 's'} without a record: nothing was changed`,
+    { cause },
+  );
+}
+
+/** Appends each batch's outcomes as the kill reports them. */
+function recordOutcomes(
+  action: TerminateStep,
+  mode: 'cancel' | 'terminate',
+  ctx: MitigationContext,
+): (results: VictimResult[]) => void {
+  return (results) => {
+    if (results.length > 0)
+      ctx.transcript.append({ type: 'outcome', step: action.id, mode, results });
+  };
 }
 
 /** Records the action in the transcript, whatever became of it, and shows the outcome. */
@@ -177,8 +247,9 @@ async function escalate(
   ctx.reporter.notice(
     `${victims.length} still running after the cancel: terminating them (--escalate)`,
   );
-  const report = await critical(() =>
-    executeKill({
+  const report = await critical(async () => {
+    recordIntent(action, victims, 'terminate', record, ctx);
+    return executeKill({
       target: ctx.target,
       sql: action.sql,
       params,
@@ -187,8 +258,9 @@ async function escalate(
       protection: ctx.protection,
       timeoutMs: ctx.killTimeoutMs,
       interrupted: interruptRequested,
-    }),
-  );
+      onResults: recordOutcomes(action, 'terminate', ctx),
+    });
+  });
   const escalated = new Map(report.results.map((r) => [r.pid, r]));
   record.results = record.results.map((r) => {
     const e = escalated.get(r.pid);

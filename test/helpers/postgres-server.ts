@@ -27,6 +27,8 @@ export interface PgServer {
    * The least-privileged accounts of the README, for the tests that prove them.
    */
   createRole(name: string, grants: string[], db?: string): Promise<string>;
+  /** `pg_ctl restart -m fast` on the same port: every session ends, as in a server restart. */
+  restart(): Promise<void>;
   /** Immediate shutdown and removal of the temporary directory; safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -158,6 +160,22 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
         );
         return url(name, password, db);
       },
+      restart: () =>
+        run(
+          ...asServerUser(osUser, bins.pgCtl, [
+            'restart',
+            '-D',
+            instance.dataDir,
+            '-m',
+            'fast',
+            '-l',
+            logFile,
+            '-w',
+            '-t',
+            '30',
+          ]),
+          { cwd: dir },
+        ).then(() => undefined),
       stop: () => stopInstance(instance),
     };
   } catch (error) {

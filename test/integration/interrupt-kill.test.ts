@@ -62,6 +62,12 @@ describe('Ctrl-C in the middle of a kill', () => {
     expect(code).toBe(130);
     expect(stderr).toContain('finishing the kill in flight');
     const events = readEvents(transcript);
+    // Audit first: the intent (every victim) is on disk before the kill; the outcomes follow.
+    const types = events.map((e) => e.type);
+    expect(types.indexOf('intent')).toBeGreaterThan(types.indexOf('prompt'));
+    expect(types.indexOf('outcome')).toBeGreaterThan(types.indexOf('intent'));
+    expect(types.indexOf('action')).toBeGreaterThan(types.indexOf('outcome'));
+    expect(events.find((e) => e.type === 'intent')!.victims).toHaveLength(300);
     const action = events.find((e) => e.type === 'action')!;
     expect(action).toMatchObject({ id: 'kill-idle', executed: true });
     expect(action.results).toHaveLength(300);

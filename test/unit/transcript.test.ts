@@ -255,12 +255,21 @@ describe('openTranscript', () => {
     ]);
   });
 
-  it('reports a write failure with the path, but end() never throws', () => {
+  it('goes on unrecorded after a failed append, warning once; a commit then refuses', () => {
     // /dev/full accepts open() and fails every write with ENOSPC: a full disk, on demand.
-    const t = openTranscript('/dev/full', 'full');
+    const warnings: string[] = [];
+    const t = openTranscript('/dev/full', 'full', { warn: (m) => warnings.push(m) });
+    expect(t.unrecorded).toBeUndefined();
+    expect(() => t.append(start('diagnose'))).not.toThrow();
+    t.append({ type: 'note', text: 'second' });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      /cannot write transcript \/dev\/full: .*ENOSPC.*nothing more is being recorded/,
+    );
+    expect(t.unrecorded).toMatch(/ENOSPC/);
     let err: unknown;
     try {
-      t.append(start('diagnose'));
+      t.commit({ type: 'intent', step: 'kill-idle', victims: [] });
     } catch (e) {
       err = e;
     }
@@ -268,6 +277,13 @@ describe('openTranscript', () => {
     expect(String((err as Error).message)).toMatch(/cannot write transcript \/dev\/full: .*ENOSPC/);
     expect(exitCodeOf(err)).toBe(2);
     expect(() => t.end('critical', 1)).not.toThrow();
+  });
+
+  it('commit throws when the very first write fails', () => {
+    const t = openTranscript('/dev/full', 'full');
+    expect(() => t.commit({ type: 'intent', step: 'kill-idle', victims: [] })).toThrow(
+      TranscriptError,
+    );
   });
 
   it('reports a path that cannot be opened', () => {

@@ -169,6 +169,22 @@ export function describeEvent(
         event: 'prompt',
         text: `"${clean(e.question)}" → ${clean(e.answer)} (answered by ${clean(e.answeredBy) || '?'})`,
       };
+    case 'intent': {
+      const n = Array.isArray(e.victims) ? e.victims.length : 0;
+      const verb = e.mode === 'cancel' ? 'cancel the queries of' : 'terminate';
+      return {
+        event: 'intent',
+        text: `${clean(e.step)}: about to ${verb} ${n} session${n === 1 ? '' : 's'}${e.escalation === true ? ' (escalation)' : ''} (approved by ${clean(e.approvedBy) || '?'})`,
+      };
+    }
+    case 'outcome': {
+      const counts: Record<string, number> = {};
+      for (const r of Array.isArray(e.results) ? e.results : []) {
+        const o = clean((r as { outcome?: unknown } | null)?.outcome);
+        counts[o] = (counts[o] ?? 0) + 1;
+      }
+      return { event: 'outcome', text: `${clean(e.step)}: ${outcomesLine(counts)}` };
+    }
     case 'action':
       return { event: 'action', text: actionLine(e) };
     case 'manual':
@@ -221,6 +237,10 @@ function rest(e: TranscriptEvent): Record<string, unknown> {
     if (!['type', 'ts', 'incident'].includes(k)) others[k] = v;
   return others;
 }
+
+/** Said of an action whose run ended after its intent, before its own event. */
+export const INTERRUPTED_NOTE =
+  'the run ended before this action finished; a session without a recorded outcome shows "outcome unknown: the run was interrupted"';
 
 /** Victims shown per action; every one is in the JSON export. */
 export const VICTIM_ROWS = 50;

@@ -17,6 +17,7 @@ import {
   elapsedLabel,
   metricValue,
   outcomesLine,
+  INTERRUPTED_NOTE,
   plural,
   span,
 } from './describe.js';
@@ -274,6 +275,8 @@ function action(a: ActionReport): string {
     );
     if (a.stoppedEarly)
       items.push('<li><strong>Stopped early:</strong> interrupted before every batch ran</li>');
+    if (a.interrupted)
+      items.push(`<li><strong>Interrupted:</strong> ${html(INTERRUPTED_NOTE)}</li>`);
   } else {
     const why =
       a.victims.length === 0

@@ -24,6 +24,7 @@ import {
   elapsedLabel,
   metricValue,
   outcomesLine,
+  INTERRUPTED_NOTE,
   plural,
   span,
 } from './describe.js';
@@ -257,6 +258,7 @@ function action(a: ActionReport): string[] {
   if (a.executed) {
     out.push(`- **Outcome:** ${mdText(outcomesLine(a.outcomes)) || 'no results recorded'}`);
     if (a.stoppedEarly) out.push('- **Stopped early:** interrupted before every batch ran');
+    if (a.interrupted) out.push(`- **Interrupted:** ${INTERRUPTED_NOTE}`);
   } else {
     const why =
       a.victims.length === 0

@@ -79,6 +79,11 @@ export interface ActionReport {
   before?: Metrics;
   after?: Metrics;
   stoppedEarly: boolean;
+  /**
+   * Only the intent (and the outcomes of some batches) were recorded: the run ended before the
+   * action's own event. Victims without an outcome read "unknown".
+   */
+  interrupted?: boolean;
 }
 
 export interface FindingReport {
@@ -203,6 +208,12 @@ export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): In
   let pendingPrompt: ActionReport['prompt'] | undefined;
   let run: RunInfo | undefined;
   let lastTs = t0;
+  // Two runs of one incident may write at once: their events carry `run` (older files do not, and
+  // are read in order). The state of the runs not being read right now waits here.
+  const byRun = new Map<string, RunState>();
+  let current = '';
+  // Intents whose action event has not been seen yet, by run and step.
+  const openIntents = new Map<string, ActionReport>();
 
   const push = (e: TranscriptEvent, line: EventLine) => {
     const ts = str(e.ts) ?? lastTs ?? '';
@@ -223,7 +234,15 @@ export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): In
 
   events.forEach((e, i) => {
     const ts = str(e.ts) ?? lastTs ?? '';
+    const runId = str(e.run) ?? '';
+    if (runId !== current) {
+      byRun.set(current, { run, pendingStart, pendingPrompt });
+      ({ run, pendingStart, pendingPrompt } = byRun.get(runId) ?? { run });
+      byRun.delete(runId);
+      current = runId;
+    }
     const command = run?.command ?? '';
+    const intentKey = `${runId}/${text(e.step ?? e.id)}`;
     switch (e.type) {
       case 'session.start': {
         flushStart();
@@ -298,13 +317,61 @@ export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): In
           answeredBy: text(e.answeredBy),
         };
         break;
+      case 'intent': {
+        const open = openIntents.get(intentKey);
+        if (open && e.escalation === true) {
+          // Terminate what a cancel did not end: those victims' outcomes are open again.
+          const pids = new Set(arr(e.victims).map((v) => num(obj(v).pid)));
+          for (const v of open.victims)
+            if (pids.has(v.pid))
+              Object.assign(v, UNKNOWN, { reason: `escalated: ${UNKNOWN.reason}` });
+          open.outcomes = countOutcomes(open.victims);
+          break;
+        }
+        const report = actionOf(
+          { ...e, id: e.step, executed: true, results: [] },
+          ts,
+          command,
+          pendingPrompt,
+        );
+        for (const v of report.victims) Object.assign(v, UNKNOWN);
+        report.outcomes = countOutcomes(report.victims);
+        report.interrupted = true;
+        pendingPrompt = undefined;
+        actions.push(report);
+        openIntents.set(intentKey, report);
+        break;
+      }
+      case 'outcome': {
+        const open = openIntents.get(intentKey);
+        if (!open) break;
+        const rows = new Map(open.victims.map((v) => [v.pid, v]));
+        for (const r of arr(e.results).map(obj)) {
+          const v = rows.get(num(r.pid) ?? NaN);
+          if (!v) continue;
+          v.outcome = text(r.outcome);
+          v.reason =
+            str(r.reason) ?? (v.outcome === 'signalled' ? `signal sent; ${UNKNOWN.reason}` : '');
+        }
+        open.outcomes = countOutcomes(open.victims);
+        break;
+      }
       case 'action': {
         // The approval is the last prompt since the previous action, and is asked only when
         // there were sessions to act on ("Which mitigation?" comes before it, not instead).
         const hasVictims = arr(e.victims).length > 0;
-        const report = actionOf(e, ts, command, hasVictims ? pendingPrompt : undefined);
-        pendingPrompt = undefined;
-        actions.push(report);
+        const open = openIntents.get(intentKey);
+        const report = actionOf(
+          e,
+          ts,
+          command,
+          open?.prompt ?? (hasVictims ? pendingPrompt : undefined),
+        );
+        if (!open) pendingPrompt = undefined;
+        openIntents.delete(intentKey);
+        // The action's own event completes its intent: one action, where the intent was.
+        if (open) actions.splice(actions.indexOf(open), 1, report);
+        else actions.push(report);
         // The before numbers were taken just before the approval; the after ones just now.
         const beforeTs = i > 0 ? (str(events[i - 1]?.ts) ?? ts) : ts;
         if (report.before)
@@ -340,6 +407,10 @@ export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): In
     lastTs = ts || lastTs;
   });
   flushStart();
+  for (const [, state] of byRun) {
+    pendingStart = state.pendingStart;
+    flushStart();
+  }
 
   // The operator's note on a manual step is written before the step's mark: attach at the end.
   for (const n of notes) if (n.step) manual.get(n.step)?.notes.push(n.text);
@@ -386,6 +457,22 @@ export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): In
     notes,
     measurements,
   };
+}
+
+/** What the reader keeps per run while another run's events are read. */
+interface RunState {
+  run?: RunInfo;
+  pendingStart?: { ts: string; step: string; title: string };
+  pendingPrompt?: ActionReport['prompt'];
+}
+
+/** A victim named by an intent whose outcome was never recorded. */
+const UNKNOWN = { outcome: 'unknown', reason: 'outcome unknown: the run was interrupted' };
+
+function countOutcomes(victims: VictimRow[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of victims) out[v.outcome] = (out[v.outcome] ?? 0) + 1;
+  return out;
 }
 
 function firstTs(events: TranscriptEvent[]): string | undefined {
