@@ -9,6 +9,7 @@ import type { DatabaseTarget, Protection, Session } from '../targets/types.js';
 import type { Transcript } from '../transcript/types.js';
 import { TranscriptError } from '../transcript/writer.js';
 import type { Metrics } from './model.js';
+import { refuseBlindKill } from './visibility.js';
 
 /** What happened to one action: shown, asked, done, and the numbers around it. */
 export interface ActionRecord {
@@ -101,6 +102,8 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
 
   record.mode = action.mode;
   const params = bindParameters(action.params, ctx.values);
+  // Every path to a kill (--action, the wizard's offer) refuses one it cannot see to choose.
+  await refuseBlindKill(action.id, ctx.runbook, ctx.values, ctx.target);
   record.before = await measure(ctx);
   const candidates = await ctx.target.candidates({ sql: action.sql, params });
   const selection = selectVictims(candidates, {
