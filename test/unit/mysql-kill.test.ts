@@ -172,13 +172,14 @@ describe('SQL text holds only integers poolctl wrote', () => {
         includeSuperusers: false,
       },
     };
-    const sql = recheckSql(request.sql, [7], request.protection, false);
+    const readable = { programNames: true, statementIds: 'query-id' } as const;
+    const sql = recheckSql(request.sql, [7], request.protection, readable);
     expect(sql).not.toContain("o'brien");
     expect(sql).toContain('live.USER IN (?, ?)');
-    expect(sql).toContain("COALESCE(c.application, '') IN (?)");
+    expect(sql).toContain("COALESCE(a.program_name, '') IN (?)");
     expect(sql).toContain('WHERE live.ID IN (7)');
     expect(sql.match(/\?/g)).toHaveLength(4);
-    expect(recheckParams(request)).toEqual(["o'brien", 'keeper', 'migrations', 300]);
+    expect(recheckParams(request, readable)).toEqual(["o'brien", 'keeper', 'migrations', 300]);
   });
 });
 
