@@ -550,6 +550,12 @@ export function stillRunning(
   return mode === 'terminate' || row.command !== 'Killed';
 }
 
+/** Whether the row shows the statement with this id: both known and equal. */
+function sameStatementId(row: Row | undefined, queryId: number | undefined): boolean {
+  if (queryId === undefined || row?.query_id === null || row?.query_id === undefined) return false;
+  return Number(row.query_id) === queryId;
+}
+
 export interface SequentialKill {
   run: BatchRunner;
   /** The victim's process list row now, undefined once gone. */
@@ -604,7 +610,9 @@ export async function killOneByOne(
           // connection shown `Killed` is on its way out already. Only where the statement has an
           // id (MariaDB's QUERY_ID, MySQL 8's statement event) that is still the one killed: a
           // repeat without it could hit the connection's next statement, never shown to anyone.
-          if (row?.command !== 'Killed' && victim.queryId !== undefined) again.push(victim);
+          if (row?.command !== 'Killed' && sameStatementId(row, victim.queryId)) {
+            again.push(victim);
+          }
           break;
         }
         await sleep(VICTIM_POLL_MS);
