@@ -1,11 +1,17 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseDiagnoseOptions, runDiagnose } from '../../src/commands/diagnose.js';
 import { connectDatabase } from '../../src/targets/connect.js';
 import type { DatabaseTarget, Session } from '../../src/targets/types.js';
 import { sleep, sorted } from '../helpers/expect.js';
 import { startMariaDB, type MariaDBServer } from '../helpers/mariadb-server.js';
 import { holdMysqlSessions, type HeldMysqlSessions } from '../helpers/mysql-sessions.js';
+import { inProcessDeps } from '../helpers/in-process.js';
 import { runCli } from '../helpers/run-cli.js';
+import { ScriptedPrompter } from '../helpers/scripted-prompter.js';
 
 // Protection that cannot silently fail, on a STOCK MariaDB (performance_schema OFF, as it ships)
 // and with the least-privileged accounts the README documents (test/helpers/mariadb-server.ts
@@ -156,12 +162,39 @@ describe('stock MariaDB (performance_schema OFF): protection that cannot silentl
     expect(run.spared[own[0]!]).toMatch(/superuser "oncall_reads_grants"/);
   });
 
-  it('PROCESS alone (c): never an internal error; each KILL fails with the GRANT that fixes it', async () => {
+  it('on-call account (a) in the wizard after diagnose: the offered kill spares what it cannot classify', async () => {
     const api = await hold(server.appUrl, 'api', 2);
     const root = await hold(server.rootUrl, 'mysql');
     await sleep(AGE_MS);
+    const prompter = new ScriptedPrompter([
+      { expect: 'Which mitigation?', answer: 'kill-idle' },
+      { expect: 'Next?', answer: 'done' },
+    ]);
+    const deps = inProcessDeps(prompter, {
+      stateDir: mkdtempSync(join(tmpdir(), 'poolctl-protect-')),
+      argv: ['poolctl', 'diagnose'],
+    });
+    await runDiagnose(
+      parseDiagnoseOptions({
+        mysql: urls.oncall,
+        set: ['leak_idle_after=1s', 'kill_idle_after=1s'],
+      }),
+      deps,
+    );
+    prompter.verify();
+    expect(deps.io.stderr() + deps.io.stdout()).not.toMatch(/internal error|session_connect_attrs/);
+    expect(await alive([...api, ...root])).toEqual(sorted([...api, ...root]));
+  });
+
+  it('PROCESS alone (c): never an internal error; each KILL fails with the GRANT that fixes it', async () => {
+    const api = await hold(server.appUrl, 'api', 2);
+    const root = await hold(server.rootUrl, 'mysql');
+    // Its own account's other session: known not to be a superuser's, and its own to kill.
+    const own = await hold(urls.processOnly, 'mysql');
+    await sleep(AGE_MS);
     const run = await killIdle(urls.processOnly, '--yes');
     expect(run.code).toBe(4);
+    expect(run.outcomes[own[0]!]).toMatchObject({ outcome: 'terminated' });
     for (const id of [...api, ...root]) {
       expect(run.outcomes[id]).toMatchObject({
         outcome: 'failed',
