@@ -292,3 +292,55 @@ describe('the re-check at kill time applies the same rules (on-call account (a),
     expect(await alive(api)).toEqual(api);
   });
 });
+
+describe('performance_schema ON, on-call account (a) + GRANT SELECT ON performance_schema.session_connect_attrs', () => {
+  let psServer: MariaDBServer;
+  let url: string;
+  beforeAll(async () => {
+    psServer = await startMariaDB({ performanceSchema: true });
+    url = await psServer.createAccount('oncall');
+    await psServer.sql("GRANT SELECT ON performance_schema.session_connect_attrs TO oncall@'%';");
+  });
+  afterAll(async () => psServer?.stop());
+
+  it('that one table grant makes --protect-app work by name; unknown superuser status still spares', async () => {
+    const api = await holdMysqlSessions(psServer.appUrl, { sleep: 1, programNames: ['api'] });
+    const root = await holdMysqlSessions(psServer.rootUrl, { sleep: 1, programNames: ['mysql'] });
+    open.push(api, root);
+    await sleep(AGE_MS);
+    const result = await runCli([
+      'mitigate',
+      '--mysql',
+      url,
+      '--action',
+      'kill-idle',
+      '--set',
+      'kill_idle_after=1s',
+      '--protect-app',
+      'api',
+      '--yes',
+      '--output',
+      'json',
+    ]);
+    expect(result.stderr).not.toMatch(/internal error/);
+    const action = (JSON.parse(result.stdout) as Report).actions[0]!;
+    const reasons = Object.fromEntries(action.spared.map((x) => [x.pid, x.reason]));
+    expect(reasons[api.ids[0]!]).toBe('protected application "api" (--protect-app)');
+    expect(reasons[root.ids[0]!]).toMatch(/^superuser status unknown/);
+    expect(action.results.filter((r) => r.outcome === 'terminated')).toEqual([]);
+    const stillThere = await psServer.sql(
+      `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID IN (${api.ids[0]}, ${root.ids[0]});`,
+    );
+    expect(stillThere.trim()).toBe('2');
+    const diagnosis = await runCli(['diagnose', '--mysql', url, '--output', 'json']);
+    const report = JSON.parse(diagnosis.stdout) as Report & {
+      steps: { id: string; rows?: { application: string }[] }[];
+    };
+    expect(report.steps.find((s) => s.id === 'holders')?.rows?.map((r) => r.application)).toContain(
+      'api',
+    );
+    expect(
+      report.findings.filter((f) => /Application names are not readable/.test(f.message)),
+    ).toEqual([]);
+  });
+});
