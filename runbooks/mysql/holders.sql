@@ -1,9 +1,15 @@
 -- Who holds the connections: by program name, user, client host (without the port) and database
 -- (exhaustion-response.md; RUNBOOK-006 "Connection Leaks"). The program name is the program_name
--- connection attribute where the server records it; '(none)' otherwise.
--- Reads INNODB_TRX (PROCESS privilege) and performance_schema (SELECT).
+-- connection attribute: '(none)' for a connection that sent none, '(unknown: …)' where poolctl
+-- cannot read it (performance_schema OFF, MariaDB's default, or no SELECT on it: poolctl then reads
+-- the attributes table below as one row per connection with a NULL name, src/targets/mysql-kill.ts).
+-- Reads INNODB_TRX (PROCESS privilege) and performance_schema.session_connect_attrs (SELECT).
 SELECT
-  COALESCE(NULLIF(a.program_name, ''), '(none)') AS application,
+  CASE
+    WHEN a.PROCESSLIST_ID IS NULL OR a.program_name = '' THEN '(none)'
+    ELSE COALESCE(a.program_name, IF(@@performance_schema, '(unknown: not readable)',
+                                     '(unknown: performance_schema OFF)'))
+  END AS application,
   p.USER AS user,
   IF(LOCATE(':', p.HOST) > 0, LEFT(p.HOST, CHAR_LENGTH(p.HOST) - LOCATE(':', REVERSE(p.HOST))),
      p.HOST) AS client,
@@ -18,6 +24,7 @@ LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID
 LEFT JOIN (
   -- Grouped so that it is materialized with a key: MariaDB's performance_schema tables have no
   -- index, and a plain join rescans the attributes per block of connections (130 ms at 1,000).
+  -- Named without an alias, so that poolctl can read it as unknown names where unreadable.
   SELECT PROCESSLIST_ID, MAX(ATTR_VALUE) AS program_name
   FROM performance_schema.session_connect_attrs
   WHERE ATTR_NAME = 'program_name'

@@ -1,12 +1,12 @@
 -- Candidates: connections asleep for at least ? seconds inside an open InnoDB transaction
 -- (RUNBOOK-006 Root cause B). Ending them rolls their transactions back.
+-- The application (program name) is poolctl's to add where the server lets it be read.
 SELECT
   p.ID AS pid,
   CONCAT(p.USER, '@', p.HOST) AS session_token,
   CAST(UNIX_TIMESTAMP() - p.TIME AS CHAR) AS query_token,
   p.USER AS user,
   p.HOST AS host,
-  a.program_name AS application,
   IF(LOCATE(':', p.HOST) > 0, LEFT(p.HOST, CHAR_LENGTH(p.HOST) - LOCATE(':', REVERSE(p.HOST))),
      p.HOST) AS client,
   p.DB AS `database`,
@@ -16,14 +16,6 @@ SELECT
   p.INFO AS query
 FROM information_schema.PROCESSLIST p
 JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID
-LEFT JOIN (
-  -- Grouped so that it is materialized with a key: MariaDB's performance_schema tables have no
-  -- index, and a plain join rescans the attributes per block of connections (130 ms at 1,000).
-  SELECT PROCESSLIST_ID, MAX(ATTR_VALUE) AS program_name
-  FROM performance_schema.session_connect_attrs
-  WHERE ATTR_NAME = 'program_name'
-  GROUP BY PROCESSLIST_ID
-) a ON a.PROCESSLIST_ID = p.ID
 WHERE p.ID <> CONNECTION_ID()
   AND p.USER NOT IN ('system user', 'event_scheduler', 'unauthenticated user')
   AND p.COMMAND = 'Sleep'

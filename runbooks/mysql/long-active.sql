@@ -4,13 +4,13 @@
 -- still authenticating, or one already being killed.
 -- query_token is the statement's start in epoch seconds, derived from TIME (whole seconds), so two
 -- readings of the same statement may differ by one.
+-- The application (program name) is poolctl's to add where the server lets it be read.
 SELECT
   p.ID AS pid,
   CONCAT(p.USER, '@', p.HOST) AS session_token,
   CAST(UNIX_TIMESTAMP() - p.TIME AS CHAR) AS query_token,
   p.USER AS user,
   p.HOST AS host,
-  a.program_name AS application,
   IF(LOCATE(':', p.HOST) > 0, LEFT(p.HOST, CHAR_LENGTH(p.HOST) - LOCATE(':', REVERSE(p.HOST))),
      p.HOST) AS client,
   p.DB AS `database`,
@@ -18,14 +18,6 @@ SELECT
   p.TIME AS in_state_s,
   p.INFO AS query
 FROM information_schema.PROCESSLIST p
-LEFT JOIN (
-  -- Grouped so that it is materialized with a key: MariaDB's performance_schema tables have no
-  -- index, and a plain join rescans the attributes per block of connections (130 ms at 1,000).
-  SELECT PROCESSLIST_ID, MAX(ATTR_VALUE) AS program_name
-  FROM performance_schema.session_connect_attrs
-  WHERE ATTR_NAME = 'program_name'
-  GROUP BY PROCESSLIST_ID
-) a ON a.PROCESSLIST_ID = p.ID
 WHERE p.ID <> CONNECTION_ID()
   AND p.USER NOT IN ('system user', 'event_scheduler', 'unauthenticated user')
   AND p.COMMAND NOT IN ('Sleep', 'Connect', 'Killed', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID',

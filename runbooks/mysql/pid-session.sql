@@ -4,13 +4,13 @@
 -- applies the protection rules on top.
 -- session_token is user@host (host:port over TCP), query_token the statement's start in epoch
 -- seconds: poolctl re-checks both at kill time.
+-- The application (program name) is poolctl's to add where the server lets it be read.
 SELECT
   p.ID AS pid,
   CONCAT(p.USER, '@', p.HOST) AS session_token,
   CAST(UNIX_TIMESTAMP() - p.TIME AS CHAR) AS query_token,
   p.USER AS user,
   p.HOST AS host,
-  a.program_name AS application,
   IF(LOCATE(':', p.HOST) > 0, LEFT(p.HOST, CHAR_LENGTH(p.HOST) - LOCATE(':', REVERSE(p.HOST))),
      p.HOST) AS client,
   p.DB AS `database`,
@@ -18,12 +18,6 @@ SELECT
   p.TIME AS in_state_s,
   p.INFO AS query
 FROM information_schema.PROCESSLIST p
-LEFT JOIN (
-  SELECT PROCESSLIST_ID, MAX(ATTR_VALUE) AS program_name
-  FROM performance_schema.session_connect_attrs
-  WHERE ATTR_NAME = 'program_name'
-  GROUP BY PROCESSLIST_ID
-) a ON a.PROCESSLIST_ID = p.ID
 WHERE p.ID <> CONNECTION_ID()
   AND p.USER NOT IN ('system user', 'event_scheduler', 'unauthenticated user')
   AND p.COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID',

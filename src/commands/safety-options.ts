@@ -73,6 +73,7 @@ export function mitigationContext(
     protection: {
       users: safety.protectUsers,
       applications: safety.protectApps,
+      defaultApplications: nameList(parts.values.protect_apps_default),
       includeSuperusers: safety.includeSuperusers,
     },
     maxVictims: safety.maxVictims,
@@ -80,4 +81,12 @@ export function mitigationContext(
     escalateAfterS: safety.escalateAfterS,
     killTimeoutMs: safety.killTimeoutMs,
   };
+}
+
+/** A runbook parameter holding names separated by commas: `a, b` → ['a', 'b']. */
+function nameList(value: unknown): string[] {
+  return String(value ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
 }

@@ -48,6 +48,102 @@ export function readingProcesslistFrom(sql: string, table: string): string {
   return sql.replace(/`?\binformation_schema`?\s*\.\s*`?processlist\b`?/gi, table);
 }
 
+/** What this server lets poolctl read, found once at connect (mysql.ts). */
+export interface Readable {
+  /**
+   * Program names (the program_name connection attribute in
+   * performance_schema.session_connect_attrs): performance_schema is on, the account may SELECT
+   * the table and the server recorded poolctl's own. MariaDB ships with performance_schema OFF.
+   */
+  programNames: boolean;
+  /**
+   * How a running statement is told from the next one on the same connection: MariaDB's
+   * PROCESSLIST.QUERY_ID; on MySQL 8 the statement event's EVENT_ID in
+   * performance_schema.events_statements_current (where performance_schema is on and readable);
+   * else not at all.
+   */
+  statementIds: StatementIds;
+}
+
+export type StatementIds = 'query-id' | 'statement-events' | 'none';
+
+/** poolctl's own account as USER_PRIVILEGES spells a grantee: 'user'@'host'. */
+const OWN_GRANTEE = `CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''',
+                            SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')`;
+
+/**
+ * One row about poolctl's own account. `reads_grants`: USER_PRIVILEGES shows accounts other than
+ * ours, which the server does for all of them or for none (it takes SELECT on the mysql schema;
+ * a table grant on mysql.global_priv or mysql.user is not enough on MariaDB 10.11). A server with
+ * no other account reads as not readable, which errs on the side of sparing. `kills_others`: our
+ * account holds SUPER or CONNECTION ADMIN, without which the server refuses to KILL another
+ * account's connection (error 1095).
+ */
+export const OWN_ACCOUNT_SQL = `SELECT
+    EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES
+             WHERE GRANTEE <> ${OWN_GRANTEE}) AS reads_grants,
+    EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES
+             WHERE GRANTEE = ${OWN_GRANTEE}
+               AND PRIVILEGE_TYPE IN ('SUPER', 'CONNECTION ADMIN', 'CONNECTION_ADMIN')) AS kills_others`;
+
+/**
+ * Whether a session of `user` is a superuser's, as far as the server says: 1 (an account of that
+ * name holds SUPER or CONNECTION ADMIN), 0 (known not to), NULL (unknown: other accounts' grants
+ * are unreadable, and a KILL of ours would succeed on it). Known not to: every account when the
+ * grants are readable; our own user name (we read our own grants); anyone while our account may
+ * not KILL other accounts' connections (the server refuses that KILL itself, error 1095).
+ * Matching on the user name alone errs on the side of protecting: any host's account of that
+ * name with the privilege counts. Needs `me` (OWN_ACCOUNT_SQL) and `su` (SUPERUSERS_SQL).
+ */
+function superuserSql(user: string): string {
+  return `CASE WHEN su.user IS NOT NULL THEN 1
+       WHEN me.reads_grants OR NOT me.kills_others
+            OR ${user} = SUBSTRING_INDEX(CURRENT_USER(), '@', 1) THEN 0
+  END`;
+}
+
+/** The sessions' program names where readable, grouped so that it is materialized with a key. */
+const PROGRAM_NAMES_SQL = `SELECT PROCESSLIST_ID, MAX(ATTR_VALUE) AS program_name
+  FROM performance_schema.session_connect_attrs
+  WHERE ATTR_NAME = 'program_name'
+  GROUP BY PROCESSLIST_ID`;
+
+/**
+ * `sql` with performance_schema.session_connect_attrs read as a table of unknown program names
+ * where the server does not let poolctl read them (performance_schema OFF, no SELECT on it): one
+ * row per connection with a NULL program_name, so that a diagnosis joining it (holders.sql) runs
+ * and shows the names as unknown instead of failing or showing none. Runbook SQL names the table
+ * without an alias, as holders.sql does: it becomes a derived table of that name.
+ */
+export function readingProgramNamesFrom(sql: string, readable: boolean): string {
+  if (readable) return sql;
+  return sql.replace(
+    /`?\bperformance_schema`?\s*\.\s*`?session_connect_attrs\b`?/gi,
+    // One line: where the name stands in a `--` comment, the comment stays one.
+    `(SELECT ID AS PROCESSLIST_ID, 'program_name' AS ATTR_NAME, CAST(NULL AS CHAR) AS ATTR_VALUE FROM ${PROCESSLIST}) AS session_connect_attrs`,
+  );
+}
+
+/**
+ * The SQL expression for the id of the statement a connection (`live`, a process list row) runs;
+ * see Readable.statementIds. On MySQL 8: the top-level statement event of the connection's
+ * thread. events_statements_current keeps a thread's last statement after it has ended, and the
+ * next statement gets a new EVENT_ID.
+ */
+export function statementIdSql(live: string, ids: StatementIds): string {
+  switch (ids) {
+    case 'query-id':
+      return `${live}.QUERY_ID`;
+    case 'statement-events':
+      return `(SELECT MAX(s.EVENT_ID)
+     FROM performance_schema.threads t
+     JOIN performance_schema.events_statements_current s ON s.THREAD_ID = t.THREAD_ID
+     WHERE t.PROCESSLIST_ID = ${live}.ID AND s.NESTING_EVENT_LEVEL = 0)`;
+    case 'none':
+      return 'NULL';
+  }
+}
+
 /** Accounts with SUPER or CONNECTION ADMIN (MySQL 8: CONNECTION_ADMIN), by user name. */
 const SUPERUSERS_SQL = `SELECT DISTINCT REPLACE(
     SUBSTRING(GRANTEE, 2, CHAR_LENGTH(GRANTEE) - LOCATE('@', REVERSE(GRANTEE)) - 2),
@@ -72,19 +168,24 @@ function asSubquery(sql: string): string {
 }
 
 /**
- * A runbook's candidate query, wrapped: never poolctl's own connection nor a server thread, each
- * session marked with whether an account of its user name holds SUPER or CONNECTION ADMIN (the
- * protection rules spare those unless asked). Matching on the user name alone errs on the side of
- * protecting. The account reads only its own grants without access to the mysql schema; then
- * other superusers go unmarked here, and a KILL of theirs fails (error 1095) rather than succeeds.
+ * A runbook's candidate query, wrapped: never poolctl's own connection nor a server thread; each
+ * session with its program name where readable (`application`, NULL where not: the adapter marks
+ * it unknown) and whether its account is a superuser's (1, 0, or NULL for unknown: superuserSql).
+ * Candidate SQL selects no application itself: reading it is the adapter's, so that no runbook
+ * statement fails where program names cannot be read.
  */
-export function candidatesSql(candidateSql: string): string {
-  return `SELECT c.*, su.user IS NOT NULL AS superuser
+export function candidatesSql(candidateSql: string, readable: Readable): string {
+  const programs = readable.programNames
+    ? `LEFT JOIN (${PROGRAM_NAMES_SQL}) a ON a.PROCESSLIST_ID = c.pid\n`
+    : '';
+  return `SELECT c.*, ${readable.programNames ? 'a.program_name' : 'NULL'} AS application,
+  ${superuserSql('c.user')} AS superuser
 FROM (
 ${asSubquery(candidateSql)}
 ) c
+CROSS JOIN (${OWN_ACCOUNT_SQL}) me
 LEFT JOIN (${SUPERUSERS_SQL}) su ON su.user = c.user
-WHERE c.pid <> CONNECTION_ID()
+${programs}WHERE c.pid <> CONNECTION_ID()
   AND NOT ${serverThread('c.user', 'c.state')}
 ORDER BY c.in_state_s DESC, c.pid`;
 }
@@ -107,31 +208,46 @@ function placeholders(n: number): string {
  * a derived table) still selects the same connection. `verdict = 'kill'` survives; every other
  * verdict names the reason it is spared. A shown id without a row is gone. The session token is
  * compared with the shown one by `classify`, which also reads why the rest were spared from the
- * same rows, so no second look-up is needed.
+ * same rows, so no second look-up is needed. The rules are the selection's (src/safety/selection.ts):
+ * where a rule cannot be evaluated (program names unreadable while --protect-app is given, a
+ * superuser status unknown), the session is spared.
  *
- * `exactQueryIds` (MariaDB's QUERY_ID) returns the id of the statement running now, which a cancel
- * remembers to tell the cancelled statement from the next one.
+ * `query_id` is the id of the statement running now where the server tells statements apart
+ * (Readable.statementIds): a cancel remembers it to tell the cancelled statement from the next.
  */
 export function recheckSql(
   candidateSql: string,
   ids: readonly number[],
   protection: Protection,
-  exactQueryIds: boolean,
+  readable: Readable,
 ): string {
   const users = protection.users.length
     ? `live.USER IN (${placeholders(protection.users.length)})`
     : 'FALSE';
-  const apps = protection.applications.length
-    ? `COALESCE(c.application, '') IN (${placeholders(protection.applications.length)})`
-    : 'FALSE';
-  const superusers = protection.includeSuperusers ? 'FALSE' : 'su.user IS NOT NULL';
+  const named = (names: readonly string[]) =>
+    names.length && readable.programNames
+      ? `COALESCE(a.program_name, '') IN (${placeholders(names.length)})`
+      : 'FALSE';
+  // An explicit --protect-app that cannot be evaluated spares everyone; the monitoring courtesy
+  // list (protect_apps_default) does not.
+  const appsUnknown = protection.applications.length && !readable.programNames ? 'TRUE' : 'FALSE';
+  const superusers = protection.includeSuperusers ? 'FALSE' : `${superuserSql('live.USER')} = 1`;
+  const superuserUnknown = protection.includeSuperusers
+    ? 'FALSE'
+    : `${superuserSql('live.USER')} IS NULL`;
+  const programs = readable.programNames
+    ? `LEFT JOIN (${PROGRAM_NAMES_SQL}) a ON a.PROCESSLIST_ID = live.ID\n`
+    : '';
   return `SELECT live.ID AS pid,
   CASE
     WHEN live.ID = CONNECTION_ID() THEN 'self'
     WHEN ${serverThread('live.USER', 'live.COMMAND')} THEN 'server'
     WHEN ${users} THEN 'protected-user'
-    WHEN c.pid IS NOT NULL AND ${apps} THEN 'protected-application'
+    WHEN ${named(protection.applications)} THEN 'protected-application'
+    WHEN ${appsUnknown} THEN 'application-unknown'
+    WHEN ${named(protection.defaultApplications ?? [])} THEN 'monitoring'
     WHEN ${superusers} THEN 'superuser'
+    WHEN ${superuserUnknown} THEN 'superuser-unknown'
     WHEN c.pid IS NULL THEN 'no-match'
     ELSE 'kill'
   END AS verdict,
@@ -139,7 +255,8 @@ export function recheckSql(
   live.USER AS user,
   live.COMMAND AS command,
   CAST(UNIX_TIMESTAMP() - live.TIME AS SIGNED) AS started,
-  ${exactQueryIds ? 'live.QUERY_ID' : 'NULL'} AS query_id
+  ${statementIdSql('live', readable.statementIds)} AS query_id,
+  ${readable.programNames ? 'a.program_name' : 'NULL'} AS application
 FROM ${PROCESSLIST} live
 LEFT JOIN (
   SELECT * FROM (
@@ -149,13 +266,19 @@ ${asSubquery(candidateSql)}
   -- inside would be joined to the one outside without an index (50 ms at 1,000 connections).
   LIMIT 18446744073709551615
 ) c ON c.pid = live.ID AND c.session_token = CONCAT(live.USER, '@', live.HOST)
+CROSS JOIN (${OWN_ACCOUNT_SQL}) me
 LEFT JOIN (${SUPERUSERS_SQL}) su ON su.user = live.USER
-WHERE live.ID IN (${idList(ids)})`;
+${programs}WHERE live.ID IN (${idList(ids)})`;
 }
 
 /** Parameters in the order their placeholders appear in `recheckSql`'s text. */
-export function recheckParams(request: SignalRequest): unknown[] {
-  return [...request.protection.users, ...request.protection.applications, ...request.params];
+export function recheckParams(request: SignalRequest, readable: Readable): unknown[] {
+  const { users, applications, defaultApplications = [] } = request.protection;
+  return [
+    ...users,
+    ...(readable.programNames ? [...applications, ...defaultApplications] : []),
+    ...request.params,
+  ];
 }
 
 /**
@@ -216,9 +339,19 @@ function sparedReason(shown: Session, row: Row, mode: KillMode): string | undefi
     case 'protected-user':
       return `protected user "${user}"`;
     case 'protected-application':
-      return `protected application "${shown.application}"`;
+      return `protected application "${String(row.application ?? shown.application)}"`;
+    case 'application-unknown':
+      return shown.applicationUnknown ?? 'application unknown: --protect-app cannot be evaluated';
+    case 'monitoring':
+      return `monitoring "${String(row.application ?? shown.application)}" (protect_apps_default)`;
     case 'superuser':
       return `superuser "${user}" (--include-superusers to include)`;
+    case 'superuser-unknown':
+      return (
+        shown.superuserUnknown ??
+        `superuser status unknown for "${user}": poolctl's account cannot read other accounts' ` +
+          'grants (GRANT SELECT ON mysql.* to see them; --include-superusers to include)'
+      );
     case 'no-match':
       return command !== shown.state
         ? `no longer matches: now ${command}`
@@ -297,7 +430,10 @@ export async function killInBatches(
 function killFailure(error: NonNullable<BatchOutcome['error']>): string {
   const said = `error ${error.errno ?? error.code}: ${error.message ?? 'unknown'}`;
   if (error.errno === ER_KILL_DENIED) {
-    return `permission denied (${said}): killing another account's connections needs CONNECTION ADMIN (MySQL 8: CONNECTION_ADMIN) or SUPER`;
+    return (
+      `permission denied (${said}): killing another account's connections needs CONNECTION ADMIN ` +
+      "(GRANT CONNECTION ADMIN ON *.* TO poolctl's account; MySQL 8: CONNECTION_ADMIN) or SUPER"
+    );
   }
   return `KILL failed (${said})`;
 }
@@ -306,10 +442,12 @@ function killFailure(error: NonNullable<BatchOutcome['error']>): string {
  * The shown ids in the process list now, with what tells the same connection (and, for a cancel,
  * the same statement) from a new one. One small statement: it runs every few milliseconds.
  */
-export function stillThereSql(ids: readonly number[], exactQueryIds: boolean): string {
-  return `SELECT ID AS pid, CONCAT(USER, '@', HOST) AS session_token, COMMAND AS command,
-  CAST(UNIX_TIMESTAMP() - TIME AS SIGNED) AS started${exactQueryIds ? ', QUERY_ID AS query_id' : ''}
-FROM ${PROCESSLIST} WHERE ID IN (${idList(ids)})`;
+export function stillThereSql(ids: readonly number[], statementIds: StatementIds): string {
+  const queryId =
+    statementIds === 'none' ? '' : `, ${statementIdSql('p', statementIds)} AS query_id`;
+  return `SELECT p.ID AS pid, CONCAT(p.USER, '@', p.HOST) AS session_token, p.COMMAND AS command,
+  CAST(UNIX_TIMESTAMP() - p.TIME AS SIGNED) AS started${queryId}
+FROM ${PROCESSLIST} p WHERE p.ID IN (${idList(ids)})`;
 }
 
 /**
@@ -372,9 +510,11 @@ export function byActivity(
  * One connection as the process list has it now, to tell when its statement has ended. One tiny
  * statement that runs every few milliseconds while the KILLs go one at a time.
  */
-export function victimSql(id: number, exactQueryIds: boolean): string {
-  return `SELECT COMMAND AS command, INFO AS info${exactQueryIds ? ', QUERY_ID AS query_id' : ''}
-FROM ${PROCESSLIST} WHERE ID = ${idList([id])}`;
+export function victimSql(id: number, statementIds: StatementIds): string {
+  const queryId =
+    statementIds === 'none' ? '' : `, ${statementIdSql('p', statementIds)} AS query_id`;
+  return `SELECT p.COMMAND AS command, p.INFO AS info${queryId}
+FROM ${PROCESSLIST} p WHERE p.ID = ${idList([id])}`;
 }
 
 /** Whether the statement a victim ran at the KILL is still running, from its row now. */
@@ -391,6 +531,12 @@ export function stillRunning(
   // A killed connection shows `Killed` until it has exited: for a terminate, its statement is
   // still on its way out until then.
   return mode === 'terminate' || row.command !== 'Killed';
+}
+
+/** Whether the row shows the statement with this id: both known and equal. */
+function sameStatementId(row: Row | undefined, queryId: number | undefined): boolean {
+  if (queryId === undefined || row?.query_id === null || row?.query_id === undefined) return false;
+  return Number(row.query_id) === queryId;
 }
 
 export interface SequentialKill {
@@ -444,8 +590,12 @@ export async function killOneByOne(
         if (!stillRunning(row, victim.queryId, mode)) break;
         if (now() >= deadline) {
           // Still running as if never killed: the KILL came too early, send it again. A
-          // connection shown `Killed` is on its way out already.
-          if (row?.command !== 'Killed') again.push(victim);
+          // connection shown `Killed` is on its way out already. Only where the statement has an
+          // id (MariaDB's QUERY_ID, MySQL 8's statement event) that is still the one killed: a
+          // repeat without it could hit the connection's next statement, never shown to anyone.
+          if (row?.command !== 'Killed' && sameStatementId(row, victim.queryId)) {
+            again.push(victim);
+          }
           break;
         }
         await sleep(VICTIM_POLL_MS);

@@ -10,6 +10,9 @@ import {
   PERFORMANCE_SCHEMA_PROCESSLIST,
   PROCESSLIST,
   readingProcesslistFrom,
+  readingProgramNamesFrom,
+  statementIdSql,
+  type Readable,
   recheckParams,
   recheckSql,
   stillPresent,
@@ -34,7 +37,12 @@ const SERVER_INFO_SQL = `SELECT CONNECTION_ID() AS id,
   EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES
            WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''',
                                   SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')
-             AND PRIVILEGE_TYPE IN ('SUPER', 'CONNECTION ADMIN', 'CONNECTION_ADMIN')) AS superuser`;
+             AND PRIVILEGE_TYPE IN ('SUPER', 'CONNECTION ADMIN', 'CONNECTION_ADMIN')) AS superuser,
+  @@performance_schema AS performance_schema,
+  EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES
+           WHERE GRANTEE <> CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''',
+                                   SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')) AS reads_grants,
+  CURRENT_USER() AS account`;
 
 /** Opens the one connection poolctl uses on a MySQL or MariaDB server. */
 export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTarget> {
@@ -70,9 +78,20 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
   conn.on('error', () => {});
 
   let info: ServerInfo;
+  let account = '';
+  let performanceSchema = false;
+  let readsGrants = false;
   try {
     const [rows] = await conn.query<mysql.RowDataPacket[]>(SERVER_INFO_SQL);
-    const row = rows[0] as { id: number; version: string; user: string; superuser: number };
+    const row = rows[0] as {
+      id: number;
+      version: string;
+      user: string;
+      superuser: number;
+      performance_schema: number;
+      reads_grants: number;
+      account: string;
+    };
     const mariadb = /mariadb/i.test(row.version);
     // MariaDB limits a statement in seconds (any statement), MySQL in milliseconds (SELECT only).
     const limit = mariadb
@@ -89,14 +108,31 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
       user: row.user,
       isSuperuser: Boolean(row.superuser),
     };
+    account = grantee(row.account);
+    performanceSchema = Boolean(row.performance_schema);
+    readsGrants = Boolean(row.reads_grants);
   } catch (err) {
     conn.destroy();
     throw new TargetError(`${label}: connected, but the first query failed: ${messageOf(err)}`);
   }
 
   const processlist = await processlistOf(conn, info);
+  const { readable, programNamesUnreadable } = await readableOf(
+    conn,
+    info,
+    performanceSchema,
+    account,
+  );
+  // Where a session's superuser status cannot be read: the reason the selection spares it with.
+  const superuserUnknown = readsGrants
+    ? undefined
+    : "superuser status unknown: poolctl's account cannot read other accounts' grants " +
+      `(GRANT SELECT ON mysql.* TO ${account} to see them; --include-superusers to include)`;
   const run = async (text: string, params: unknown[]): Promise<Row[]> => {
-    const sql = readingProcesslistFrom(text, processlist);
+    const sql = readingProgramNamesFrom(
+      readingProcesslistFrom(text, processlist),
+      readable.programNames,
+    );
     try {
       // With parameters, a server-side prepared statement: the server parses the SQL, so a `?` in
       // a comment or a string is never taken for a placeholder. Without, one round trip.
@@ -109,9 +145,6 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
     }
   };
   const runBatch = multiStatementRunner(conn);
-  // MariaDB numbers every statement (PROCESSLIST.QUERY_ID): a cancel can tell exactly when the
-  // statement it cancelled has ended, even if the connection starts another at once.
-  const exactQueryIds = info.product === 'MariaDB';
   // What each cancel victim was running at the kill (QUERY_ID), for stillThere.
   let cancelled = new Map<number, number>();
   return {
@@ -120,8 +153,12 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
     info,
     query: run,
     async candidates(request) {
-      const rows = await run(candidatesSql(request.sql), request.params);
-      return rows.map(toSession);
+      const rows = await run(candidatesSql(request.sql, readable), request.params);
+      return rows.map((row) => ({
+        ...toSession(row),
+        ...(programNamesUnreadable && { applicationUnknown: programNamesUnreadable }),
+        ...(row.superuser === null && superuserUnknown && { superuserUnknown }),
+      }));
     },
     async signal(request) {
       if (request.sessions.length === 0) return { signalled: [], gone: [], spared: [], failed: [] };
@@ -130,9 +167,9 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
           request.sql,
           request.sessions.map((s) => s.pid),
           request.protection,
-          exactQueryIds,
+          readable,
         ),
-        recheckParams(request),
+        recheckParams(request, readable),
       );
       const { kill, result, queryIds } = classify(request, rows);
       if (request.mode === 'cancel') cancelled = new Map([...cancelled, ...queryIds]);
@@ -155,7 +192,7 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
                 firstResultSet(
                   (
                     await conn.query(
-                      readingProcesslistFrom(victimSql(id, exactQueryIds), processlist),
+                      readingProcesslistFrom(victimSql(id, readable.statementIds), processlist),
                     )
                   )[0],
                 )[0],
@@ -178,7 +215,7 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
       const rows = await run(
         stillThereSql(
           sessions.map((s) => s.pid),
-          exactQueryIds && mode === 'cancel',
+          mode === 'cancel' ? readable.statementIds : 'none',
         ),
         [],
       );
@@ -212,6 +249,72 @@ async function processlistOf(conn: mysql.Connection, info: ServerInfo): Promise<
     // No SELECT on it (error 1142): the information schema's table shows the same.
   }
   return PROCESSLIST;
+}
+
+/**
+ * What this server lets poolctl read beyond the process list (see Readable) and, where program
+ * names cannot be read, why and the fix. Costs nothing on a stock MariaDB (performance_schema
+ * OFF, known from the first query); else one small statement that reads poolctl's own attribute.
+ */
+async function readableOf(
+  conn: mysql.Connection,
+  info: ServerInfo,
+  performanceSchema: boolean,
+  account: string,
+): Promise<{ readable: Readable; programNamesUnreadable?: string }> {
+  const mariadb = info.product === 'MariaDB';
+  let programNamesUnreadable: string | undefined;
+  let statementEvents = false;
+  if (!performanceSchema) {
+    programNamesUnreadable =
+      `application unknown: performance_schema is OFF${mariadb ? " (MariaDB's default)" : ''}, ` +
+      'so no program names are recorded; set performance_schema=ON in the server configuration and restart';
+  } else {
+    try {
+      const [rows] = await conn.query<mysql.RowDataPacket[]>(
+        `SELECT ATTR_VALUE AS program_name FROM performance_schema.session_connect_attrs
+          WHERE PROCESSLIST_ID = CONNECTION_ID() AND ATTR_NAME = 'program_name'`,
+      );
+      if (rows.length === 0) {
+        programNamesUnreadable =
+          'application unknown: the server records no connection attributes; raise ' +
+          'performance_schema_session_connect_attrs_size in the server configuration and restart';
+      }
+    } catch {
+      // No SELECT on it (error 1142).
+      programNamesUnreadable =
+        'application unknown: poolctl may not read program names ' +
+        `(GRANT SELECT ON performance_schema.session_connect_attrs TO ${account})`;
+    }
+    if (!mariadb) statementEvents = await readsStatementEvents(conn);
+  }
+  return {
+    readable: {
+      programNames: programNamesUnreadable === undefined,
+      statementIds: mariadb ? 'query-id' : statementEvents ? 'statement-events' : 'none',
+    },
+    ...(programNamesUnreadable && { programNamesUnreadable }),
+  };
+}
+
+/** MySQL 8: whether the statement events show poolctl's own statement (on, and SELECT granted). */
+async function readsStatementEvents(conn: mysql.Connection): Promise<boolean> {
+  try {
+    const [rows] = await conn.query<mysql.RowDataPacket[]>(
+      `SELECT ${statementIdSql('p', 'statement-events')} AS query_id
+         FROM ${PROCESSLIST} p WHERE p.ID = CONNECTION_ID()`,
+    );
+    return rows[0]?.query_id !== null && rows[0]?.query_id !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+/** CURRENT_USER()'s user@host as a GRANT names the account: 'oncall'@'%'. */
+function grantee(account: string): string {
+  const at = account.lastIndexOf('@');
+  const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
+  return `${quote(account.slice(0, at))}@${quote(account.slice(at + 1))}`;
 }
 
 /** mysql2's TLS options from the URL's ssl-mode and ssl-ca (resolve.ts); undefined: plain. */

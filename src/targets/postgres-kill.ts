@@ -66,7 +66,9 @@ export function signalParams(request: SignalRequest): unknown[] {
     request.sessions.map((s) => s.pid),
     request.sessions.map((s) => s.sessionToken),
     request.protection.users,
-    request.protection.applications,
+    // The monitoring courtesy list is matched like --protect-app: application names are always
+    // readable in pg_stat_activity.
+    [...request.protection.applications, ...(request.protection.defaultApplications ?? [])],
     request.protection.includeSuperusers,
   ];
 }
@@ -108,6 +110,9 @@ function sparedReason(shown: Session, now: Row, request: SignalRequest): string 
   if (request.protection.users.includes(String(now.user))) return `protected user "${now.user}"`;
   if (request.protection.applications.includes(String(now.application))) {
     return `protected application "${now.application}"`;
+  }
+  if (request.protection.defaultApplications?.includes(String(now.application))) {
+    return `monitoring "${now.application}" (protect_apps_default)`;
   }
   if (now.state !== shown.state) return `no longer matches: now ${now.state ?? 'unknown'}`;
   return 'no longer matches the selection';

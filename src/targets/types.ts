@@ -63,12 +63,27 @@ export interface Session {
   inStateS: number;
   query: string;
   superuser: boolean;
+  /**
+   * Why `application` is unknown (the server does not let poolctl read it), with the fix: a
+   * --protect-app rule cannot be evaluated for this session, which spares it.
+   */
+  applicationUnknown?: string;
+  /**
+   * Why `superuser` is unknown (other accounts' grants are unreadable), with the fix: the session
+   * is spared as a possible superuser's unless --include-superusers.
+   */
+  superuserUnknown?: string;
 }
 
 /** Who must never be touched, beyond poolctl itself and the server's own processes. */
 export interface Protection {
   users: string[];
   applications: string[];
+  /**
+   * Monitoring programs spared by default (the runbook parameter protect_apps_default): unlike
+   * `applications`, a courtesy that spares nobody where program names cannot be read.
+   */
+  defaultApplications?: string[];
   includeSuperusers: boolean;
 }
 

@@ -22,6 +22,11 @@ export interface MariaDBServer {
   /** mysql://app:<pw>@127.0.0.1:<port>/appdb — ordinary account: ALL on appdb.* and nothing global. */
   appUrl: string;
   url(user: string, password: string, db?: string): string;
+  /**
+   * Creates one of the least-privileged accounts the README documents (ACCOUNT_GRANTS), named
+   * `user`, and returns its URL.
+   */
+  createAccount(kind: LeastPrivilegedAccount, user?: string): Promise<string>;
   /** Runs SQL as root through the mariadb client (batch mode, no column names); returns stdout. */
   sql(statements: string, db?: string): Promise<string>;
   /** Immediate shutdown (SIGKILL) and removal of the temporary directory; safe to call twice. */
@@ -32,14 +37,38 @@ export interface StartMariaDBOptions {
   /** max_connections; default 30. */
   maxConnections?: number;
   /**
-   * Extra server options, e.g. { wait_timeout: '5' } → `--wait_timeout=5`. The Performance Schema
-   * is on by default (as on MySQL 8; MariaDB's own default is off) so that connection attributes
-   * such as program_name are visible; `{ performance_schema: 'OFF' }` turns it off.
+   * The Performance Schema, where connection attributes such as program_name are recorded. Off by
+   * default, as MariaDB ships (stock settings are the honest test); on for the tests that need
+   * program names.
    */
+  performanceSchema?: boolean;
+  /** Extra server options, e.g. { wait_timeout: '5' } → `--wait_timeout=5`. */
   settings?: Record<string, string>;
   /** TLS with this certificate and key, both PEM text; plain connections still work. */
   tls?: { cert: string; key: string };
 }
+
+/**
+ * The least-privileged accounts poolctl is proven with (the README's on-call accounts):
+ * - `oncall`: what an on-call engineer gets to see every connection and kill any: PROCESS,
+ *   CONNECTION ADMIN (MariaDB spells it with a space) and SUPER (MariaDB 10.11 still asks for it
+ *   in places, e.g. the extra connection), and nothing on performance_schema or the mysql schema.
+ *   It reads only its own grants: other accounts' superuser status is unknown to it.
+ * - `oncall-reads-grants`: the same plus SELECT on the mysql schema, the least that makes
+ *   information_schema.USER_PRIVILEGES (and SHOW GRANTS FOR) show other accounts on MariaDB
+ *   10.11. A table grant on mysql.global_priv or mysql.user does not (measured).
+ * - `process-only`: PROCESS alone: sees every connection, may kill only its own.
+ */
+export type LeastPrivilegedAccount = 'oncall' | 'oncall-reads-grants' | 'process-only';
+
+export const ACCOUNT_GRANTS: Record<LeastPrivilegedAccount, string[]> = {
+  oncall: ['GRANT PROCESS, CONNECTION ADMIN, SUPER ON *.* TO {account}'],
+  'oncall-reads-grants': [
+    'GRANT PROCESS, CONNECTION ADMIN, SUPER ON *.* TO {account}',
+    'GRANT SELECT ON mysql.* TO {account}',
+  ],
+  'process-only': ['GRANT PROCESS ON *.* TO {account}'],
+};
 
 interface Binaries {
   installDb: string;
@@ -142,7 +171,7 @@ INSERT INTO appdb.orders (status) VALUES ('new'), ('paid'), ('shipped'), ('paid'
       }
     }
     const settings: Record<string, string> = {
-      'performance-schema': 'ON',
+      'performance-schema': opts.performanceSchema ? 'ON' : 'OFF',
       ...(opts.tls && {
         'ssl-cert': path.join(dir, 'server.crt'),
         'ssl-key': path.join(dir, 'server.key'),
@@ -194,6 +223,17 @@ INSERT INTO appdb.orders (status) VALUES ('new'), ('paid'), ('shipped'), ('paid'
       appUrl: url('app', appPassword, 'appdb'),
       url,
       sql,
+      async createAccount(kind, user = kind.replace(/-/g, '_')) {
+        const password = randomBytes(12).toString('hex');
+        const account = `'${user}'@'%'`;
+        await sql(
+          [
+            `CREATE USER ${account} IDENTIFIED BY '${password}';`,
+            ...ACCOUNT_GRANTS[kind].map((g) => `${g.replace('{account}', account)};`),
+          ].join('\n'),
+        );
+        return url(user, password);
+      },
       stop: () => stopInstance(instance),
     };
   } catch (error) {

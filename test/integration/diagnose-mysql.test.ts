@@ -57,7 +57,7 @@ describe('diagnose against an exhausted MariaDB', () => {
 
   beforeAll(async () => {
     // 30 connections for ordinary accounts (root's extra one comes on top). 29 taken = 96.7%.
-    server = await startMariaDB({ maxConnections: 30 });
+    server = await startMariaDB({ maxConnections: 30, performanceSchema: true });
     held = await holdMysqlSessions(server.appUrl, { sleep: 17, openTx: 5, long: 5 });
     // A batch job holds a row lock in an open transaction and sleeps; an api request waits for it.
     const locker = await connect(server.appUrl, 'batch');

@@ -152,8 +152,9 @@ describe('poolctl drill against a real MariaDB', () => {
 
   beforeAll(async () => {
     [server, small] = await Promise.all([
-      startMariaDB({ maxConnections: 30 }),
-      startMariaDB({ maxConnections: 10 }),
+      // The drill's program names are read back from performance_schema.
+      startMariaDB({ maxConnections: 30, performanceSchema: true }),
+      startMariaDB({ maxConnections: 10, performanceSchema: true }),
     ]);
     root = await connectRoot(server);
   });

@@ -134,6 +134,9 @@ beforeAll(async () => {
   server = await startMariaDB({
     // Room for the 250 long statements of the kill-long and cancel-long timing tests.
     maxConnections: 300,
+    // --protect-app is proven here where program names are readable; tests/faults/mysql-*
+    // prove it on stock settings.
+    performanceSchema: true,
     settings: { event_scheduler: 'ON', 'server-id': '2' },
   });
   await server.sql(

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
+  candidatesSql,
   classify,
   idList,
   killBatchSql,
@@ -8,9 +9,13 @@ import {
   killOneByOne,
   mayUsePerformanceSchemaProcesslist,
   readingProcesslistFrom,
+  readingProgramNamesFrom,
   recheckParams,
   recheckSql,
+  statementIdSql,
   stillPresent,
+  stillThereSql,
+  victimSql,
   type BatchOutcome,
 } from '../../src/targets/mysql-kill.js';
 import type { Session, SignalRequest } from '../../src/targets/types.js';
@@ -104,6 +109,137 @@ describe('killOneByOne', () => {
   });
 });
 
+describe('killOneByOne without a statement id (MySQL 8 without performance_schema)', () => {
+  it('repeats a KILL only where the statement id shows the same statement still running', async () => {
+    const server = fakeServer({});
+    let clock = 0;
+    // Still running a statement after the wait, as a KILL that came too early would leave it, or
+    // as a new statement just started would: without an id the two cannot be told apart.
+    const probe = async (id: number) => {
+      if (id === 3) {
+        const kills = server.batches.filter((b) => b === 'KILL QUERY 3').length;
+        return kills < 2 ? { command: 'Query', info: 'SELECT 3', query_id: 41 } : undefined;
+      }
+      return { command: 'Query', info: 'SELECT SLEEP(3600)', query_id: null };
+    };
+    const outcome = await killOneByOne(
+      { run: server.run, probe, sleep: async (ms) => void (clock += ms), now: () => clock },
+      // 1: no id at the kill; 2: an id at the kill, none in the probe; 3: the same id in both.
+      [{ pid: 1 }, { pid: 2, queryId: 7 }, { pid: 3, queryId: 41 }],
+      'cancel',
+    );
+    expect(server.batches).toEqual([
+      'KILL QUERY 1',
+      'KILL QUERY 2',
+      'KILL QUERY 3',
+      'KILL QUERY 3',
+    ]);
+    expect(outcome).toEqual({ killed: [1, 2, 3], gone: [], failed: [] });
+  });
+});
+
+describe('MySQL 8 statement identity (MySQL 8 cannot run here: these pin the SQL it is sent)', () => {
+  const EVENT_ID = `(SELECT MAX(s.EVENT_ID)
+     FROM performance_schema.threads t
+     JOIN performance_schema.events_statements_current s ON s.THREAD_ID = t.THREAD_ID
+     WHERE t.PROCESSLIST_ID = p.ID AND s.NESTING_EVENT_LEVEL = 0)`;
+
+  it('reads the top-level statement event of the connection’s thread', () => {
+    expect(statementIdSql('p', 'statement-events')).toBe(EVENT_ID);
+    expect(statementIdSql('live', 'query-id')).toBe('live.QUERY_ID');
+    expect(statementIdSql('live', 'none')).toBe('NULL');
+  });
+
+  it('the probe between KILLs, the poll after them and the re-check carry it', () => {
+    expect(victimSql(12, 'statement-events')).toBe(
+      `SELECT p.COMMAND AS command, p.INFO AS info, ${EVENT_ID} AS query_id
+FROM information_schema.PROCESSLIST p WHERE p.ID = 12`,
+    );
+    expect(victimSql(12, 'none')).toBe(
+      `SELECT p.COMMAND AS command, p.INFO AS info
+FROM information_schema.PROCESSLIST p WHERE p.ID = 12`,
+    );
+    expect(stillThereSql([12, 13], 'statement-events')).toBe(
+      `SELECT p.ID AS pid, CONCAT(p.USER, '@', p.HOST) AS session_token, p.COMMAND AS command,
+  CAST(UNIX_TIMESTAMP() - p.TIME AS SIGNED) AS started, ${EVENT_ID} AS query_id
+FROM information_schema.PROCESSLIST p WHERE p.ID IN (12, 13)`,
+    );
+    const recheck = recheckSql(
+      'SELECT 1 AS pid',
+      [12],
+      { users: [], applications: [], includeSuperusers: false },
+      { programNames: true, statementIds: 'statement-events' },
+    );
+    expect(recheck).toContain(`${EVENT_ID.replace(/\bp\.ID\b/, 'live.ID')} AS query_id`);
+  });
+
+  it('reads the process list from performance_schema.processlist on MySQL 8.0.22+', () => {
+    expect(
+      readingProcesslistFrom(victimSql(12, 'statement-events'), 'performance_schema.processlist'),
+    ).toContain('FROM performance_schema.processlist p WHERE p.ID = 12');
+  });
+});
+
+describe('where program names cannot be read, no statement depends on them', () => {
+  const unreadable = { programNames: false, statementIds: 'query-id' } as const;
+  const readable = { programNames: true, statementIds: 'query-id' } as const;
+  const protection = {
+    users: ['keeper'],
+    applications: ['api'],
+    defaultApplications: ['mysqld_exporter'],
+    includeSuperusers: false,
+  };
+  const request: SignalRequest = {
+    sql: 'SELECT 1 AS pid WHERE 1 >= ?',
+    params: [300],
+    mode: 'terminate',
+    sessions: [session(7)],
+    protection,
+  };
+
+  it('the candidate wrapper and the re-check read performance_schema only where readable', () => {
+    expect(candidatesSql(request.sql, unreadable)).not.toContain('performance_schema');
+    expect(candidatesSql(request.sql, readable)).toContain(
+      'performance_schema.session_connect_attrs',
+    );
+    const recheck = recheckSql(request.sql, [7], protection, unreadable);
+    expect(recheck).not.toContain('performance_schema');
+    // --protect-app cannot be checked: everyone is spared for it; the courtesy list spares nobody.
+    expect(recheck).toContain("WHEN TRUE THEN 'application-unknown'");
+    expect(recheck).toContain("WHEN FALSE THEN 'monitoring'");
+    expect(recheck.match(/\?/g)).toHaveLength(2);
+    expect(recheckParams(request, unreadable)).toEqual(['keeper', 300]);
+    expect(recheckParams(request, readable)).toEqual(['keeper', 'api', 'mysqld_exporter', 300]);
+  });
+
+  it('a superuser status the server does not show is unknown (NULL), and spared at the re-check', () => {
+    const recheck = recheckSql(request.sql, [7], protection, unreadable);
+    expect(recheck).toMatch(/WHEN me\.reads_grants OR NOT me\.kills_others\s+OR live\.USER = /);
+    expect(recheck).toMatch(/END IS NULL THEN 'superuser-unknown'/);
+    const included = recheckSql(
+      request.sql,
+      [7],
+      { ...protection, includeSuperusers: true },
+      unreadable,
+    );
+    expect(included).toContain("WHEN FALSE THEN 'superuser-unknown'");
+  });
+
+  it('holders.sql reads the attributes as one row of unknown names per connection, comments intact', () => {
+    const holders = readFileSync(
+      new URL('../../runbooks/mysql/holders.sql', import.meta.url),
+      'utf8',
+    );
+    const rewritten = readingProgramNamesFrom(holders, false);
+    expect(rewritten).not.toMatch(/performance_schema\.session_connect_attrs/i);
+    expect(rewritten).toContain(
+      "(SELECT ID AS PROCESSLIST_ID, 'program_name' AS ATTR_NAME, CAST(NULL AS CHAR) AS ATTR_VALUE FROM information_schema.PROCESSLIST) AS session_connect_attrs",
+    );
+    expect(rewritten.split('\n')).toHaveLength(holders.split('\n').length);
+    expect(readingProgramNamesFrom(holders, true)).toBe(holders);
+  });
+});
+
 describe('killInBatches', () => {
   it('sends one batch when nothing fails', async () => {
     const server = fakeServer({});
@@ -172,13 +308,14 @@ describe('SQL text holds only integers poolctl wrote', () => {
         includeSuperusers: false,
       },
     };
-    const sql = recheckSql(request.sql, [7], request.protection, false);
+    const readable = { programNames: true, statementIds: 'query-id' } as const;
+    const sql = recheckSql(request.sql, [7], request.protection, readable);
     expect(sql).not.toContain("o'brien");
     expect(sql).toContain('live.USER IN (?, ?)');
-    expect(sql).toContain("COALESCE(c.application, '') IN (?)");
+    expect(sql).toContain("COALESCE(a.program_name, '') IN (?)");
     expect(sql).toContain('WHERE live.ID IN (7)');
     expect(sql.match(/\?/g)).toHaveLength(4);
-    expect(recheckParams(request)).toEqual(["o'brien", 'keeper', 'migrations', 300]);
+    expect(recheckParams(request, readable)).toEqual(["o'brien", 'keeper', 'migrations', 300]);
   });
 });
 
