@@ -1,3 +1,13 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseSafetyOptions, mitigationContext } from '../../src/commands/safety-options.js';
+import { defaultRunbookFor } from '../../src/runbook/bundled.js';
+import { resolveParameters } from '../../src/runbook/params.js';
+import { connectDatabase } from '../../src/targets/connect.js';
+import { resolveDatabaseTarget } from '../../src/targets/resolve.js';
+import { openTranscript } from '../../src/transcript/writer.js';
+import { runAction } from '../../src/wizard/mitigation.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { runCli } from '../helpers/run-cli.js';
@@ -116,6 +126,37 @@ describe('least-privileged PostgreSQL roles on a server filled by another role',
         expect(result.stderr).toContain('GRANT pg_read_all_stats TO blind;');
         expect(result.stderr).toMatch(/refused, nothing was done/);
         expect(result.stdout + result.stderr).not.toMatch(/nothing to do|Error:\s+at /);
+      }
+      expect(await alive(pids)).toEqual([...pids].sort((a, b) => a - b));
+    });
+    it('the wizard path to a kill (runAction, as the offer calls it) refuses too, naming the grant', async () => {
+      await fill();
+      const pids = held!.pids;
+      const runbook = defaultRunbookFor('postgres');
+      const values = resolveParameters(runbook.parameters, { kill_idle_after: '1s' }, runbook.id);
+      const target = await connectDatabase(
+        await resolveDatabaseTarget(
+          { pg: blindUrl, connectTimeoutMs: 5000, statementTimeoutMs: 10_000 },
+          {},
+        ),
+      );
+      const dir = mkdtempSync(join(tmpdir(), 'poolctl-blind-'));
+      const transcript = openTranscript(join(dir, 'blind.jsonl'), 'blind');
+      try {
+        const context = mitigationContext(parseSafetyOptions({ yes: true }), {
+          runbook,
+          values,
+          target,
+          transcript,
+          reporter: { victims() {}, notice() {}, result() {} },
+        });
+        const killIdle = runbook.actions.find((a) => a.id === 'kill-idle')!;
+        await expect(runAction(killIdle, context)).rejects.toThrow(
+          /refused, nothing was done: .*GRANT pg_read_all_stats TO blind;/,
+        );
+      } finally {
+        transcript.end('error', 2);
+        await target.close();
       }
       expect(await alive(pids)).toEqual([...pids].sort((a, b) => a - b));
     });
