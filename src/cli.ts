@@ -12,7 +12,12 @@ function addTargetFlags(cmd: Command): Command {
   return cmd
     .option('--pg <url>', 'PostgreSQL target (else DATABASE_URL, PGHOST…, ~/.pgpass)')
     .option('--mysql <url>', 'MySQL/MariaDB target (else DATABASE_URL, MYSQL_HOST, MYSQL_PWD…)')
-    .option('--connect-timeout <duration>', 'give up connecting after this long', '5s');
+    .option('--connect-timeout <duration>', 'give up connecting after this long', '5s')
+    .option(
+      '--statement-timeout <duration>',
+      'give up on any one statement (or a server that stopped answering) after this long',
+      '10s',
+    );
 }
 
 function addModeFlags(cmd: Command): Command {

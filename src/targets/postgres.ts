@@ -10,6 +10,7 @@ import {
   stillThereSql,
 } from './postgres-kill.js';
 import { toSession } from './session-row.js';
+import { clientTimeoutMs, noAnswerError } from './stall.js';
 import { certificateProblem, withDeferredCaCerts } from './tls-trust.js';
 import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo } from './types.js';
 
@@ -46,6 +47,9 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
       ssl,
       connectionTimeoutMillis: spec.connectTimeoutMs,
       statement_timeout: spec.statementTimeoutMs,
+      // The server's statement_timeout cannot end a wait for a server that stopped answering:
+      // pg's own timer does (queryError then destroys the connection).
+      query_timeout: clientTimeoutMs(spec),
       lock_timeout: Math.min(spec.statementTimeoutMs, 5000),
       // pg_stat_activity is a function scan the planner guesses at one row after filtering, so
       // joins against it become nested loops: 1,000 × 1,000 comparisons, 70–100 ms per candidate
@@ -93,7 +97,11 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
       isSuperuser: row.superuser,
     };
   } catch (err) {
-    await client.end().catch(() => {});
+    if (isClientTimeout(err)) {
+      destroy(client);
+      throw noAnswerError(label, spec);
+    }
+    await close(client);
     throw new TargetError(`${label}: connected, but the first query failed: ${messageOf(err)}`);
   }
   const run = async (sql: string, params: unknown[]): Promise<Row[]> => {
@@ -101,6 +109,9 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
       const result = await client.query(sql, params);
       return result.rows as Row[];
     } catch (err) {
+      // A statement the server never answered may still be running there, and its reply may
+      // arrive later: this connection is never used again.
+      if (isClientTimeout(err)) destroy(client);
       throw queryError(err, label, spec);
     }
   };
@@ -133,9 +144,32 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
       return new Set(rows.map((r) => Number(r.pid)));
     },
     async close() {
-      await client.end().catch(() => {});
+      await close(client);
     },
   };
+}
+
+/** pg's query_timeout error (its message is all that marks it). */
+function isClientTimeout(err: unknown): boolean {
+  return (err as Error)?.message === 'Query read timeout';
+}
+
+function destroy(client: pg.Client): void {
+  (
+    client as unknown as { connection?: { stream?: { destroy(): void } } }
+  ).connection?.stream?.destroy();
+}
+
+/** Ends the session politely, but never waits on a server that stopped answering for more than a second. */
+async function close(client: pg.Client): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, 1000);
+    timer.unref();
+  });
+  await Promise.race([client.end().catch(() => {}), gaveUp]);
+  clearTimeout(timer);
+  destroy(client);
 }
 
 /** The password libpq would find: PGPASSFILE or ~/.pgpass, matched on host, port, db and user. */
@@ -217,6 +251,7 @@ export function connectError(err: unknown, spec: DatabaseTargetSpec, label: stri
 
 function queryError(err: unknown, label: string, spec: DatabaseTargetSpec): Error {
   const { code, message = String(err) } = (err ?? {}) as PgLikeError;
+  if (isClientTimeout(err)) return noAnswerError(label, spec);
   if (code === '57014') {
     return new Error(`statement timeout after ${spec.statementTimeoutMs / 1000}s`);
   }
