@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { exitCodeOf, ExitCode, isExpected } from './errors.js';
+import { wantsJson, writeErrorReport } from './io/json-report.js';
 import type { Transcript } from './transcript/types.js';
 import { poolctlVersion } from './version.js';
 import { deferInterrupt } from './interrupt.js';
@@ -74,6 +75,18 @@ export async function main(argv: string[]): Promise<void> {
   adoptDeferredCaCerts();
   let transcript: Transcript | undefined;
   const debug = argv.includes('--debug');
+  // With --output json every exit prints one document on stdout, failures included.
+  const json = wantsJson(argv);
+  const failed = (code: number, message: string) => {
+    if (!json || code === ExitCode.ok) return;
+    writeErrorReport(process.stdout, {
+      argv,
+      code,
+      message,
+      incident: transcript?.incident,
+      transcript: transcript?.path,
+    });
+  };
 
   async function makeDeps() {
     const [{ systemIO }, { InquirerPrompter }, { connectDatabase }, { openTranscript }] =
@@ -365,6 +378,7 @@ Examples:
     }
     transcript?.end('interrupted', ExitCode.interrupted);
     process.stderr.write('\npoolctl: interrupted; the transcript is closed\n');
+    failed(ExitCode.interrupted, 'interrupted');
     process.exit(ExitCode.interrupted);
   });
 
@@ -373,8 +387,10 @@ Examples:
   } catch (err) {
     const commanderExit = (err as { commander?: boolean }).commander;
     const code = exitCodeOf(err);
+    // commander has printed its own line ("error: unknown option '--frobnicate'") on stderr.
+    const message = ((err as Error)?.message ?? String(err)).replace(/^error: /, '');
+    failed(code, message);
     if (!commanderExit) {
-      const message = (err as Error)?.message ?? String(err);
       if (code === ExitCode.interrupted) {
         process.stderr.write(
           'poolctl: interrupted; nothing more was changed and the transcript is closed\n',
