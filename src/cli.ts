@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import { exitCodeOf, ExitCode, isExpected } from './errors.js';
 import { wantsJson, writeErrorReport } from './io/json-report.js';
+import { redactText } from './transcript/redact.js';
+import type { IO } from './io/io.js';
 import type { Transcript } from './transcript/types.js';
 import { poolctlVersion } from './version.js';
 import { deferInterrupt } from './interrupt.js';
@@ -62,6 +64,27 @@ function addSafetyFlags(cmd: Command): Command {
     .option('--kill-timeout <duration>', 'wait this long for killed sessions to be gone', '5s');
 }
 
+/**
+ * The IO with stdout passed through the transcript's redaction: what the screen shows (a manual
+ * step's `curl` built from `--set prometheus_url=https://user:pw@…`, a query's text) never shows
+ * a password. Prompts and progress on stderr carry no server or flag text.
+ */
+function withRedactedResults(io: IO): IO {
+  const out = io.out;
+  const write = out.write.bind(out) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  const redacting = new Proxy(out, {
+    get(target, key) {
+      if (key === 'write') {
+        return (chunk: unknown, ...rest: unknown[]) =>
+          write(typeof chunk === 'string' ? redactText(chunk) : chunk, ...rest);
+      }
+      const value = Reflect.get(target, key, target) as unknown;
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
+  return { ...io, out: redacting };
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -97,11 +120,13 @@ export async function main(argv: string[]): Promise<void> {
         import('./transcript/writer.js'),
       ]);
     return (flags: { nonInteractive?: boolean; color?: boolean }) => {
-      const io = systemIO({
-        nonInteractive: flags.nonInteractive,
-        noColor: flags.color === false,
-        env: process.env,
-      });
+      const io = withRedactedResults(
+        systemIO({
+          nonInteractive: flags.nonInteractive,
+          noColor: flags.color === false,
+          env: process.env,
+        }),
+      );
       return {
         io,
         env: process.env,
@@ -122,6 +147,8 @@ export async function main(argv: string[]): Promise<void> {
     )
     .version(poolctlVersion(), '-V, --version')
     .showSuggestionAfterError()
+    // commander repeats what was typed in its errors ("unknown option '--pg=postgres://u:pw@…'").
+    .configureOutput({ writeErr: (text) => process.stderr.write(redactText(text)) })
     // Set before the subcommands are declared: they inherit it. --help and --version exit 0, usage
     // mistakes 2.
     .exitOverride((err) => {
@@ -388,7 +415,8 @@ Examples:
     const commanderExit = (err as { commander?: boolean }).commander;
     const code = exitCodeOf(err);
     // commander has printed its own line ("error: unknown option '--frobnicate'") on stderr.
-    const message = ((err as Error)?.message ?? String(err)).replace(/^error: /, '');
+    // Messages may quote a URL or a flag as given: never its password.
+    const message = redactText(((err as Error)?.message ?? String(err)).replace(/^error: /, ''));
     failed(code, message);
     if (!commanderExit) {
       if (code === ExitCode.interrupted) {
@@ -401,7 +429,7 @@ Examples:
         process.stderr.write(
           `poolctl: internal error: ${message}${debug ? '' : ' (run with --debug for details)'}\n`,
         );
-        if (debug) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+        if (debug) process.stderr.write(`${redactText((err as Error)?.stack ?? '')}\n`);
       }
     }
     transcript?.end(code === ExitCode.interrupted ? 'interrupted' : 'error', code);

@@ -1,4 +1,4 @@
-import { redactText } from '../transcript/redact.js';
+import { redactText, redactValue } from '../transcript/redact.js';
 import { poolctlVersion } from '../version.js';
 import type { IO } from './io.js';
 import type { ActionRecord } from '../wizard/mitigation.js';
@@ -96,7 +96,11 @@ let reportWritten = false;
 /** The document on stdout: indented for a person at a terminal, compact for a program. */
 export function writeReport(io: IO, report: JsonReport): void {
   reportWritten = true;
-  io.out.write(`${io.isStdoutTTY ? JSON.stringify(report, null, 2) : JSON.stringify(report)}\n`);
+  // A password can come back in anything a run echoes: a manual step's command built from
+  // `--set prometheus_url=https://user:pw@…`, a query's text. The document hides them as the
+  // transcript does.
+  const safe = redactValue(report);
+  io.out.write(`${io.isStdoutTTY ? JSON.stringify(safe, null, 2) : JSON.stringify(safe)}\n`);
 }
 
 /** True when this run asked for `--output json` (either spelling), read from the raw argv. */
