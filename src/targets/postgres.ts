@@ -200,12 +200,7 @@ export function connectError(err: unknown, spec: DatabaseTargetSpec, label: stri
     code === '53300' ||
     /^(sorry, too many clients|remaining connection slots are reserved)/.test(message)
   ) {
-    return new TargetError(
-      `${label}: the server is out of connection slots ("${message}"). ` +
-        'Get in through a reserved slot: connect as a superuser (superuser_reserved_connections), ' +
-        'or on PostgreSQL 16+ as a role granted pg_use_reserved_connections, e.g. ' +
-        `--pg postgres://postgres@${where}/${spec.database}; or go through PgBouncer's admin console.`,
-    );
+    return outOfSlotsError(message, spec, label);
   }
   if (code === '28P01') {
     return new TargetError(
@@ -247,6 +242,35 @@ export function connectError(err: unknown, spec: DatabaseTargetSpec, label: stri
     );
   }
   return new TargetError(`${label}: cannot connect: ${message || code || 'unknown error'}`);
+}
+
+/**
+ * SQLSTATE 53300, told by its text's prefix (the ending differs by version and service).
+ * "remaining connection slots are reserved …": the ordinary slots are full and this role may not
+ * use the reserved ones: a superuser (or a pg_use_reserved_connections role, PostgreSQL 16+) may.
+ * "sorry, too many clients already": every slot is taken, the superusers' reserved ones too, so
+ * naming a superuser would send the operator in a circle: what is left is named instead.
+ */
+function outOfSlotsError(message: string, spec: DatabaseTargetSpec, label: string): TargetError {
+  const where = `${spec.host}:${spec.port}`;
+  const quoted = message ? ` ("${message}")` : '';
+  if (/^remaining connection slots are reserved/.test(message)) {
+    const reservedRole = /pg_use_reserved_connections/.test(message)
+      ? 'a superuser or a role granted pg_use_reserved_connections'
+      : 'a superuser (superuser_reserved_connections), or on PostgreSQL 16+ a role granted pg_use_reserved_connections';
+    return new TargetError(
+      `${label}: the server is out of ordinary connection slots${quoted}. ` +
+        `Get in through a reserved slot as ${reservedRole}, e.g. ` +
+        `--pg postgres://postgres@${where}/${spec.database}; or go through PgBouncer's admin console.`,
+    );
+  }
+  return new TargetError(
+    `${label}: every connection slot is taken, the superusers' reserved ones too${quoted}: ` +
+      'another account will not get in either. Wait a moment and retry (a slot frees as soon as ' +
+      "any client disconnects); use PgBouncer's admin console (PAUSE, KILL) if the clients come " +
+      'through PgBouncer; end sessions from a psql session that is already open ' +
+      '(pg_terminate_backend); or, as the last resort, restart the server.',
+  );
 }
 
 function queryError(err: unknown, label: string, spec: DatabaseTargetSpec): Error {
