@@ -44,8 +44,10 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
   let conn: mysql.Connection;
   try {
     conn = await mysql.createConnection({
-      host: spec.host,
-      port: spec.port,
+      // A host that is a path is the server's Unix socket (resolve.ts: ?socket=, MYSQL_UNIX_PORT).
+      ...(spec.host.startsWith('/')
+        ? { socketPath: spec.host }
+        : { host: spec.host, port: spec.port }),
       user: spec.user,
       password: spec.password,
       database: spec.database || undefined,
@@ -380,6 +382,11 @@ export function connectError(err: unknown, spec: DatabaseTargetSpec, label: stri
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     return new TargetError(
       `${label}: cannot resolve host "${spec.host}": check the host name in ${spec.from}`,
+    );
+  }
+  if (spec.host.startsWith('/') && (code === 'ENOENT' || code === 'ECONNREFUSED')) {
+    return new TargetError(
+      `${label}: no server listens on the socket ${spec.host}: is MySQL/MariaDB running, and is that its socket (SELECT @@socket)?`,
     );
   }
   if (code === 'ECONNREFUSED') {
