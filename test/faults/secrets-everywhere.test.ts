@@ -76,12 +76,21 @@ describe('PostgreSQL: secrets never leave poolctl', () => {
     await server?.stop();
   });
 
-  it('password in the userinfo: diagnose on screen, with the suggested commands', async () => {
+  it('password in the userinfo or PGPASSWORD: diagnose on screen with the suggested commands, verify, mitigate --dry-run', async () => {
     const result = await runCli(['diagnose', '--pg', server.appUrl, ...sets]);
     expect([0, 4], result.stderr).toContain(result.code);
     expect(result.stdout).toContain('poolctl mitigate --action kill-idle');
     const [file] = await expectNoSecrets(result, [password, PROM_SECRET, PROM_TOKEN]);
     expect(file).toBeDefined();
+
+    for (const args of [
+      ['verify', '--output', 'json'],
+      ['mitigate', '--action', 'kill-idle', '--dry-run', ...sets],
+    ]) {
+      const run = await runCli([...args, '--pg', bare], { env: { PGPASSWORD: password } });
+      expect([0, 4]).toContain(run.code);
+      await expectNoSecrets(run, [password, PROM_SECRET, PROM_TOKEN]);
+    }
   });
 
   it('password= and sslpassword= in the query: diagnose --output json', async () => {
@@ -91,17 +100,6 @@ describe('PostgreSQL: secrets never leave poolctl', () => {
     const doc = JSON.parse(result.stdout) as { suggested: { command: string }[] };
     expect(doc.suggested.map((s) => s.command).join('\n')).toContain('--action kill-idle');
     await expectNoSecrets(result, [password, SSL_SECRET, PROM_SECRET, PROM_TOKEN]);
-  });
-
-  it('PGPASSWORD: verify --output json and mitigate --dry-run', async () => {
-    for (const args of [
-      ['verify', '--output', 'json'],
-      ['mitigate', '--action', 'kill-idle', '--dry-run', ...sets],
-    ]) {
-      const result = await runCli([...args, '--pg', bare], { env: { PGPASSWORD: password } });
-      expect([0, 4]).toContain(result.code);
-      await expectNoSecrets(result, [password, PROM_SECRET, PROM_TOKEN]);
-    }
   });
 
   it('in errors: a refused port, a mistyped flag that repeats the URL', async () => {
@@ -139,7 +137,7 @@ describe('MariaDB: secrets never leave poolctl', () => {
     await server?.stop();
   });
 
-  it('password in the userinfo and the query: diagnose on screen and as JSON', async () => {
+  it('password in the userinfo, the query or MYSQL_PWD: diagnose on screen and as JSON, mitigate --dry-run', async () => {
     const url = `${server.rootUrl}?password=${password}`;
     for (const output of ['human', 'json']) {
       const result = await runCli(['diagnose', '--output', output, '--mysql', url, ...sets]);
@@ -147,9 +145,6 @@ describe('MariaDB: secrets never leave poolctl', () => {
       expect(result.stdout).toContain('poolctl mitigate --action kill-idle');
       await expectNoSecrets(result, [password]);
     }
-  });
-
-  it('MYSQL_PWD: diagnose --output json and mitigate --dry-run', async () => {
     for (const args of [
       ['diagnose', '--output', 'json', ...sets],
       ['mitigate', '--action', 'kill-idle', '--dry-run', ...sets],
