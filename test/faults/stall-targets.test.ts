@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMariaDB, type MariaDBServer } from '../helpers/mariadb-server.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { runCli } from '../helpers/run-cli.js';
+import { holdMysqlSessions } from '../helpers/mysql-sessions.js';
+import { holdSessions } from '../helpers/sessions.js';
 import { startStallProxy, type StallProxy } from '../helpers/stall-proxy.js';
 
 // Fault suite: a server that accepts the connection, answers the first queries and then stops
@@ -30,31 +32,54 @@ const commands: [string, string[]][] = [
 const engines: {
   name: string;
   flag: string;
-  start: () => Promise<{ url: string; host: string; port: number; stop: () => Promise<void> }>;
+  start: () => Promise<{
+    url: string;
+    host: string;
+    port: number;
+    /** Holds `n` idle sessions of an ordinary account until closed. */
+    hold: (n: number) => Promise<{ close(): Promise<void> }>;
+    stop: () => Promise<void>;
+  }>;
   // A statement every command sends after connecting, and the server-info query does not.
   midRun: RegExp;
+  // The kill statement itself.
+  kill: RegExp;
 }[] = [
   {
     name: 'PostgreSQL',
     flag: '--pg',
     start: async () => {
       const s: PgServer = await startPostgres();
-      return { url: s.superuserUrl, host: s.host, port: s.port, stop: () => s.stop() };
+      return {
+        url: s.superuserUrl,
+        host: s.host,
+        port: s.port,
+        hold: (n) => holdSessions(s.appUrl, { idle: n }),
+        stop: () => s.stop(),
+      };
     },
     midRun: /pg_stat_activity/,
+    kill: /pg_terminate_backend/,
   },
   {
     name: 'MariaDB',
     flag: '--mysql',
     start: async () => {
       const s: MariaDBServer = await startMariaDB();
-      return { url: s.rootUrl, host: s.host, port: s.port, stop: () => s.stop() };
+      return {
+        url: s.rootUrl,
+        host: s.host,
+        port: s.port,
+        hold: (n) => holdMysqlSessions(s.appUrl, { sleep: n }),
+        stop: () => s.stop(),
+      };
     },
     midRun: /processlist/i,
+    kill: /KILL/,
   },
 ];
 
-describe.each(engines)('a $name server that stops answering', ({ flag, start, midRun }) => {
+describe.each(engines)('a $name server that stops answering', ({ flag, start, midRun, kill }) => {
   let server: Awaited<ReturnType<typeof start>>;
   const proxies: StallProxy[] = [];
 
@@ -85,6 +110,34 @@ describe.each(engines)('a $name server that stops answering', ({ flag, start, mi
     expect(result.stderr).toMatch(/^poolctl: .*no answer from 127\.0\.0\.1:\d+ within 2s/m);
     expect(result.stderr).toContain('--statement-timeout');
     expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('during the kill statement: mitigate --yes exits 3 within the bound', async () => {
+    const held = await server.hold(3);
+    try {
+      await new Promise((r) => setTimeout(r, 1200));
+      const p = await proxy();
+      p.stallWhenClientSends(kill);
+      const result = await runCli(
+        [
+          'mitigate',
+          '--action',
+          'kill-idle',
+          '--set',
+          'kill_idle_after=1s',
+          '--yes',
+          flag,
+          through(server.url, p),
+          ...timeouts,
+        ],
+        { timeoutMs: 30_000 },
+      );
+      expect(result.code, result.stderr).toBe(3);
+      expect(result.durationMs).toBeLessThan(BOUND_MS);
+      expect(result.stderr).toMatch(/no answer from 127\.0\.0\.1:\d+ within 2s/);
+    } finally {
+      await held?.close();
+    }
   });
 
   it('at the handshake: diagnose exits 3 within the connect timeout', async () => {
