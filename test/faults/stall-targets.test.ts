@@ -1,4 +1,7 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readEvents } from '../helpers/expect.js';
 import { startMariaDB, type MariaDBServer } from '../helpers/mariadb-server.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { runCli } from '../helpers/run-cli.js';
@@ -110,6 +113,10 @@ describe.each(engines)('a $name server that stops answering', ({ flag, start, mi
     expect(result.stderr).toMatch(/^poolctl: .*no answer from 127\.0\.0\.1:\d+ within 2s/m);
     expect(result.stderr).toContain('--statement-timeout');
     expect(result.stderr).not.toMatch(/\n\s+at /);
+    // The transcript is closed with the exit code.
+    const dir = join(result.stateDir, 'poolctl', 'incidents');
+    const events = readEvents(join(dir, readdirSync(dir)[0]!));
+    expect(events.at(-1)).toMatchObject({ type: 'session.end', exitCode: 3 });
   });
 
   it('during the kill statement: mitigate --yes exits 3 within the bound', async () => {
