@@ -1,5 +1,8 @@
 import { Command, Option } from 'commander';
 import { exitCodeOf, ExitCode, isExpected } from './errors.js';
+import { wantsJson, writeErrorReport } from './io/json-report.js';
+import { redactText } from './transcript/redact.js';
+import type { IO } from './io/io.js';
 import type { Transcript } from './transcript/types.js';
 import { poolctlVersion } from './version.js';
 import { deferInterrupt } from './interrupt.js';
@@ -12,7 +15,12 @@ function addTargetFlags(cmd: Command): Command {
   return cmd
     .option('--pg <url>', 'PostgreSQL target (else DATABASE_URL, PGHOST…, ~/.pgpass)')
     .option('--mysql <url>', 'MySQL/MariaDB target (else DATABASE_URL, MYSQL_HOST, MYSQL_PWD…)')
-    .option('--connect-timeout <duration>', 'give up connecting after this long', '5s');
+    .option('--connect-timeout <duration>', 'give up connecting after this long', '5s')
+    .option(
+      '--statement-timeout <duration>',
+      'give up on any one statement (or a server that stopped answering) after this long',
+      '10s',
+    );
 }
 
 function addModeFlags(cmd: Command): Command {
@@ -56,6 +64,27 @@ function addSafetyFlags(cmd: Command): Command {
     .option('--kill-timeout <duration>', 'wait this long for killed sessions to be gone', '5s');
 }
 
+/**
+ * The IO with stdout passed through the transcript's redaction: what the screen shows (a manual
+ * step's `curl` built from `--set prometheus_url=https://user:pw@…`, a query's text) never shows
+ * a password. Prompts and progress on stderr carry no server or flag text.
+ */
+function withRedactedResults(io: IO): IO {
+  const out = io.out;
+  const write = out.write.bind(out) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  const redacting = new Proxy(out, {
+    get(target, key) {
+      if (key === 'write') {
+        return (chunk: unknown, ...rest: unknown[]) =>
+          write(typeof chunk === 'string' ? redactText(chunk) : chunk, ...rest);
+      }
+      const value = Reflect.get(target, key, target) as unknown;
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
+  return { ...io, out: redacting };
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -69,6 +98,18 @@ export async function main(argv: string[]): Promise<void> {
   adoptDeferredCaCerts();
   let transcript: Transcript | undefined;
   const debug = argv.includes('--debug');
+  // With --output json every exit prints one document on stdout, failures included.
+  const json = wantsJson(argv);
+  const failed = (code: number, message: string) => {
+    if (!json || code === ExitCode.ok) return;
+    writeErrorReport(process.stdout, {
+      argv,
+      code,
+      message,
+      incident: transcript?.incident,
+      transcript: transcript?.path,
+    });
+  };
 
   async function makeDeps() {
     const [{ systemIO }, { InquirerPrompter }, { connectDatabase }, { openTranscript }] =
@@ -79,11 +120,13 @@ export async function main(argv: string[]): Promise<void> {
         import('./transcript/writer.js'),
       ]);
     return (flags: { nonInteractive?: boolean; color?: boolean }) => {
-      const io = systemIO({
-        nonInteractive: flags.nonInteractive,
-        noColor: flags.color === false,
-        env: process.env,
-      });
+      const io = withRedactedResults(
+        systemIO({
+          nonInteractive: flags.nonInteractive,
+          noColor: flags.color === false,
+          env: process.env,
+        }),
+      );
       return {
         io,
         env: process.env,
@@ -104,6 +147,8 @@ export async function main(argv: string[]): Promise<void> {
     )
     .version(poolctlVersion(), '-V, --version')
     .showSuggestionAfterError()
+    // commander repeats what was typed in its errors ("unknown option '--pg=postgres://u:pw@…'").
+    .configureOutput({ writeErr: (text) => process.stderr.write(redactText(text)) })
     // Set before the subcommands are declared: they inherit it. --help and --version exit 0, usage
     // mistakes 2.
     .exitOverride((err) => {
@@ -360,6 +405,7 @@ Examples:
     }
     transcript?.end('interrupted', ExitCode.interrupted);
     process.stderr.write('\npoolctl: interrupted; the transcript is closed\n');
+    failed(ExitCode.interrupted, 'interrupted');
     process.exit(ExitCode.interrupted);
   });
 
@@ -368,8 +414,11 @@ Examples:
   } catch (err) {
     const commanderExit = (err as { commander?: boolean }).commander;
     const code = exitCodeOf(err);
+    // commander has printed its own line ("error: unknown option '--frobnicate'") on stderr.
+    // Messages may quote a URL or a flag as given: never its password.
+    const message = redactText(((err as Error)?.message ?? String(err)).replace(/^error: /, ''));
+    failed(code, message);
     if (!commanderExit) {
-      const message = (err as Error)?.message ?? String(err);
       if (code === ExitCode.interrupted) {
         process.stderr.write(
           'poolctl: interrupted; nothing more was changed and the transcript is closed\n',
@@ -380,7 +429,7 @@ Examples:
         process.stderr.write(
           `poolctl: internal error: ${message}${debug ? '' : ' (run with --debug for details)'}\n`,
         );
-        if (debug) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+        if (debug) process.stderr.write(`${redactText((err as Error)?.stack ?? '')}\n`);
       }
     }
     transcript?.end(code === ExitCode.interrupted ? 'interrupted' : 'error', code);

@@ -12,6 +12,7 @@ export interface CommonFlags {
   pg?: string;
   mysql?: string;
   connectTimeout?: string;
+  statementTimeout?: string;
   runbook?: string;
   set?: string[];
   output?: string;
@@ -34,7 +35,7 @@ export interface CommonOptions {
 }
 
 /** The statement timeout on poolctl's own session: enough for 1,000 sessions, short at 3 AM. */
-const STATEMENT_TIMEOUT_MS = 10_000;
+const STATEMENT_TIMEOUT_S = 10;
 
 export function parseCommonOptions(flags: CommonFlags): CommonOptions {
   const output = flags.output ?? 'human';
@@ -45,12 +46,16 @@ export function parseCommonOptions(flags: CommonFlags): CommonOptions {
     ? parseDuration(flags.connectTimeout, `--connect-timeout ${flags.connectTimeout}`)
     : 5;
   if (connectTimeoutS <= 0) throw new UsageError('--connect-timeout: must be more than 0s');
+  const statementTimeoutS = flags.statementTimeout
+    ? parseDuration(flags.statementTimeout, `--statement-timeout ${flags.statementTimeout}`)
+    : STATEMENT_TIMEOUT_S;
+  if (statementTimeoutS <= 0) throw new UsageError('--statement-timeout: must be more than 0s');
   return {
     target: {
       pg: flags.pg,
       mysql: flags.mysql,
       connectTimeoutMs: Math.round(connectTimeoutS * 1000),
-      statementTimeoutMs: STATEMENT_TIMEOUT_MS,
+      statementTimeoutMs: Math.round(statementTimeoutS * 1000),
     },
     runbookId: flags.runbook,
     sets: flags.set ?? [],

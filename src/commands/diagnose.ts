@@ -4,6 +4,7 @@ import { buildReport, writeReport } from '../io/json-report.js';
 import type { Runbook } from '../runbook/types.js';
 import type { ActionRecord } from '../wizard/mitigation.js';
 import { healthOf, suggestedActions, type PhaseResult } from '../wizard/model.js';
+import { redactText, withoutUrlSecrets } from '../transcript/redact.js';
 import { offerMitigations } from '../wizard/offer.js';
 import { runPhase, type PhaseContext, type PhaseReporter } from '../wizard/phase.js';
 import {
@@ -151,9 +152,9 @@ export function suggestionsFor(
   opts: CommonOptions,
 ): Suggestion[] {
   const targetFlag = opts.target.pg
-    ? ` --pg '${redactedUrl(opts.target.pg)}'`
+    ? ` --pg '${withoutUrlSecrets(opts.target.pg)}'`
     : opts.target.mysql
-      ? ` --mysql '${redactedUrl(opts.target.mysql)}'`
+      ? ` --mysql '${withoutUrlSecrets(opts.target.mysql)}'`
       : '';
   return suggestedActions(result.findings).flatMap((id) => {
     const action = runbook.actions.find((a) => a.id === id);
@@ -162,7 +163,7 @@ export function suggestionsFor(
     const used = 'params' in action ? action.params : [];
     const sets = opts.sets
       .filter((s) => used.includes(s.slice(0, s.indexOf('='))))
-      .map((s) => ` --set ${s}`)
+      .map((s) => ` --set ${withoutUrlSecrets(redactText(s))}`)
       .join('');
     const summary = ('summary' in action && action.summary) || action.why;
     const command =
@@ -171,8 +172,4 @@ export function suggestionsFor(
         : `poolctl mitigate --action ${id}${targetFlag}${sets} --yes`;
     return [{ id, title: action.title, summary, command }];
   });
-}
-
-function redactedUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:/@]+):[^@]*@/i, '$1@');
 }

@@ -1,3 +1,4 @@
+import { redactText, redactValue } from '../transcript/redact.js';
 import { poolctlVersion } from '../version.js';
 import type { IO } from './io.js';
 import type { ActionRecord } from '../wizard/mitigation.js';
@@ -10,7 +11,8 @@ export interface JsonReport {
   command: string;
   runbook: string;
   incident: string;
-  status: HealthStatus;
+  /** `unknown` when the run failed before it could measure (then `error` says why). */
+  status: HealthStatus | 'unknown';
   targets: { engine: string; label: string; version: string }[];
   steps: object[];
   findings: Finding[];
@@ -19,6 +21,8 @@ export interface JsonReport {
   manual: { step: string; title: string; command: string; status: string }[];
   metrics: Metrics;
   transcript: string;
+  /** Why the run failed: the exit code, its name and the one line printed on stderr. */
+  error?: { code: number; kind: string; message: string };
 }
 
 export function buildReport(input: {
@@ -85,7 +89,75 @@ export function buildReport(input: {
   };
 }
 
+// One process, one run, one document: set when the command printed its report, so that a failure
+// after it (the transcript's disk filled up at the end) does not print a second one.
+let reportWritten = false;
+
 /** The document on stdout: indented for a person at a terminal, compact for a program. */
 export function writeReport(io: IO, report: JsonReport): void {
-  io.out.write(`${io.isStdoutTTY ? JSON.stringify(report, null, 2) : JSON.stringify(report)}\n`);
+  reportWritten = true;
+  // A password can come back in anything a run echoes: a manual step's command built from
+  // `--set prometheus_url=https://user:pw@…`, a query's text. The document hides them as the
+  // transcript does.
+  const safe = redactValue(report);
+  io.out.write(`${io.isStdoutTTY ? JSON.stringify(safe, null, 2) : JSON.stringify(safe)}\n`);
+}
+
+/** True when this run asked for `--output json` (either spelling), read from the raw argv. */
+export function wantsJson(argv: string[]): boolean {
+  return argv.some((a, i) => a === '--output=json' || (a === '--output' && argv[i + 1] === 'json'));
+}
+
+const KIND: Record<number, string> = {
+  1: 'internal',
+  2: 'usage',
+  3: 'target',
+  4: 'unhealthy',
+  5: 'declined',
+  130: 'interrupted',
+};
+
+/**
+ * For a run that failed before its command printed a report (a usage error, a target that
+ * refused, a bug, Ctrl-C): the same document with `status: unknown`, what is known of the run,
+ * and `error`, so that `poolctl … --output json > out.json` never leaves an empty file.
+ */
+export function writeErrorReport(
+  out: { write(text: string): unknown; isTTY?: boolean },
+  run: { argv: string[]; code: number; message: string; incident?: string; transcript?: string },
+): void {
+  if (reportWritten) return;
+  reportWritten = true;
+  const report: JsonReport = {
+    poolctl: poolctlVersion(),
+    command: commandOf(run.argv),
+    runbook: '',
+    incident: run.incident ?? '',
+    status: 'unknown',
+    targets: [],
+    steps: [],
+    findings: [],
+    actions: [],
+    suggested: [],
+    manual: [],
+    metrics: {},
+    transcript: run.transcript ?? '',
+    error: {
+      code: run.code,
+      kind: KIND[run.code] ?? 'error',
+      message: redactText(run.message),
+    },
+  };
+  out.write(`${out.isTTY ? JSON.stringify(report, null, 2) : JSON.stringify(report)}\n`);
+}
+
+/** `diagnose`, `transcript export`: the words before the first flag (at most two). */
+function commandOf(argv: string[]): string {
+  const words: string[] = [];
+  for (const a of argv) {
+    if (a.startsWith('-') || words.length === 2) break;
+    words.push(a);
+    if (a !== 'runbooks' && a !== 'transcript') break;
+  }
+  return words.join(' ');
 }

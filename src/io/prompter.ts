@@ -41,12 +41,31 @@ export class InquirerPrompter implements Prompter {
     return input({ message, default: defaultValue }, this.context());
   }
 
+  /**
+   * Anything but the count, `n` or nothing — a `y` from habit, a typo — asks again and says how
+   * to answer: a half-awake operator who typed `y` meant yes, and must neither kill by it nor be
+   * declined without a word.
+   */
   async typedConfirm(message: string, expected: string): Promise<boolean> {
     const { input } = await import('@inquirer/prompts');
-    const answer = await input(
-      { message: `${message} Type ${expected} to confirm:` },
-      this.context(),
-    );
-    return answer.trim() === expected;
+    const answer = (
+      await input(
+        {
+          message: `${message} Type ${expected} to confirm, or n / empty to decline:`,
+          validate: (value) =>
+            isDecline(value) ||
+            value.trim() === expected ||
+            `type ${expected} to confirm, or n / empty to decline`,
+        },
+        this.context(),
+      )
+    ).trim();
+    if (answer === expected) return true;
+    this.io.err.write('Declined: nothing was changed.\n');
+    return false;
   }
+}
+
+function isDecline(value: string): boolean {
+  return /^(n|no)?$/i.test(value.trim());
 }

@@ -23,6 +23,7 @@ import {
 } from './mysql-kill.js';
 import { targetLabel } from './resolve.js';
 import { toSession } from './session-row.js';
+import { clientTimeoutMs, noAnswerError } from './stall.js';
 import { certificateProblem, withDeferredCaCerts } from './tls-trust.js';
 import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo } from './types.js';
 
@@ -50,8 +51,10 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
   let conn: mysql.Connection;
   try {
     conn = await mysql.createConnection({
-      host: spec.host,
-      port: spec.port,
+      // A host that is a path is the server's Unix socket (resolve.ts: ?socket=, MYSQL_UNIX_PORT).
+      ...(spec.host.startsWith('/')
+        ? { socketPath: spec.host }
+        : { host: spec.host, port: spec.port }),
       user: spec.user,
       password: spec.password,
       database: spec.database || undefined,
@@ -76,6 +79,7 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
   }
   // A server that drops us later (KILL, restart) must not crash the process.
   conn.on('error', () => {});
+  destroyWhenStalled(conn, clientTimeoutMs(spec));
 
   let info: ServerInfo;
   let account = '';
@@ -113,6 +117,7 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
     readsGrants = Boolean(row.reads_grants);
   } catch (err) {
     conn.destroy();
+    if (isStalled(err)) throw noAnswerError(label, spec);
     throw new TargetError(`${label}: connected, but the first query failed: ${messageOf(err)}`);
   }
 
@@ -231,6 +236,34 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
       ).connection?.stream?.unref?.();
     },
   };
+}
+
+const STALLED = 'POOLCTL_NO_ANSWER';
+
+/**
+ * The server's max_statement_time cannot end a wait for a server that stopped answering, and
+ * mysql2's per-query `timeout` covers neither the prepare of `execute` nor the multi-statement
+ * KILL batches nor COM_QUIT. So one watchdog on the socket: when a command is in flight and
+ * nothing has arrived for `ms`, the connection is destroyed (never reused: the statement may
+ * still run there and answer later), and every pending command fails with STALLED.
+ */
+function destroyWhenStalled(conn: mysql.Connection, ms: number): void {
+  const core = (
+    conn as unknown as {
+      connection?: { _command?: unknown; stream?: import('node:net').Socket };
+    }
+  ).connection;
+  const stream = core?.stream;
+  if (!core || typeof stream?.setTimeout !== 'function') return;
+  stream.setTimeout(ms, () => {
+    // Idle between commands (the operator reading a table): nothing is owed.
+    if (!core._command) return;
+    stream.destroy(Object.assign(new Error('no answer from the server'), { code: STALLED }));
+  });
+}
+
+function isStalled(err: unknown): boolean {
+  return (err as MysqlLikeError)?.code === STALLED;
 }
 
 /**
@@ -446,6 +479,11 @@ export function connectError(err: unknown, spec: DatabaseTargetSpec, label: stri
       `${label}: cannot resolve host "${spec.host}": check the host name in ${spec.from}`,
     );
   }
+  if (spec.host.startsWith('/') && (code === 'ENOENT' || code === 'ECONNREFUSED')) {
+    return new TargetError(
+      `${label}: no server listens on the socket ${spec.host}: is MySQL/MariaDB running, and is that its socket (SELECT @@socket)?`,
+    );
+  }
   if (code === 'ECONNREFUSED') {
     return new TargetError(
       `${label}: connection refused at ${where}: is MySQL/MariaDB running and listening on that address and port?`,
@@ -470,6 +508,7 @@ export function connectError(err: unknown, spec: DatabaseTargetSpec, label: stri
 
 function queryError(err: unknown, label: string, spec: DatabaseTargetSpec): Error {
   const { code, errno, message = String(err), fatal } = (err ?? {}) as MysqlLikeError;
+  if (code === STALLED) return noAnswerError(label, spec);
   // MariaDB 1969 (max_statement_time exceeded), MySQL 3024 (max_execution_time exceeded).
   if (errno === 1969 || errno === 3024) {
     return new Error(`statement timeout after ${spec.statementTimeoutMs / 1000}s`);

@@ -10,6 +10,7 @@ import {
   stillThereSql,
 } from './postgres-kill.js';
 import { toSession } from './session-row.js';
+import { clientTimeoutMs, noAnswerError } from './stall.js';
 import { certificateProblem, withDeferredCaCerts } from './tls-trust.js';
 import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo } from './types.js';
 
@@ -46,6 +47,9 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
       ssl,
       connectionTimeoutMillis: spec.connectTimeoutMs,
       statement_timeout: spec.statementTimeoutMs,
+      // The server's statement_timeout cannot end a wait for a server that stopped answering:
+      // pg's own timer does (queryError then destroys the connection).
+      query_timeout: clientTimeoutMs(spec),
       lock_timeout: Math.min(spec.statementTimeoutMs, 5000),
       // pg_stat_activity is a function scan the planner guesses at one row after filtering, so
       // joins against it become nested loops: 1,000 × 1,000 comparisons, 70–100 ms per candidate
@@ -93,7 +97,11 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
       isSuperuser: row.superuser,
     };
   } catch (err) {
-    await client.end().catch(() => {});
+    if (isClientTimeout(err)) {
+      destroy(client);
+      throw noAnswerError(label, spec);
+    }
+    await close(client);
     throw new TargetError(`${label}: connected, but the first query failed: ${messageOf(err)}`);
   }
   const run = async (sql: string, params: unknown[]): Promise<Row[]> => {
@@ -101,6 +109,9 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
       const result = await client.query(sql, params);
       return result.rows as Row[];
     } catch (err) {
+      // A statement the server never answered may still be running there, and its reply may
+      // arrive later: this connection is never used again.
+      if (isClientTimeout(err)) destroy(client);
       throw queryError(err, label, spec);
     }
   };
@@ -133,9 +144,32 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
       return new Set(rows.map((r) => Number(r.pid)));
     },
     async close() {
-      await client.end().catch(() => {});
+      await close(client);
     },
   };
+}
+
+/** pg's query_timeout error (its message is all that marks it). */
+function isClientTimeout(err: unknown): boolean {
+  return (err as Error)?.message === 'Query read timeout';
+}
+
+function destroy(client: pg.Client): void {
+  (
+    client as unknown as { connection?: { stream?: { destroy(): void } } }
+  ).connection?.stream?.destroy();
+}
+
+/** Ends the session politely, but never waits on a server that stopped answering for more than a second. */
+async function close(client: pg.Client): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, 1000);
+    timer.unref();
+  });
+  await Promise.race([client.end().catch(() => {}), gaveUp]);
+  clearTimeout(timer);
+  destroy(client);
 }
 
 /** The password libpq would find: PGPASSFILE or ~/.pgpass, matched on host, port, db and user. */
@@ -166,12 +200,7 @@ export function connectError(err: unknown, spec: DatabaseTargetSpec, label: stri
     code === '53300' ||
     /^(sorry, too many clients|remaining connection slots are reserved)/.test(message)
   ) {
-    return new TargetError(
-      `${label}: the server is out of connection slots ("${message}"). ` +
-        'Get in through a reserved slot: connect as a superuser (superuser_reserved_connections), ' +
-        'or on PostgreSQL 16+ as a role granted pg_use_reserved_connections, e.g. ' +
-        `--pg postgres://postgres@${where}/${spec.database}; or go through PgBouncer's admin console.`,
-    );
+    return outOfSlotsError(message, spec, label);
   }
   if (code === '28P01') {
     return new TargetError(
@@ -215,8 +244,38 @@ export function connectError(err: unknown, spec: DatabaseTargetSpec, label: stri
   return new TargetError(`${label}: cannot connect: ${message || code || 'unknown error'}`);
 }
 
+/**
+ * SQLSTATE 53300, told by its text's prefix (the ending differs by version and service).
+ * "remaining connection slots are reserved …": the ordinary slots are full and this role may not
+ * use the reserved ones: a superuser (or a pg_use_reserved_connections role, PostgreSQL 16+) may.
+ * "sorry, too many clients already": every slot is taken, the superusers' reserved ones too, so
+ * naming a superuser would send the operator in a circle: what is left is named instead.
+ */
+function outOfSlotsError(message: string, spec: DatabaseTargetSpec, label: string): TargetError {
+  const where = `${spec.host}:${spec.port}`;
+  const quoted = message ? ` ("${message}")` : '';
+  if (/^remaining connection slots are reserved/.test(message)) {
+    const reservedRole = /pg_use_reserved_connections/.test(message)
+      ? 'a superuser or a role granted pg_use_reserved_connections'
+      : 'a superuser (superuser_reserved_connections), or on PostgreSQL 16+ a role granted pg_use_reserved_connections';
+    return new TargetError(
+      `${label}: the server is out of ordinary connection slots${quoted}. ` +
+        `Get in through a reserved slot as ${reservedRole}, e.g. ` +
+        `--pg postgres://postgres@${where}/${spec.database}; or go through PgBouncer's admin console.`,
+    );
+  }
+  return new TargetError(
+    `${label}: every connection slot is taken, the superusers' reserved ones too${quoted}: ` +
+      'another account will not get in either. Wait a moment and retry (a slot frees as soon as ' +
+      "any client disconnects); use PgBouncer's admin console (PAUSE, KILL) if the clients come " +
+      'through PgBouncer; end sessions from a psql session that is already open ' +
+      '(pg_terminate_backend); or, as the last resort, restart the server.',
+  );
+}
+
 function queryError(err: unknown, label: string, spec: DatabaseTargetSpec): Error {
   const { code, message = String(err) } = (err ?? {}) as PgLikeError;
+  if (isClientTimeout(err)) return noAnswerError(label, spec);
   if (code === '57014') {
     return new Error(`statement timeout after ${spec.statementTimeoutMs / 1000}s`);
   }

@@ -16,7 +16,7 @@ const MYSQL_SCHEMES = ['mysql:', 'mariadb:'];
 /**
  * Finds the database target from flags, then the conventional environment: `--pg URL` or
  * `--mysql URL`, `DATABASE_URL` (either scheme), libpq's PGHOST/PGPORT/PGUSER/PGDATABASE, then the
- * MySQL client's MYSQL_HOST/MYSQL_TCP_PORT/MYSQL_PWD (user: USER). Passwords not in the URL come
+ * MySQL client's MYSQL_HOST/MYSQL_TCP_PORT/MYSQL_UNIX_PORT/MYSQL_PWD (user: USER). Passwords not in the URL come
  * from PGPASSWORD and ~/.pgpass (read by the driver, as libpq does), or MYSQL_PWD.
  */
 export async function resolveDatabaseTarget(
@@ -56,16 +56,20 @@ export async function resolveDatabaseTarget(
       ...timeouts,
     };
   }
-  if (env.MYSQL_HOST || env.MYSQL_TCP_PORT || env.MYSQL_PWD) {
+  if (env.MYSQL_HOST || env.MYSQL_TCP_PORT || env.MYSQL_PWD || env.MYSQL_UNIX_PORT) {
+    const socket =
+      (!env.MYSQL_HOST || env.MYSQL_HOST === 'localhost') && !env.MYSQL_TCP_PORT
+        ? env.MYSQL_UNIX_PORT
+        : undefined;
     return {
       engine: 'mysql',
-      host: env.MYSQL_HOST || 'localhost',
+      host: socket || env.MYSQL_HOST || 'localhost',
       port: parsePort(env.MYSQL_TCP_PORT ?? '3306', 'MYSQL_TCP_PORT'),
       user: env.USER || osUser(),
       password: env.MYSQL_PWD || undefined,
       // The MySQL client has no variable for a default database; poolctl needs none.
       database: '',
-      from: 'MYSQL_HOST/MYSQL_TCP_PORT/MYSQL_PWD',
+      from: 'MYSQL_HOST/MYSQL_TCP_PORT/MYSQL_UNIX_PORT/MYSQL_PWD',
       ...timeouts,
     };
   }
@@ -89,8 +93,10 @@ function fromMysqlUrl(
   let user: string;
   let password: string;
   let database: string;
+  // `mysql://app@/appdb?socket=…` names no host, as MySQL's own URIs may; WHATWG URLs need one.
+  const hostless = /^[a-z]+:\/\/([^/?#]*@)?\//i.test(url);
   try {
-    parsed = new URL(url);
+    parsed = new URL(hostless ? url.replace(/^([a-z]+:\/\/[^/?#]*?)\//i, '$1localhost/') : url);
     user = decodeURIComponent(parsed.username);
     password = decodeURIComponent(parsed.password);
     database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
@@ -100,10 +106,16 @@ function fromMysqlUrl(
   if (database.includes('/')) {
     throw new UsageError(`${from}: expected at most one database name after the port`);
   }
-  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  const host = hostless ? '' : parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  // A Unix socket, as the mysql client takes it: ?socket=PATH, or MYSQL_UNIX_PORT when the URL
+  // names no host (or localhost) and no port. The adapter connects to a host that is a path
+  // through that socket; host and port are then not used.
+  const socket =
+    parsed.searchParams.get('socket') ||
+    ((host === '' || host === 'localhost') && !parsed.port ? env.MYSQL_UNIX_PORT : undefined);
   return {
     engine: 'mysql',
-    host: host || env.MYSQL_HOST || 'localhost',
+    host: socket || host || env.MYSQL_HOST || 'localhost',
     port: parsePort(parsed.port || env.MYSQL_TCP_PORT || '3306', `${from} port`),
     user: user || env.USER || osUser(),
     password: password || env.MYSQL_PWD || undefined,

@@ -77,6 +77,24 @@ export function redactUrl(url: string): string {
   );
 }
 
+/**
+ * A URL fit to repeat in a command poolctl suggests: the password and the secret parameters left
+ * out rather than masked, so that the command, when run, takes the password from PGPASSWORD,
+ * ~/.pgpass or MYSQL_PWD instead of trying `***`. `mysql://app:pw@db/?password=x&ssl-mode=REQUIRED`
+ * → `mysql://app@db/?ssl-mode=REQUIRED`. URLs inside longer text are handled too.
+ */
+export function withoutUrlSecrets(text: string): string {
+  let out = redactUrl(text).replace(/(\/\/[^\s/@:]*):\*\*\*@/g, '$1@');
+  // One secret parameter at a time: `?password=***&token=***` shares the `&` between two.
+  for (let before = ''; before !== out;) {
+    before = out;
+    out = out.replace(/([?&])[^=&#\s]+=\*\*\*(&|(?=[#\s'"])|$)/, (_m, sep: string, next: string) =>
+      next ? sep : '',
+    );
+  }
+  return out;
+}
+
 function redactAuthority(rest: string): string {
   const end = rest.search(/[/?#]/);
   const authority = end < 0 ? rest : rest.slice(0, end);

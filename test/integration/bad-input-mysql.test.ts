@@ -107,4 +107,38 @@ describe('bad MySQL input gets one line and the documented exit code', () => {
       'MYSQL_TCP_PORT',
     );
   });
+
+  describe('a Unix socket', () => {
+    const password = () => decodeURIComponent(new URL(server.appUrl).password);
+
+    it('?socket=PATH connects over the socket, whatever the URL says of host and port', async () => {
+      // Port 1 refuses TCP: only the socket can answer.
+      for (const url of [
+        `mysql://app:${password()}@127.0.0.1:1/appdb?socket=${server.socket}`,
+        `mysql://app:${password()}@/appdb?socket=${encodeURIComponent(server.socket)}`,
+      ]) {
+        const result = await runCli(['diagnose', '--mysql', url, '--output', 'json']);
+        expect(result.code, result.stderr).toBe(0);
+        const doc = JSON.parse(result.stdout) as { targets: { label: string }[] };
+        expect(doc.targets[0]!.label).toContain(encodeURIComponent(server.socket));
+      }
+    });
+
+    it('MYSQL_UNIX_PORT, with a host-less URL or with the environment alone', async () => {
+      const env = { MYSQL_UNIX_PORT: server.socket, MYSQL_PWD: password(), USER: 'app' };
+      for (const args of [['--mysql', 'mysql://app@/appdb'], []]) {
+        const result = await runCli(['diagnose', ...args, '--output', 'json'], { env });
+        expect(result.code, result.stderr).toBe(0);
+      }
+    });
+
+    it('a socket nobody listens on: exit 3 naming it', async () => {
+      const result = await runCli([
+        'diagnose',
+        '--mysql',
+        'mysql://app@/appdb?socket=/nonexistent/mysqld.sock',
+      ]);
+      expectOneLine(result, 3, 'no server listens on the socket /nonexistent/mysqld.sock');
+    });
+  });
 });

@@ -7,6 +7,7 @@ import { freePort } from '../helpers/free-port.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { expectOneLine, readEvents } from '../helpers/expect.js';
 import { runCli } from '../helpers/run-cli.js';
+import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
 
 describe('bad input gets one line and the documented exit code', () => {
   let server: PgServer;
@@ -172,5 +173,41 @@ describe('bad input gets one line and the documented exit code', () => {
     expect(JSON.parse(result.stdout).findings.map((f: { id: string }) => f.id)).toContain(
       'limited-view',
     );
+  });
+});
+
+describe('a server with every slot taken, the reserved ones too', () => {
+  let server: PgServer;
+  const held: HeldSessions[] = [];
+
+  beforeAll(async () => {
+    // 4 ordinary slots and 1 reserved for superusers: all five taken, the last by a superuser.
+    server = await startPostgres({ maxConnections: 5, superuserReservedConnections: 1 });
+    held.push(await holdSessions(server.appUrl, { idle: 4 }));
+    held.push(await holdSessions(server.superuserUrl, { idle: 1 }));
+  });
+  afterAll(async () => {
+    for (const h of held) await h.close();
+    await server?.stop();
+  });
+
+  it('a superuser refused is not told to connect as a superuser, but what is left', async () => {
+    const result = await runCli(['diagnose', '--pg', server.superuserUrl]);
+    expectOneLine(
+      result,
+      3,
+      'sorry, too many clients already',
+      "the superusers' reserved ones too",
+    );
+    expect(result.stderr).not.toMatch(/connect as a superuser|--pg postgres:\/\/postgres@/);
+    for (const way of ['Wait', "PgBouncer's admin console", 'already open', 'restart the server']) {
+      expect(result.stderr).toContain(way);
+    }
+  });
+
+  it('an ordinary role refused the same way gets the same advice', async () => {
+    const result = await runCli(['diagnose', '--pg', server.appUrl]);
+    expectOneLine(result, 3, 'sorry, too many clients already');
+    expect(result.stderr).not.toContain('superuser (superuser_reserved_connections)');
   });
 });

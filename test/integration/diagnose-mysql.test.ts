@@ -271,7 +271,8 @@ describe('diagnose against an exhausted MariaDB', () => {
     try {
       const result = await runCli(['diagnose', '--mysql', server.appUrl, '--output', 'json']);
       expect(result.code).toBe(3);
-      expect(result.stdout).toBe('');
+      // --output json: the one document says why (test/faults/json-every-exit.test.ts).
+      expect(JSON.parse(result.stdout)).toMatchObject({ status: 'unknown', error: { code: 3 } });
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
       expect(result.stderr).toContain('error 1040 "Too many connections"');
       expect(result.stderr).toContain('SUPER or CONNECTION ADMIN');

@@ -166,9 +166,10 @@ describe('diagnose against an exhausted PostgreSQL', () => {
     try {
       const result = await runCli(['diagnose', '--pg', server.appUrl, '--output', 'json']);
       expect(result.code).toBe(3);
-      expect(result.stdout).toBe('');
+      // --output json: the one document says why (test/faults/json-every-exit.test.ts).
+      expect(JSON.parse(result.stdout)).toMatchObject({ status: 'unknown', error: { code: 3 } });
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
-      expect(result.stderr).toContain('out of connection slots');
+      expect(result.stderr).toContain('out of ordinary connection slots');
       expect(result.stderr).toContain('superuser');
       expect(result.stderr).not.toContain(new URL(server.appUrl).password);
       // The superuser gets in through a reserved slot and sees a full server.

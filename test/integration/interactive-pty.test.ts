@@ -75,6 +75,48 @@ describe('the 3 AM wizard in a real terminal', () => {
     }
   });
 
+  it('a `y` at the typed-count confirm asks again; n declines with a message, exit 5', async () => {
+    const typedState = mkdtempSync(join(tmpdir(), 'poolctl-pty-'));
+    const session = new TmuxSession(
+      [
+        'env -u CI',
+        `XDG_STATE_HOME=${shellQuote(typedState)}`,
+        `PATH=${shellQuote(nodePath)}`,
+        shellQuote(poolctlLauncher),
+        'mitigate --action kill-idle --set kill_idle_after=1s --set confirm_typed_over=5 --pg',
+        shellQuote(server.superuserUrl),
+        '; echo "EXIT:$?"; sleep 600',
+      ].join(' '),
+    );
+    try {
+      await session.waitFor('Type 19 to confirm, or n / empty to decline:');
+      session.keys('y', 'Enter');
+      const again = await session.waitFor('type 19 to confirm, or n / empty to decline');
+      expect(again).not.toMatch(/EXIT:/);
+      session.keys('BSpace', 'n', 'Enter');
+      const end = await session.waitFor(/EXIT:\d+/);
+      expect(end).toContain('Declined: nothing was changed.');
+      expect(end).toContain('EXIT:5');
+      const dir = join(typedState, 'poolctl', 'incidents');
+      const [file] = readdirSync(dir);
+      const prompts = readEvents(join(dir, file!)).filter((e) => e.type === 'prompt');
+      expect(prompts.map((e) => [e.answer, e.answeredBy])).toEqual([['no', 'operator']]);
+    } finally {
+      session.kill();
+    }
+    const admin = new pg.Client({ connectionString: server.superuserUrl });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1::int[])',
+        [held.pids],
+      );
+      expect(rows[0].n).toBe(26);
+    } finally {
+      await admin.end();
+    }
+  });
+
   it('diagnose ⏎ → kill-idle ⏎ → y ⏎ → verify ⏎ → done ⏎ frees exactly the idle sessions', async () => {
     const command = [
       'env -u CI',

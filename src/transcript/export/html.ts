@@ -8,9 +8,11 @@ import { utilizationChart } from './chart.js';
 import {
   HEADLINE,
   SPARED_HEADERS,
+  QUERY_CHARS,
   VICTIM_HEADERS,
   actionTables,
   beforeAfterLine,
+  clip,
   clock,
   dateTime,
   duration,
@@ -249,7 +251,8 @@ function rowsTable(rows: Row[]): string {
     value === null || value === undefined
       ? ''
       : column !== undefined && QUERY_COLUMNS.has(column.toLowerCase())
-        ? code(value)
+        ? // As in the Markdown: a 1 MB query is evidence enough in its first lines.
+          code(clip(String(value), QUERY_CHARS))
         : html(value);
   return table(
     layout.headers.map((c) => html(c)),
