@@ -397,6 +397,9 @@ Examples:
   });
 
   process.on('SIGINT', () => {
+    // The run has ended and its transcript says how: only the clean-up (closing the connection)
+    // is left. Stop now, with the exit code the record already holds.
+    if (transcript?.exitCode !== undefined) process.exit(transcript.exitCode);
     if (deferInterrupt()) {
       process.stderr.write(
         '\npoolctl: finishing the kill in flight and recording it; Ctrl-C again to stop now\n',

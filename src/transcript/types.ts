@@ -22,6 +22,8 @@ export interface Transcript {
   readonly incident: string;
   /** Why nothing is being recorded (the file could not be opened or written); undefined while it is. */
   readonly unrecorded: string | undefined;
+  /** The exit code `end` recorded; undefined until then. */
+  readonly exitCode: number | undefined;
   /** Best effort: a failure warns once and stops the recording; it never throws. */
   append(event: TranscriptEvent): void;
   /**

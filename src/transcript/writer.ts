@@ -67,6 +67,7 @@ export function openTranscript(
     broken = err.message;
   }
   let ended = false;
+  let endedWith: number | undefined;
 
   const stopRecording = (reason: string) => {
     broken = reason;
@@ -103,6 +104,9 @@ export function openTranscript(
     get unrecorded() {
       return broken;
     },
+    get exitCode() {
+      return endedWith;
+    },
     append(event) {
       if (ended || broken) return;
       try {
@@ -124,6 +128,7 @@ export function openTranscript(
     end(status, exitCode) {
       if (ended) return;
       ended = true;
+      endedWith = exitCode;
       // end() runs from the top-level error handler: a failure here must not replace the error
       // being reported, and there is nothing better to do with it.
       if (!broken) {
