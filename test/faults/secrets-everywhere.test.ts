@@ -62,12 +62,15 @@ describe('PostgreSQL: secrets never leave poolctl', () => {
   let held: HeldSessions;
   let bare: string;
   let password: string;
+  let oncallUrl: string;
   const promSet = `prometheus_url=http://prom:${PROM_SECRET}@127.0.0.1:9/?token=${PROM_TOKEN}`;
   const sets = ['--set', 'leak_idle_after=1s', '--set', 'kill_idle_after=1s', '--set', promSet];
 
   beforeAll(async () => {
     server = await startPostgres({ maxConnections: 20 });
-    ({ bare, password } = withoutPassword(server.appUrl));
+    // The README's on-call role: it sees the sessions app holds, so mitigate may choose among them.
+    oncallUrl = await server.createRole('oncall', ['pg_monitor', 'pg_signal_backend']);
+    ({ bare, password } = withoutPassword(oncallUrl));
     held = await holdSessions(server.appUrl, { idle: 16 });
     await new Promise((r) => setTimeout(r, 1200));
   });
@@ -77,7 +80,7 @@ describe('PostgreSQL: secrets never leave poolctl', () => {
   });
 
   it('password in the userinfo or PGPASSWORD: diagnose on screen with the suggested commands, verify, mitigate --dry-run', async () => {
-    const result = await runCli(['diagnose', '--pg', server.appUrl, ...sets]);
+    const result = await runCli(['diagnose', '--pg', oncallUrl, ...sets]);
     expect([0, 4], result.stderr).toContain(result.code);
     expect(result.stdout).toContain('poolctl mitigate --action kill-idle');
     const [file] = await expectNoSecrets(result, [password, PROM_SECRET, PROM_TOKEN]);
