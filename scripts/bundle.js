@@ -1,19 +1,21 @@
 // Bundles the CLI with esbuild: dist/cli.js plus one chunk per lazily imported path
-// (dist/chunk-*.js), replacing the dist/cli.js tsc emitted. The rest of tsc's dist/ stays
-// (scripts/compile-runbooks.js imports dist/runbook/loader.js), and tsc remains the type check.
-// Run by `npm run build` after tsc and compile-runbooks. Why, in numbers: bench/README.md.
+// (dist/chunk-*.js). This is the program: bin/poolctl.js imports dist/cli.js, in the checkout and
+// in the installed package alike; tsc only type-checks (tsconfig.build.json, noEmit). Run by
+// `npm run build` after tsc, before compile-runbooks. Why, in numbers: bench/README.md.
 //
 // - Lazy stays lazy: every dynamic `import()` becomes a chunk loaded when its command runs, so
 //   `poolctl --help` loads commander and nothing else, a PostgreSQL diagnose never loads
 //   inquirer, yaml or zod (test/integration/startup.test.ts checks this).
 // - Dependencies are bundled too (a PostgreSQL diagnose loads ~20 files instead of ~80);
 //   POOLCTL_BUNDLE_DEPS=0 leaves them in node_modules, for comparison.
-// - `import.meta.url` in a source file becomes the URL its tsc output has (dist/version.js,
-//   dist/runbook/bundled.js …), so the paths to package.json, dist/runbooks.json and runbooks/
-//   resolve as before.
-// - dist/bundle-meta.json (esbuild's metafile) says which sources and packages each chunk holds.
-// - Source maps (no sources inside) serve `poolctl --debug`, which turns them on (bin/poolctl.js).
-import { readdir, rm, writeFile } from 'node:fs/promises';
+// - `import.meta.url` in a source file becomes the URL the file would have under dist/
+//   (dist/version.js, dist/runbook/bundled.js …), so the paths to package.json, dist/runbooks.json
+//   and runbooks/ resolve from the chunks as from the sources.
+// - dist/bundle-meta.json (esbuild's metafile) says which sources and packages each chunk holds
+//   (test/integration/startup.test.ts reads it); the package leaves it out.
+// - Source maps (no sources inside) serve `poolctl --debug`, which turns them on (bin/poolctl.js):
+//   an internal error's stack trace then names src/ files and lines, in the package too.
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -24,10 +26,9 @@ const src = path.join(root, 'src');
 const dist = path.join(root, 'dist');
 const bundleDeps = process.env.POOLCTL_BUNDLE_DEPS !== '0';
 
-// Chunks of an earlier build would otherwise pile up beside the new ones.
-for (const name of await readdir(dist).catch(() => [])) {
-  if (/^chunk-[\w-]+\.js(\.map)?$/.test(name)) await rm(path.join(dist, name));
-}
+// dist/ holds this build's output only: chunks of an earlier build (or another build's files)
+// would otherwise pile up beside the new ones.
+await rm(dist, { recursive: true, force: true });
 
 const result = await esbuild.build({
   absWorkingDir: root,

@@ -1,6 +1,7 @@
 // Compiles the bundled YAML runbooks (runbooks/<engine>/<name>.yaml + their .sql files) into
 // dist/runbooks.json, validated and with the SQL inlined, so that a diagnose reads one JSON file
-// and never loads the YAML parser or the schema library. Run by `npm run build` after tsc.
+// and never loads the YAML parser or the schema library. Run by `npm run build` after the bundle,
+// through tsx: the loader is TypeScript (src/runbook/loader.ts), and tsc emits nothing.
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +10,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const sources = path.join(root, 'runbooks');
 const out = path.join(root, 'dist', 'runbooks.json');
 
-const { findRunbookSources, validateRunbookFiles } = await import('../dist/runbook/loader.js');
+const { findRunbookSources, validateRunbookFiles } = await import('../src/runbook/loader.js');
 
 // Paths relative to the repository, so error lines read runbooks/postgres/x.yaml:12: ….
 const files = (await findRunbookSources(sources)).map((f) => path.relative(process.cwd(), f) || f);

@@ -16,8 +16,8 @@ import { startPostgres, type PgServer } from '../test/helpers/postgres-server.js
 import { pathWithThisNode } from '../test/helpers/run-cli.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** The launcher users run (package.json "bin"); it starts the `node` first on PATH. */
-const POOLCTL = path.join(ROOT, 'bin', 'poolctl');
+/** What users run (package.json "bin"): `#!/usr/bin/env node`, the `node` first on PATH. */
+const POOLCTL = path.join(ROOT, 'bin', 'poolctl.js');
 const MAX_CONNECTIONS = 30;
 const SUPERUSER_RESERVED = 3;
 const FILL = 0.95;
@@ -52,7 +52,7 @@ const childEnv: NodeJS.ProcessEnv = { XDG_STATE_HOME: stateDir };
 for (const [k, v] of Object.entries(process.env)) {
   if (!/^(PG|MYSQL)|^DATABASE_URL$/.test(k)) childEnv[k] ??= v;
 }
-// The launcher's `node` is the one running the demo.
+// The `node` bin/poolctl.js starts with is the one running the demo.
 childEnv.PATH = pathWithThisNode(childEnv.PATH);
 
 let server: PgServer | undefined;
@@ -258,7 +258,7 @@ async function story(): Promise<number> {
   await stopDrill(drill);
   drill = undefined;
   say(`The incident's transcript: ${stateDir}/poolctl/incidents/${incident}.jsonl`);
-  say(dim(`  (try: XDG_STATE_HOME=${stateDir} bin/poolctl transcript show ${incident})`));
+  say(dim(`  (try: XDG_STATE_HOME=${stateDir} bin/poolctl.js transcript show ${incident})`));
   return 0;
 }
 

@@ -6,7 +6,6 @@ import type { IO } from './io/io.js';
 import type { Transcript } from './transcript/types.js';
 import { poolctlVersion } from './version.js';
 import { deferInterrupt } from './interrupt.js';
-import { adoptDeferredCaCerts } from './targets/tls-trust.js';
 
 // Only commander is imported at the top: `poolctl --help` must not load drivers or prompt
 // libraries. Each action imports its command module when it runs.
@@ -91,11 +90,9 @@ function collect(value: string, previous: string[]): string[] {
 
 /**
  * Runs poolctl with the user's arguments (`process.argv` without node and the script). Nothing
- * happens at import: bin/poolctl.js imports and calls this, and the start-up snapshot
- * (src/snapshot.ts) holds this module already evaluated and calls it when it starts.
+ * happens at import: bin/poolctl.js imports and calls this.
  */
 export async function main(argv: string[]): Promise<void> {
-  adoptDeferredCaCerts();
   let transcript: Transcript | undefined;
   const debug = argv.includes('--debug');
   // With --output json every exit prints one document on stdout, failures included.

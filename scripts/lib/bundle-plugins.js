@@ -1,5 +1,4 @@
-// esbuild plugins shared by scripts/bundle.js (the ESM bundle) and scripts/snapshot.js (the
-// start-up snapshot's CommonJS bundle).
+// esbuild plugins of scripts/bundle.js.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +8,7 @@ const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..
 /** How many times each dependency patch applied: 0 means the dependency changed under it. */
 export const patched = { pgProbe: 0 };
 
-/** `import.meta.url` → the URL of this file's tsc output under dist/, as seen from the chunk. */
+/** `import.meta.url` → the URL this source file would have under dist/, as seen from the chunk. */
 export const importMetaUrlAsTsc = {
   name: 'import-meta-url-as-tsc',
   setup(build) {

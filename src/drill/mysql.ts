@@ -97,7 +97,7 @@ export function mysqlDrill(spec: DatabaseTargetSpec): DrillEngine {
       database: spec.database || undefined,
       connectTimeout: spec.connectTimeoutMs,
       connectAttributes: { program_name: programName },
-      ssl: await ssl,
+      ssl,
     });
 
   const runningNow = (): Held[] => [...live].filter((h) => !h.statementDone && !h.ended);

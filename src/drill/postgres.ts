@@ -2,7 +2,6 @@ import net from 'node:net';
 import pg from 'pg';
 import { connectError, passwordFromPgpass } from '../targets/postgres.js';
 import { targetLabel } from '../targets/resolve.js';
-import { withDeferredCaCerts } from '../targets/tls-trust.js';
 import type { DatabaseTargetSpec } from '../targets/types.js';
 import type { DrillEngine, DrillKind, DrillSession, OpenRequest } from './types.js';
 
@@ -35,7 +34,7 @@ export function postgresDrill(spec: DatabaseTargetSpec): DrillEngine {
   const password = spec.password ?? (() => (pgpassPassword ??= passwordFromPgpass(spec)));
   // The URL's TLS, as poolctl's own connection has it; sslmode=prefer simply without TLS (a
   // practice server on loopback, and no fallback to wait for on each of a thousand connects).
-  const ssl = spec.tlsFallbackToPlain ? Promise.resolve(undefined) : withDeferredCaCerts(spec.tls);
+  const ssl = spec.tlsFallbackToPlain ? undefined : spec.tls;
 
   return {
     async open(request: OpenRequest): Promise<DrillSession> {
@@ -47,7 +46,7 @@ export function postgresDrill(spec: DatabaseTargetSpec): DrillEngine {
         database: spec.database,
         application_name: request.application,
         connectionTimeoutMillis: spec.connectTimeoutMs,
-        ssl: await ssl,
+        ssl,
       });
       let lastError = '';
       // A session terminated while idle reports here; without a listener the process would crash.

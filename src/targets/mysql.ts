@@ -24,7 +24,7 @@ import {
 import { targetLabel } from './resolve.js';
 import { toSession } from './session-row.js';
 import { clientTimeoutMs, noAnswerError } from './stall.js';
-import { certificateProblem, withDeferredCaCerts } from './tls-trust.js';
+import { certificateProblem } from './tls-trust.js';
 import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo } from './types.js';
 
 // One round trip for what poolctl needs to know about the server and itself. The privileges are
@@ -59,7 +59,7 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
       password: spec.password,
       database: spec.database || undefined,
       connectTimeout: spec.connectTimeoutMs,
-      ssl: await mysqlSsl(spec),
+      ssl: mysqlSsl(spec),
       // Where the server records it (performance_schema.session_connect_attrs), so that poolctl's
       // own connection is recognisable to other tools; poolctl itself excludes CONNECTION_ID().
       connectAttributes: { program_name: 'poolctl' },
@@ -351,9 +351,9 @@ function grantee(account: string): string {
 }
 
 /** mysql2's TLS options from the URL's ssl-mode and ssl-ca (resolve.ts); undefined: plain. */
-export async function mysqlSsl(spec: DatabaseTargetSpec): Promise<mysql.SslOptions | undefined> {
+export function mysqlSsl(spec: DatabaseTargetSpec): mysql.SslOptions | undefined {
   if (!spec.tls) return undefined;
-  return (await withDeferredCaCerts(spec.tls === true ? {} : spec.tls)) as mysql.SslOptions;
+  return (spec.tls === true ? {} : spec.tls) as mysql.SslOptions;
 }
 
 /** 10.11.19-MariaDB-0+deb12u1 → 101119; 8.0.36 → 80036. */

@@ -11,7 +11,7 @@ import {
 } from './postgres-kill.js';
 import { toSession } from './session-row.js';
 import { clientTimeoutMs, noAnswerError } from './stall.js';
-import { certificateProblem, withDeferredCaCerts } from './tls-trust.js';
+import { certificateProblem } from './tls-trust.js';
 import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo } from './types.js';
 
 // count(*) is int8 and round() is numeric: both arrive as strings unless parsed. Connection counts
@@ -59,7 +59,7 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
       options: '-c enable_nestloop=off -c jit=off',
       types,
     });
-  let client = clientWith(await withDeferredCaCerts(spec.tls));
+  let client = clientWith(spec.tls);
   // A server that drops us later (terminated, restarted) must not crash the process.
   client.on('error', () => {});
   try {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startMariaDB, type MariaDBServer } from '../helpers/mariadb-server.js';
-import { pathWithThisNode, poolctlLauncher, repoRoot } from '../helpers/run-cli.js';
+import { pathWithThisNode, poolctlBin, repoRoot } from '../helpers/run-cli.js';
 import { holdMysqlSessions, type HeldMysqlSessions } from '../helpers/mysql-sessions.js';
 import { readEvents, sleep } from '../helpers/expect.js';
 
@@ -46,7 +46,7 @@ describe('a kill of a few hundred connections cut short (MariaDB)', () => {
 
   async function killInFlight(transcript: string) {
     const child = spawn(
-      poolctlLauncher,
+      poolctlBin,
       [
         'mitigate',
         '--action',

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import { pathWithThisNode, poolctlLauncher, repoRoot, runCli } from '../helpers/run-cli.js';
+import { pathWithThisNode, poolctlBin, repoRoot, runCli } from '../helpers/run-cli.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
 import { readEvents, sleep, type LooseEvent } from '../helpers/expect.js';
 
@@ -48,7 +48,7 @@ describe('a kill of a few hundred sessions cut short (PostgreSQL)', () => {
   /** Starts the kill and resolves as soon as the first victim is gone: the kill is in flight. */
   async function killInFlight(transcript: string) {
     const child = spawn(
-      poolctlLauncher,
+      poolctlBin,
       [
         'mitigate',
         '--action',

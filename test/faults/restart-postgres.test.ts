@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import { pathWithThisNode, poolctlLauncher, repoRoot } from '../helpers/run-cli.js';
+import { pathWithThisNode, poolctlBin, repoRoot } from '../helpers/run-cli.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
 import { shellQuote, TmuxSession } from '../helpers/tmux.js';
 import { readEvents, sleep, type LooseEvent } from '../helpers/expect.js';
@@ -51,7 +51,7 @@ describe('the server goes away during a kill (PostgreSQL)', () => {
       [
         'env -u CI',
         `PATH=${shellQuote(nodePath)}`,
-        shellQuote(poolctlLauncher),
+        shellQuote(poolctlBin),
         'mitigate --action kill-idle --set kill_idle_after=1s --protect-app test-admin --pg',
         shellQuote(server.superuserUrl),
         '--transcript',
@@ -139,7 +139,7 @@ describe('the server goes away during a kill (PostgreSQL)', () => {
     await watcher.connect();
     watcher.on('error', () => {});
     const child = spawn(
-      poolctlLauncher,
+      poolctlBin,
       [
         'mitigate',
         '--action',

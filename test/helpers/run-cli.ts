@@ -21,14 +21,11 @@ export interface RunCliOptions {
   input?: string;
   /** Default 30 s; on timeout the process is killed and runCli rejects. */
   timeoutMs?: number;
-  /** `node bin/poolctl.js` instead of the launcher `bin/poolctl` that users run. */
-  direct?: boolean;
 }
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+/** The package's bin (npm links it as `poolctl`): `#!/usr/bin/env node`, the `node` first on PATH. */
 export const poolctlBin = path.join(repoRoot, 'bin', 'poolctl.js');
-/** The sh launcher that npm links as `poolctl`; it runs the `node` first on PATH. */
-export const poolctlLauncher = path.join(repoRoot, 'bin', 'poolctl');
 
 /**
  * The parent's connection settings must not leak into a run: they would point poolctl at a real
@@ -39,14 +36,14 @@ const SCRUBBED = /^(PG|MYSQL)|^(DATABASE_URL|PROMETHEUS_URL|KUBECONFIG|FORCE_COL
 let scratchRoot: string | undefined;
 
 /**
- * PATH with the directory of the node running the tests first: the launcher runs the `node` it
- * finds on PATH, and must find this one (the one that built dist/ and its snapshot).
+ * PATH with the directory of the node running the tests first: bin/poolctl.js runs the `node` it
+ * finds on PATH, and must find this one.
  */
 export function pathWithThisNode(rest = process.env.PATH): string {
   return [path.dirname(process.execPath), rest].filter(Boolean).join(path.delimiter);
 }
 
-/** Runs the built CLI through its launcher as a non-interactive CI job would. */
+/** Runs the built CLI through its bin, as a non-interactive CI job would. */
 export async function runCli(args: string[], opts: RunCliOptions = {}): Promise<CliResult> {
   const stateDir = fs.mkdtempSync(path.join(scratch(), 'state-'));
   const env: NodeJS.ProcessEnv = {};
@@ -64,8 +61,7 @@ export async function runCli(args: string[], opts: RunCliOptions = {}): Promise<
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const command = opts.direct ? process.execPath : poolctlLauncher;
-    const child = spawn(command, opts.direct ? [poolctlBin, ...args] : args, {
+    const child = spawn(poolctlBin, args, {
       cwd: repoRoot,
       env,
       stdio: 'pipe',

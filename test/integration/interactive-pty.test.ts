@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import { pathWithThisNode, poolctlLauncher } from '../helpers/run-cli.js';
+import { pathWithThisNode, poolctlBin } from '../helpers/run-cli.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
 import { shellQuote, TmuxSession } from '../helpers/tmux.js';
 import { readEvents } from '../helpers/expect.js';
 
-// What users run: the launcher, which starts these commands from the start-up snapshot.
+// What users run: the package's bin, bin/poolctl.js, started by the `node` first on PATH.
 const nodePath = pathWithThisNode();
 
 describe('the 3 AM wizard in a real terminal', () => {
@@ -38,7 +38,7 @@ describe('the 3 AM wizard in a real terminal', () => {
         'env -u CI',
         `XDG_STATE_HOME=${shellQuote(interruptedState)}`,
         `PATH=${shellQuote(nodePath)}`,
-        shellQuote(poolctlLauncher),
+        shellQuote(poolctlBin),
         'mitigate --action kill-idle --set kill_idle_after=1s --pg',
         shellQuote(server.superuserUrl),
         '; echo "EXIT:$?"; sleep 600',
@@ -82,7 +82,7 @@ describe('the 3 AM wizard in a real terminal', () => {
         'env -u CI',
         `XDG_STATE_HOME=${shellQuote(typedState)}`,
         `PATH=${shellQuote(nodePath)}`,
-        shellQuote(poolctlLauncher),
+        shellQuote(poolctlBin),
         'mitigate --action kill-idle --set kill_idle_after=1s --set confirm_typed_over=5 --pg',
         shellQuote(server.superuserUrl),
         '; echo "EXIT:$?"; sleep 600',
@@ -122,7 +122,7 @@ describe('the 3 AM wizard in a real terminal', () => {
       'env -u CI',
       `XDG_STATE_HOME=${shellQuote(stateDir)}`,
       `PATH=${shellQuote(nodePath)}`,
-      shellQuote(poolctlLauncher),
+      shellQuote(poolctlBin),
       'diagnose --pg',
       shellQuote(server.superuserUrl),
       '--set leak_idle_after=1s --set kill_idle_after=1s --set idle_in_tx_after=1s',

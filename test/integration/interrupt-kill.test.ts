@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import { pathWithThisNode, poolctlLauncher, repoRoot } from '../helpers/run-cli.js';
+import { pathWithThisNode, poolctlBin, repoRoot } from '../helpers/run-cli.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
 import { readEvents, sleep } from '../helpers/expect.js';
 
@@ -24,9 +24,9 @@ describe('Ctrl-C in the middle of a kill', () => {
 
   it('finishes the batch in flight, records every victim, then exits 130', async () => {
     const transcript = join(mkdtempSync(join(tmpdir(), 'poolctl-int-')), 'kill.jsonl');
-    // Through the launcher, as users run it: mitigate starts from the start-up snapshot.
+    // Through the package's bin, as users run it.
     const child = spawn(
-      poolctlLauncher,
+      poolctlBin,
       [
         'mitigate',
         '--action',

@@ -8,7 +8,7 @@ import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
 import {
   pathWithThisNode,
-  poolctlLauncher,
+  poolctlBin,
   repoRoot,
   runCli,
   type CliResult,
@@ -71,9 +71,6 @@ async function traced(args: string[]): Promise<Traced> {
     env: {
       NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${recorder}`.trim(),
       POOLCTL_MODULE_LOG: log,
-      // The ordinary start-up, module by module. The start-up snapshot (test/integration/
-      // launcher.test.ts) holds the hot commands' modules evaluated already, by design.
-      POOLCTL_NO_SNAPSHOT: '1',
     },
   });
   return { result, ...readLog(log) };
@@ -136,9 +133,9 @@ describe('start-up: what each command loads', () => {
     expect([...packages]).toEqual(expect.arrayContaining(['pg', 'pg-protocol']));
   });
 
-  it('the launcher finds poolctl.js through a symlink, as npm links it into node_modules/.bin', () => {
+  it('bin/poolctl.js finds dist/ through a symlink, as npm links it into node_modules/.bin', () => {
     const link = path.join(logDir, 'poolctl');
-    symlinkSync(path.relative(logDir, poolctlLauncher), link);
+    symlinkSync(path.relative(logDir, poolctlBin), link);
     const PATH = pathWithThisNode();
     const run = spawnSync(link, ['--version'], {
       cwd: logDir,

@@ -1,67 +1,20 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { rootCertificates } from 'node:tls';
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { resolveDatabaseTarget, type TargetFlags } from '../../src/targets/resolve.js';
-import { certificateProblem, withDeferredCaCerts } from '../../src/targets/tls-trust.js';
+import { certificateProblem } from '../../src/targets/tls-trust.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'poolctl-tls-unit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-afterEach(() => vi.restoreAllMocks());
 
 // Two certificates with some text around them, as in a distribution's bundle. The bodies need not
-// be valid DER: withDeferredCaCerts only cuts the file into certificates, OpenSSL parses them.
+// be valid DER: the TLS settings only carry the file's text, OpenSSL parses it.
 const CERT_A = '-----BEGIN CERTIFICATE-----\nQUFB\n-----END CERTIFICATE-----';
 const CERT_B = '-----BEGIN CERTIFICATE-----\nQkJC\n-----END CERTIFICATE-----';
 const bundle = path.join(dir, 'extra.pem');
 writeFileSync(bundle, `# Our CA\n${CERT_A}\n\n# Another\n${CERT_B}\n`);
-
-describe('withDeferredCaCerts', () => {
-  it('adds Node’s roots and the file’s certificates when TLS verifies against the default store', async () => {
-    expect(await withDeferredCaCerts(true, bundle)).toEqual({
-      ca: [...rootCertificates, CERT_A, CERT_B],
-    });
-    expect(await withDeferredCaCerts({ verifyIdentity: true }, bundle)).toEqual({
-      verifyIdentity: true,
-      ca: [...rootCertificates, CERT_A, CERT_B],
-    });
-  });
-
-  it('adds a certificate Node has among its roots only once', async () => {
-    const file = path.join(dir, 'with-a-root.pem');
-    writeFileSync(file, `${rootCertificates[0]!.replaceAll('\n', '\r\n')}\n${CERT_A}\n`);
-    expect(await withDeferredCaCerts(true, file)).toEqual({ ca: [...rootCertificates, CERT_A] });
-  });
-
-  it('leaves alone what Node would not have changed either', async () => {
-    const explicit = { ca: CERT_A };
-    expect(await withDeferredCaCerts(explicit, bundle)).toBe(explicit);
-    const unverified = { rejectUnauthorized: false };
-    expect(await withDeferredCaCerts(unverified, bundle)).toBe(unverified);
-    expect(await withDeferredCaCerts(undefined, bundle)).toBeUndefined();
-    expect(await withDeferredCaCerts(false, bundle)).toBe(false);
-  });
-
-  it('changes nothing when the launcher deferred nothing', async () => {
-    expect(await withDeferredCaCerts(true, undefined)).toBe(true);
-    const options = { verifyIdentity: true };
-    expect(await withDeferredCaCerts(options, undefined)).toBe(options);
-  });
-
-  it('warns once about an unreadable file and goes on with the default roots', async () => {
-    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    const missing = path.join(dir, 'missing.pem');
-    expect(await withDeferredCaCerts(true, missing)).toBe(true);
-    const options = { verifyIdentity: true };
-    expect(await withDeferredCaCerts(options, missing)).toBe(options);
-    expect(stderr).toHaveBeenCalledTimes(1);
-    expect(String(stderr.mock.calls[0]?.[0])).toBe(
-      `poolctl: warning: ignoring extra CA certificates from ${missing} (NODE_EXTRA_CA_CERTS): ENOENT\n`,
-    );
-  });
-});
 
 describe('certificateProblem', () => {
   it('names an unknown CA by code (Node) or message (mysql2 replaces the code)', () => {
