@@ -21,6 +21,10 @@ export interface RunCliOptions {
   input?: string;
   /** Default 30 s; on timeout the process is killed and runCli rejects. */
   timeoutMs?: number;
+  /** Another poolctl to run, e.g. an installed package's bin; default the checkout's. */
+  bin?: string;
+  /** Default the repository. */
+  cwd?: string;
 }
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -61,8 +65,8 @@ export async function runCli(args: string[], opts: RunCliOptions = {}): Promise<
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(poolctlBin, args, {
-      cwd: repoRoot,
+    const child = spawn(opts.bin ?? poolctlBin, args, {
+      cwd: opts.cwd ?? repoRoot,
       env,
       stdio: 'pipe',
     });
