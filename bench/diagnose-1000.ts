@@ -5,12 +5,14 @@
 // Starts a throwaway PostgreSQL (max_connections 1100) with test/helpers' rig, holds 1,000
 // sessions (700 idle, 200 idle in transaction, 100 in pg_sleep) under the application names api,
 // worker and batch, lets them age past 1 s, then runs alternately, N times each:
-//   (a) bin/poolctl diagnose --output json --pg <superuser url> --set …=1s (×3)
+//   (a) poolctl diagnose --output json --pg <superuser url> --set …=1s (×3), the package as users
+//       install it (npm pack, installed into a temporary prefix once per bench run)
+//   (a') the same with the checkout's bin/poolctl.js, side by side with (a)
 //   (b) one `psql -X -q -A` (the binary, not Debian's Perl wrapper) running the SQL of the same
 //       runbook's diagnose steps, read from dist/runbooks.json with the bound parameters
 //       substituted as literals
 //   (c) node -e 0
-// and prints the medians and poolctl / (psql + node start-up); issue 6's target is ≤ 1.5. It only
+// and prints the medians and poolctl / (psql + node start-up); the target is ≤ 1.5. It only
 // prints: exit 0 unless a run fails. The server is stopped at the end, and by the rig's signal
 // handlers on Ctrl-C.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -21,7 +23,16 @@ import { bindParameters, parseSetFlags, resolveParameters } from '../src/runbook
 import type { Runbook } from '../src/runbook/types.js';
 import { startPostgres, type PgServer } from '../test/helpers/postgres-server.js';
 import { holdSessions, type HeldSessions } from '../test/helpers/sessions.js';
-import { bin, cleanEnv, median, psqlBinary, root, timed, type Run } from './lib.js';
+import {
+  checkoutBin,
+  cleanEnv,
+  installedPoolctl,
+  median,
+  psqlBinary,
+  root,
+  timed,
+  type Run,
+} from './lib.js';
 
 const TARGET_RATIO = 1.5;
 const SESSIONS = { idle: 700, idleInTx: 200, long: 100 };
@@ -71,6 +82,7 @@ function psqlScript(): { script: string; steps: string[] } {
 
 async function main(): Promise<void> {
   const { script, steps } = psqlScript();
+  const { bin } = installedPoolctl('diagnose-1000');
   const home = mkdtempSync(path.join(tmpdir(), 'poolctl-bench-'));
   let server: PgServer | undefined;
   let held: HeldSessions | undefined;
@@ -86,9 +98,9 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 1500)); // past every 1s threshold
 
     const env = cleanEnv(home);
-    const poolctl = (): Promise<Run> =>
+    const diagnose = (poolctlBin: string) => (): Promise<Run> =>
       timed(
-        bin,
+        poolctlBin,
         [
           'diagnose',
           '--output',
@@ -99,6 +111,8 @@ async function main(): Promise<void> {
         ],
         { env },
       );
+    const poolctl = diagnose(bin);
+    const checkout = diagnose(checkoutBin);
     // --psql /usr/bin/psql measures against Debian's wrapper, the `psql` on PATH.
     const psqlBin = flags.psql ?? psqlBinary();
     const psql = (): Promise<Run> =>
@@ -138,16 +152,24 @@ async function main(): Promise<void> {
       console.log(`  note: row counts differ from poolctl's (${poolctlRows.join(', ')})`);
     }
     await bare();
+    await checkout();
 
-    const times = { poolctl: [] as number[], psql: [] as number[], node: [] as number[] };
+    const times = {
+      poolctl: [] as number[],
+      checkout: [] as number[],
+      psql: [] as number[],
+      node: [] as number[],
+    };
     for (let i = 0; i < runs; i++) {
       for (const [name, run] of [
         ['poolctl', poolctl],
+        ['checkout', checkout],
         ['psql', psql],
         ['node', bare],
       ] as const) {
         const r = await run();
-        if (r.code !== 0 && !(name === 'poolctl' && r.code === 4)) {
+        const isPoolctl = name === 'poolctl' || name === 'checkout';
+        if (r.code !== 0 && !(isPoolctl && r.code === 4)) {
           throw new Error(`${name} exited ${r.code}: ${r.stderr}`);
         }
         times[name].push(r.ms);
@@ -155,6 +177,7 @@ async function main(): Promise<void> {
     }
 
     const p = median(times.poolctl);
+    const c = median(times.checkout);
     const q = median(times.psql);
     const n = median(times.node);
     const ratio = p / (q + n);
@@ -162,6 +185,7 @@ async function main(): Promise<void> {
     console.log(`\nnode ${process.version}, ${runs} runs each, medians:`);
     const lines: [string, string][] = [
       ['(a) poolctl diagnose --output json', f(p)],
+      ["(a') the same, checkout's bin/poolctl.js", f(c)],
       [`(b) psql, the same ${steps.length} queries`, f(q)],
       ['(c) node -e 0', f(n)],
       ['poolctl - (psql + node)', f(p - q - n)],

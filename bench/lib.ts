@@ -1,12 +1,32 @@
-// Shared by the benchmarks: timing a child process, medians, a clean environment, the psql binary.
+// Shared by the benchmarks: poolctl as users install it, timing a child process, medians, a clean
+// environment, the psql binary.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { packAndInstall } from '../test/helpers/installed-package.js';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-/** What users run (package.json "bin"): the launcher, which picks the fast start-up (bin/poolctl). */
-export const bin = path.join(root, 'bin', 'poolctl');
+/** The checkout's bin (package.json "bin"), run as `node bin/poolctl.js` would be. */
+export const checkoutBin = path.join(root, 'bin', 'poolctl.js');
+
+/**
+ * poolctl as users run it: the last build packed (`npm pack`) and installed with `npm install -g
+ * --prefix` into a temporary directory, once per bench run; `bin` is the `poolctl` npm linked
+ * there. Removed when the process exits.
+ */
+export function installedPoolctl(name: string): { bin: string; dir: string } {
+  if (!existsSync(path.join(root, 'dist', 'cli.js'))) {
+    console.error(`bench/${name}: dist/cli.js is missing: run \`npm run build\` first`);
+    process.exit(1);
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'poolctl-bench-package-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const installed = packAndInstall(dir);
+  console.log(`installed ${path.basename(installed.tarball)} into ${dir}/prefix`);
+  return { bin: installed.bin, dir };
+}
 
 /**
  * The psql binary itself, as the rig finds its server binaries: the newest Debian-packaged one,
