@@ -63,42 +63,98 @@ export interface Readable {
    * else not at all.
    */
   statementIds: StatementIds;
+  /** Roles on this server and whether poolctl can read who holds them; absent: UNKNOWN_ROLES. */
+  roles?: Roles;
 }
 
 export type StatementIds = 'query-id' | 'statement-events' | 'none';
+
+/** The privileges that let an account KILL anyone's connection, as USER_PRIVILEGES names them. */
+const KILL_PRIVILEGES = `('SUPER', 'CONNECTION ADMIN', 'CONNECTION_ADMIN')`;
 
 /** poolctl's own account as USER_PRIVILEGES spells a grantee: 'user'@'host'. */
 const OWN_GRANTEE = `CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''',
                             SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')`;
 
 /**
- * One row about poolctl's own account. `reads_grants`: USER_PRIVILEGES shows accounts other than
- * ours, which the server does for all of them or for none (it takes SELECT on the mysql schema;
- * a table grant on mysql.global_priv or mysql.user is not enough on MariaDB 10.11). A server with
- * no other account reads as not readable, which errs on the side of sparing. `kills_others`: our
- * account holds SUPER or CONNECTION ADMIN, without which the server refuses to KILL another
- * account's connection (error 1095).
+ * Whether USER_PRIVILEGES shows accounts other than ours, which the server does for all of them
+ * or for none (it takes SELECT on the mysql schema; a table grant on mysql.global_priv or
+ * mysql.user is not enough on MariaDB 10.11). A server with no other account reads as not
+ * readable, which errs on the side of sparing.
  */
-export const OWN_ACCOUNT_SQL = `SELECT
-    EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES
-             WHERE GRANTEE <> ${OWN_GRANTEE}) AS reads_grants,
+export const READS_GRANTS_SQL = `EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES
+             WHERE GRANTEE <> ${OWN_GRANTEE})`;
+
+/**
+ * Roles (MariaDB 10.0.5+, MySQL 8): an account may hold SUPER or CONNECTION ADMIN through a role
+ * it was granted, which USER_PRIVILEGES never shows as the account's own (MariaDB does not list
+ * roles there at all). So where roles exist, no account is known not to be a superuser from its
+ * direct grants alone.
+ */
+export interface Roles {
+  /**
+   * How poolctl tells whether its own account holds any role: 'listed', from
+   * information_schema.APPLICABLE_ROLES (MariaDB; MySQL 8.0.19+); 'unlisted', roles exist but no
+   * table lists ours (MySQL 8.0.0–8.0.18): assume it may; 'none': the server has no roles.
+   */
+  own: 'listed' | 'unlisted' | 'none';
+  /**
+   * Where the role grants of every account can be read (SELECT on the mysql schema):
+   * mysql.roles_mapping with the roles' privileges in mysql.global_priv (MariaDB), or
+   * mysql.role_edges (MySQL 8, whose USER_PRIVILEGES lists roles as accounts); 'unreadable':
+   * an account's superuser status through roles is unknown.
+   */
+  membership: 'roles_mapping' | 'role_edges' | 'unreadable';
+}
+
+/** Where nothing was found out (unit tests, a server not yet asked): roles may exist, unreadable. */
+export const UNKNOWN_ROLES: Roles = { own: 'unlisted', membership: 'unreadable' };
+
+/** Whether poolctl's own account holds any role (SQL expression); see Roles.own. */
+function ownRolesSql(roles: Roles): string {
+  switch (roles.own) {
+    case 'listed':
+      return 'EXISTS (SELECT 1 FROM information_schema.APPLICABLE_ROLES)';
+    case 'unlisted':
+      return 'TRUE';
+    case 'none':
+      return 'FALSE';
+  }
+}
+
+/**
+ * One row about poolctl's own account. `reads_grants`: READS_GRANTS_SQL. `has_roles`: our
+ * account holds a role (or may: Roles.own). `kills_others`: our account holds SUPER or
+ * CONNECTION ADMIN directly, or holds a role that might give it either; without, the server
+ * refuses to KILL another account's connection (error 1095).
+ */
+export function ownAccountSql(roles: Roles): string {
+  return `SELECT
+    ${READS_GRANTS_SQL} AS reads_grants,
+    ${ownRolesSql(roles)} AS has_roles,
     EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES
              WHERE GRANTEE = ${OWN_GRANTEE}
-               AND PRIVILEGE_TYPE IN ('SUPER', 'CONNECTION ADMIN', 'CONNECTION_ADMIN')) AS kills_others`;
+               AND PRIVILEGE_TYPE IN ${KILL_PRIVILEGES})
+      OR ${ownRolesSql(roles)} AS kills_others`;
+}
 
 /**
  * Whether a session of `user` is a superuser's, as far as the server says: 1 (an account of that
- * name holds SUPER or CONNECTION ADMIN), 0 (known not to), NULL (unknown: other accounts' grants
- * are unreadable, and a KILL of ours would succeed on it). Known not to: every account when the
- * grants are readable; our own user name (we read our own grants); anyone while our account may
- * not KILL other accounts' connections (the server refuses that KILL itself, error 1095).
- * Matching on the user name alone errs on the side of protecting: any host's account of that
- * name with the privilege counts. Needs `me` (OWN_ACCOUNT_SQL) and `su` (SUPERUSERS_SQL).
+ * name holds SUPER or CONNECTION ADMIN, directly or through a role), 0 (known not to), NULL
+ * (unknown: other accounts' grants or role grants are unreadable, and a KILL of ours would succeed
+ * on it). Known not to: every account when the grants and the role grants are readable; our own
+ * user name when our account holds no role (we read our own direct grants); anyone while our
+ * account may not KILL other accounts' connections (no SUPER or CONNECTION ADMIN, no role: the
+ * server refuses that KILL itself, error 1095). Matching on the user name alone errs on the side
+ * of protecting: any host's account of that name with the privilege counts. Needs `me`
+ * (ownAccountSql) and `su` (superusersSql).
  */
-function superuserSql(user: string): string {
+function superuserSql(user: string, roles: Roles): string {
+  const rolesReadable = roles.own === 'none' || roles.membership !== 'unreadable';
   return `CASE WHEN su.user IS NOT NULL THEN 1
-       WHEN me.reads_grants OR NOT me.kills_others
-            OR ${user} = SUBSTRING_INDEX(CURRENT_USER(), '@', 1) THEN 0
+       WHEN ${rolesReadable ? 'me.reads_grants' : 'FALSE'}
+            OR NOT me.kills_others
+            OR (${user} = SUBSTRING_INDEX(CURRENT_USER(), '@', 1) AND NOT me.has_roles) THEN 0
   END`;
 }
 
@@ -144,12 +200,50 @@ export function statementIdSql(live: string, ids: StatementIds): string {
   }
 }
 
-/** Accounts with SUPER or CONNECTION ADMIN (MySQL 8: CONNECTION_ADMIN), by user name. */
-const SUPERUSERS_SQL = `SELECT DISTINCT REPLACE(
+/** User (or role) names of the grantees in USER_PRIVILEGES that hold SUPER or CONNECTION ADMIN. */
+const DIRECT_HOLDERS_SQL = `SELECT REPLACE(
     SUBSTRING(GRANTEE, 2, CHAR_LENGTH(GRANTEE) - LOCATE('@', REVERSE(GRANTEE)) - 2),
-    '''''', '''') AS user
+    '''''', '''') AS name
   FROM information_schema.USER_PRIVILEGES
-  WHERE PRIVILEGE_TYPE IN ('SUPER', 'CONNECTION ADMIN', 'CONNECTION_ADMIN')`;
+  WHERE PRIVILEGE_TYPE IN ${KILL_PRIVILEGES}`;
+
+/**
+ * MariaDB's access bits for SUPER (1 << 15) and CONNECTION ADMIN (1 << 32) in mysql.global_priv
+ * (measured on 10.11: a role granted only SUPER has access 32768, only CONNECTION ADMIN
+ * 4294967296). MariaDB lists no role in USER_PRIVILEGES, so a role's privileges are read there.
+ */
+const MARIADB_KILL_ACCESS_BITS = 32768 + 4294967296;
+
+/**
+ * Accounts with SUPER or CONNECTION ADMIN (MySQL 8: CONNECTION_ADMIN), by user name: directly,
+ * or through a role granted to them (roles granted to roles followed to any depth) where the role
+ * grants are readable (Roles.membership).
+ */
+export function superusersSql(roles: Roles): string {
+  switch (roles.membership) {
+    case 'unreadable':
+      return `SELECT DISTINCT name AS user FROM (${DIRECT_HOLDERS_SQL}) direct`;
+    case 'roles_mapping':
+      return `WITH RECURSIVE holders (name) AS (
+  ${DIRECT_HOLDERS_SQL}
+  UNION
+  SELECT User FROM mysql.global_priv
+    -- MariaDB 10.11 reads the JSON true as '1'.
+    WHERE JSON_VALUE(Priv, '$.is_role') IN ('1', 'true')
+      AND CAST(JSON_VALUE(Priv, '$.access') AS UNSIGNED) & ${MARIADB_KILL_ACCESS_BITS} <> 0
+  UNION
+  SELECT m.User FROM mysql.roles_mapping m JOIN holders h ON m.Role = h.name
+)
+SELECT DISTINCT name AS user FROM holders`;
+    case 'role_edges':
+      return `WITH RECURSIVE holders (name) AS (
+  ${DIRECT_HOLDERS_SQL}
+  UNION
+  SELECT e.TO_USER FROM mysql.role_edges e JOIN holders h ON e.FROM_USER = h.name
+)
+SELECT DISTINCT name AS user FROM holders`;
+  }
+}
 
 /**
  * The server's own threads, never touched: the event scheduler, replication (replica IO/SQL
@@ -178,13 +272,14 @@ export function candidatesSql(candidateSql: string, readable: Readable): string 
   const programs = readable.programNames
     ? `LEFT JOIN (${PROGRAM_NAMES_SQL}) a ON a.PROCESSLIST_ID = c.pid\n`
     : '';
+  const roles = readable.roles ?? UNKNOWN_ROLES;
   return `SELECT c.*, ${readable.programNames ? 'a.program_name' : 'NULL'} AS application,
-  ${superuserSql('c.user')} AS superuser
+  ${superuserSql('c.user', roles)} AS superuser
 FROM (
 ${asSubquery(candidateSql)}
 ) c
-CROSS JOIN (${OWN_ACCOUNT_SQL}) me
-LEFT JOIN (${SUPERUSERS_SQL}) su ON su.user = c.user
+CROSS JOIN (${ownAccountSql(roles)}) me
+LEFT JOIN (${superusersSql(roles)}) su ON su.user = c.user
 ${programs}WHERE c.pid <> CONNECTION_ID()
   AND NOT ${serverThread('c.user', 'c.state')}
 ORDER BY c.in_state_s DESC, c.pid`;
@@ -231,10 +326,13 @@ export function recheckSql(
   // An explicit --protect-app that cannot be evaluated spares everyone; the monitoring courtesy
   // list (protect_apps_default) does not.
   const appsUnknown = protection.applications.length && !readable.programNames ? 'TRUE' : 'FALSE';
-  const superusers = protection.includeSuperusers ? 'FALSE' : `${superuserSql('live.USER')} = 1`;
+  const roles = readable.roles ?? UNKNOWN_ROLES;
+  const superusers = protection.includeSuperusers
+    ? 'FALSE'
+    : `${superuserSql('live.USER', roles)} = 1`;
   const superuserUnknown = protection.includeSuperusers
     ? 'FALSE'
-    : `${superuserSql('live.USER')} IS NULL`;
+    : `${superuserSql('live.USER', roles)} IS NULL`;
   const programs = readable.programNames
     ? `LEFT JOIN (${PROGRAM_NAMES_SQL}) a ON a.PROCESSLIST_ID = live.ID\n`
     : '';
@@ -266,8 +364,8 @@ ${asSubquery(candidateSql)}
   -- inside would be joined to the one outside without an index (50 ms at 1,000 connections).
   LIMIT 18446744073709551615
 ) c ON c.pid = live.ID AND c.session_token = CONCAT(live.USER, '@', live.HOST)
-CROSS JOIN (${OWN_ACCOUNT_SQL}) me
-LEFT JOIN (${SUPERUSERS_SQL}) su ON su.user = live.USER
+CROSS JOIN (${ownAccountSql(roles)}) me
+LEFT JOIN (${superusersSql(roles)}) su ON su.user = live.USER
 ${programs}WHERE live.ID IN (${idList(ids)})`;
 }
 

@@ -28,8 +28,7 @@ const types = {
 const SERVER_INFO_SQL = `SELECT pg_backend_pid() AS pid,
   current_setting('server_version') AS version,
   current_setting('server_version_num')::int AS version_num,
-  current_user AS "user",
-  coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false) AS superuser`;
+  current_user AS "user"`;
 
 /** Opens the one connection poolctl uses on a PostgreSQL server. */
 export async function connectPostgres(spec: DatabaseTargetSpec): Promise<DatabaseTarget> {
@@ -85,7 +84,6 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
       version: string;
       version_num: number;
       user: string;
-      superuser: boolean;
     };
     info = {
       engine: 'postgres',
@@ -94,7 +92,6 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
       versionNum: row.version_num,
       ownSessionId: row.pid,
       user: row.user,
-      isSuperuser: row.superuser,
     };
   } catch (err) {
     if (isClientTimeout(err)) {

@@ -15,7 +15,6 @@ export interface ServerInfo {
   /** Our own backend pid / connection id, excluded from every result. */
   ownSessionId: number;
   user: string;
-  isSuperuser: boolean;
 }
 
 /** One connection to one database server. Opened once per run; never a pool. */

@@ -13,6 +13,7 @@ import {
   recheckParams,
   recheckSql,
   statementIdSql,
+  superusersSql,
   stillPresent,
   stillThereSql,
   victimSql,
@@ -214,7 +215,9 @@ describe('where program names cannot be read, no statement depends on them', () 
 
   it('a superuser status the server does not show is unknown (NULL), and spared at the re-check', () => {
     const recheck = recheckSql(request.sql, [7], protection, unreadable);
-    expect(recheck).toMatch(/WHEN me\.reads_grants OR NOT me\.kills_others\s+OR live\.USER = /);
+    // Roles unknown: no account is known not to be a superuser from readable grants alone.
+    expect(recheck).toMatch(/WHEN FALSE\s+OR NOT me\.kills_others\s+OR \(live\.USER = /);
+    expect(recheck).toMatch(/OR TRUE AS kills_others/);
     expect(recheck).toMatch(/END IS NULL THEN 'superuser-unknown'/);
     const included = recheckSql(
       request.sql,
@@ -458,5 +461,55 @@ describe('where the process list is read', () => {
         /information_schema`?\s*\.\s*`?processlist\b/i,
       );
     }
+  });
+});
+
+describe('superusers through roles (issue 12 follow-up: SUPER / CONNECTION ADMIN from a role)', () => {
+  const base = { programNames: false, statementIds: 'query-id' } as const;
+  const protection = { users: [], applications: [], includeSuperusers: false };
+
+  it('where role grants are unreadable, readable direct grants decide nothing but a superuser', () => {
+    const sql = recheckSql('SELECT 1 AS pid', [7], protection, {
+      ...base,
+      roles: { own: 'listed', membership: 'unreadable' },
+    });
+    expect(sql).toMatch(/WHEN FALSE\s+OR NOT me\.kills_others/);
+    // Our own account holding a role may KILL anyone: it does not count as "cannot kill others".
+    expect(sql).toContain(
+      'OR EXISTS (SELECT 1 FROM information_schema.APPLICABLE_ROLES) AS kills_others',
+    );
+    expect(sql).toMatch(/AND NOT me\.has_roles\) THEN 0/);
+    expect(sql).not.toMatch(/roles_mapping|role_edges/);
+  });
+
+  it('MariaDB: the roles holding SUPER / CONNECTION ADMIN from mysql.global_priv, then their holders', () => {
+    const sql = superusersSql({ own: 'listed', membership: 'roles_mapping' });
+    expect(sql).toMatch(/^WITH RECURSIVE holders \(name\)/);
+    expect(sql).toContain('& 4295000064 <> 0');
+    expect(sql).toContain(
+      'SELECT m.User FROM mysql.roles_mapping m JOIN holders h ON m.Role = h.name',
+    );
+    const recheck = recheckSql('SELECT 1 AS pid', [7], protection, {
+      ...base,
+      roles: { own: 'listed', membership: 'roles_mapping' },
+    });
+    expect(recheck).toMatch(/WHEN me\.reads_grants\s+OR NOT me\.kills_others/);
+  });
+
+  it('MySQL 8: roles are accounts in USER_PRIVILEGES; their holders from mysql.role_edges', () => {
+    const sql = superusersSql({ own: 'listed', membership: 'role_edges' });
+    expect(sql).toContain(
+      'SELECT e.TO_USER FROM mysql.role_edges e JOIN holders h ON e.FROM_USER = h.name',
+    );
+    expect(sql).not.toContain('global_priv');
+  });
+
+  it('MySQL before 8.0 has no roles: readable grants decide, as before', () => {
+    const sql = candidatesSql('SELECT 1 AS pid', {
+      ...base,
+      roles: { own: 'none', membership: 'unreadable' },
+    });
+    expect(sql).toMatch(/WHEN me\.reads_grants\s+OR NOT me\.kills_others/);
+    expect(sql).toContain('FALSE AS has_roles');
   });
 });
