@@ -25,7 +25,7 @@ import {
 } from './mysql-kill.js';
 import { targetLabel } from './resolve.js';
 import { toSession } from './session-row.js';
-import { clientTimeoutMs, noAnswerError } from './stall.js';
+import { clientTimeoutMs, noAnswerError, statementTimeoutError } from './stall.js';
 import { certificateProblem, withDeferredCaCerts } from './tls-trust.js';
 import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo } from './types.js';
 
@@ -541,9 +541,7 @@ function queryError(err: unknown, label: string, spec: DatabaseTargetSpec): Erro
   const { code, errno, message = String(err), fatal } = (err ?? {}) as MysqlLikeError;
   if (code === STALLED) return noAnswerError(label, spec);
   // MariaDB 1969 (max_statement_time exceeded), MySQL 3024 (max_execution_time exceeded).
-  if (errno === 1969 || errno === 3024) {
-    return new Error(`statement timeout after ${spec.statementTimeoutMs / 1000}s`);
-  }
+  if (errno === 1969 || errno === 3024) return statementTimeoutError(label, spec);
   if (
     fatal ||
     code === 'PROTOCOL_CONNECTION_LOST' ||

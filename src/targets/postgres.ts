@@ -10,7 +10,7 @@ import {
   stillThereSql,
 } from './postgres-kill.js';
 import { toSession } from './session-row.js';
-import { clientTimeoutMs, noAnswerError } from './stall.js';
+import { clientTimeoutMs, noAnswerError, statementTimeoutError } from './stall.js';
 import { certificateProblem, withDeferredCaCerts } from './tls-trust.js';
 import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo } from './types.js';
 
@@ -273,9 +273,7 @@ function outOfSlotsError(message: string, spec: DatabaseTargetSpec, label: strin
 function queryError(err: unknown, label: string, spec: DatabaseTargetSpec): Error {
   const { code, message = String(err) } = (err ?? {}) as PgLikeError;
   if (isClientTimeout(err)) return noAnswerError(label, spec);
-  if (code === '57014') {
-    return new Error(`statement timeout after ${spec.statementTimeoutMs / 1000}s`);
-  }
+  if (code === '57014') return statementTimeoutError(label, spec);
   if (code === '57P01' || /Connection terminated|not queryable/i.test(message)) {
     return new TargetError(
       `${label}: the server closed poolctl's connection (${message}); what ran is in the transcript: run the command again`,
