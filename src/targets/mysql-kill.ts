@@ -643,7 +643,17 @@ export interface SequentialKill {
   probe: (id: number) => Promise<Row | undefined>;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
+  /** Asked before every KILL: once true (Ctrl-C), no further KILL is sent. */
+  interrupted?: () => boolean;
 }
+
+/** killOneByOne's outcome: also the victims an interrupt left without their KILL. */
+export interface SequentialKillOutcome extends KillOutcome {
+  spared: { pid: number; reason: string }[];
+}
+
+/** Why a victim was left alone when Ctrl-C came while the KILLs went one at a time. */
+export const INTERRUPTED_BEFORE_KILL = 'interrupted before its KILL';
 
 /** How long to wait for one victim's statement to end before the next KILL goes. */
 export const VICTIM_WAIT_MS = 250;
@@ -661,20 +671,43 @@ export const KILL_PASSES = 3;
  * shared mutex, and a KILL that finds it taken (by the previous victim still on its way out) can
  * spin for 2 seconds: one batch of 300 such KILLs took 14 to 44 s, one at a time after each
  * victim's end 33 to 56 ms (see src/drill/mysql.ts). A victim's outcome is that of its first KILL
- * (1094: gone; 1095: failed), as in `killInBatches`; later passes only repeat a delivered KILL.
+ * (1094: gone; 1095: failed), as in `killInBatches`; later passes only repeat a delivered KILL,
+ * and only after a fresh look shows the very statement that was killed still running: between
+ * the look that decided on a repeat and the repeat itself, the other victims' KILLs went (up to
+ * VICTIM_WAIT_MS each), and the connection may have started its next statement meanwhile.
+ * Minutes can pass over many victims: an interrupt stops it before the next KILL, and the
+ * victims never sent one are spared (INTERRUPTED_BEFORE_KILL).
  */
 export async function killOneByOne(
   deps: SequentialKill,
   victims: readonly { pid: number; queryId?: number }[],
   mode: KillMode,
-): Promise<KillOutcome> {
+): Promise<SequentialKillOutcome> {
   const sleep = deps.sleep ?? ((ms) => new Promise<void>((r) => setTimeout(r, ms)));
   const now = deps.now ?? Date.now;
-  const outcome: KillOutcome = { killed: [], gone: [], failed: [] };
+  const outcome: SequentialKillOutcome = { killed: [], gone: [], failed: [], spared: [] };
   let pending = [...victims];
   for (let pass = 0; pass < KILL_PASSES && pending.length > 0; pass++) {
     const again: typeof pending = [];
-    for (const victim of pending) {
+    for (const [i, victim] of pending.entries()) {
+      if (deps.interrupted?.()) {
+        // A repeat is only ever for a victim whose KILL went already: only the first pass
+        // leaves victims without one.
+        if (pass === 0) {
+          for (const { pid } of pending.slice(i)) {
+            outcome.spared.push({ pid, reason: INTERRUPTED_BEFORE_KILL });
+          }
+        }
+        return outcome;
+      }
+      if (pass > 0) {
+        const row = await deps.probe(victim.pid);
+        const same =
+          row?.command !== 'Killed' &&
+          stillRunning(row, victim.queryId, mode) &&
+          sameStatementId(row, victim.queryId);
+        if (!same) continue;
+      }
       const sent = await killInBatches(deps.run, [victim.pid], mode);
       if (pass === 0) {
         outcome.killed.push(...sent.killed);

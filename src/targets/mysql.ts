@@ -198,29 +198,31 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
       // (≈ 62 ms against ≈ 74 ms, medians of 10; its KILL looks the id up in its thread list).
       idle.sort((a, b) => b - a);
       try {
-        for (const killed of [
-          await killInBatches(runBatch, idle, request.mode),
-          await killOneByOne(
-            {
-              run: runBatch,
-              // Raw: an error here is caught below and told once, like the KILLs'.
-              probe: async (id) =>
-                firstResultSet(
-                  (
-                    await conn.query(
-                      readingProcesslistFrom(victimSql(id, readable.statementIds), processlist),
-                    )
-                  )[0],
+        const inBatches = await killInBatches(runBatch, idle, request.mode);
+        const oneByOne = await killOneByOne(
+          {
+            run: runBatch,
+            ...(request.interrupted && { interrupted: request.interrupted }),
+            // Raw: an error here is caught below and told once, like the KILLs'.
+            probe: async (id) =>
+              firstResultSet(
+                (
+                  await conn.query(
+                    readingProcesslistFrom(victimSql(id, readable.statementIds), processlist),
+                  )
                 )[0],
-            },
-            running,
-            request.mode,
-          ),
-        ]) {
+              )[0],
+          },
+          running,
+          request.mode,
+        );
+        for (const killed of [inBatches, oneByOne]) {
           result.signalled.push(...killed.killed);
           result.gone.push(...killed.gone);
           result.failed.push(...killed.failed);
         }
+        result.spared.push(...oneByOne.spared);
+        if (oneByOne.spared.length > 0) result.stoppedEarly = true;
       } catch (err) {
         throw queryError(err, label, spec);
       }

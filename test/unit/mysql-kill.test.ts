@@ -106,7 +106,58 @@ describe('killOneByOne', () => {
       'KILL QUERY 1',
       'KILL QUERY 1',
     ]);
-    expect(outcome).toEqual({ killed: [1, 2], gone: [], failed: [] });
+    expect(outcome).toEqual({ killed: [1, 2], gone: [], failed: [], spared: [] });
+  });
+
+  it('looks again right before a repeat KILL: a statement started since the last look is not hit', async () => {
+    const server = fakeServer({});
+    let clock = 0;
+    // Victim 1 still runs statement 7 at its deadline (the KILL QUERY came too early), then,
+    // while victim 2's KILL goes, finishes it and starts statement 8, never shown to anyone.
+    const probe = async (id: number) => {
+      if (id === 2) return undefined;
+      const startedNext = server.batches.includes('KILL QUERY 2');
+      return { command: 'Query', info: 'SELECT SLEEP(3600)', query_id: startedNext ? 8 : 7 };
+    };
+    const outcome = await killOneByOne(
+      { run: server.run, probe, sleep: async (ms) => void (clock += ms), now: () => clock },
+      [
+        { pid: 1, queryId: 7 },
+        { pid: 2, queryId: 9 },
+      ],
+      'cancel',
+    );
+    expect(server.batches).toEqual(['KILL QUERY 1', 'KILL QUERY 2']);
+    expect(outcome).toEqual({ killed: [1, 2], gone: [], failed: [], spared: [] });
+  });
+
+  it('Ctrl-C after the first victim: no further KILL; the rest are spared, saying why', async () => {
+    const server = fakeServer({});
+    let interrupted = false;
+    const probe = async () => {
+      // The first victim's statement has ended; the operator presses Ctrl-C meanwhile.
+      interrupted = true;
+      return undefined;
+    };
+    const outcome = await killOneByOne(
+      { run: server.run, probe, sleep: async () => {}, interrupted: () => interrupted },
+      [
+        { pid: 1, queryId: 7 },
+        { pid: 2, queryId: 8 },
+        { pid: 3, queryId: 9 },
+      ],
+      'terminate',
+    );
+    expect(server.batches).toEqual(['KILL CONNECTION 1']);
+    expect(outcome).toEqual({
+      killed: [1],
+      gone: [],
+      failed: [],
+      spared: [
+        { pid: 2, reason: 'interrupted before its KILL' },
+        { pid: 3, reason: 'interrupted before its KILL' },
+      ],
+    });
   });
 });
 
@@ -135,7 +186,7 @@ describe('killOneByOne without a statement id (MySQL 8 without performance_schem
       'KILL QUERY 3',
       'KILL QUERY 3',
     ]);
-    expect(outcome).toEqual({ killed: [1, 2, 3], gone: [], failed: [] });
+    expect(outcome).toEqual({ killed: [1, 2, 3], gone: [], failed: [], spared: [] });
   });
 });
 
