@@ -1,3 +1,4 @@
+import { sparedWording } from '../safety/selection.js';
 import type {
   KillMode,
   Protection,
@@ -293,8 +294,9 @@ export function idList(ids: readonly number[]): string {
   return ids.join(', ');
 }
 
-function placeholders(n: number): string {
-  return Array.from({ length: n }, () => '?').join(', ');
+/** `LOWER(?), LOWER(?)`: n bound names, compared in lower case. */
+function lowered(n: number): string {
+  return Array.from({ length: n }, () => 'LOWER(?)').join(', ');
 }
 
 /**
@@ -316,12 +318,14 @@ export function recheckSql(
   protection: Protection,
   readable: Readable,
 ): string {
+  // Names compare upper and lower case alike, whatever the collation, as the selection does
+  // (selection.ts isAmong).
   const users = protection.users.length
-    ? `live.USER IN (${placeholders(protection.users.length)})`
+    ? `LOWER(live.USER) IN (${lowered(protection.users.length)})`
     : 'FALSE';
   const named = (names: readonly string[]) =>
     names.length && readable.programNames
-      ? `COALESCE(a.program_name, '') IN (${placeholders(names.length)})`
+      ? `LOWER(COALESCE(a.program_name, '')) IN (${lowered(names.length)})`
       : 'FALSE';
   // An explicit --protect-app that cannot be evaluated spares everyone; the monitoring courtesy
   // list (protect_apps_default) does not.
@@ -410,7 +414,7 @@ export function classify(request: SignalRequest, rows: Row[]): Recheck {
       result.gone.push(shown.pid);
       continue;
     }
-    const reason = sparedReason(shown, row, request.mode);
+    const reason = sparedReason(shown, row, request);
     if (reason) {
       result.spared.push({ pid: shown.pid, reason });
       continue;
@@ -423,8 +427,11 @@ export function classify(request: SignalRequest, rows: Row[]): Recheck {
   return { kill, result, queryIds };
 }
 
-function sparedReason(shown: Session, row: Row, mode: KillMode): string | undefined {
+/** Why the re-check spares a session, in the selection's words (selection.ts sparedWording). */
+function sparedReason(shown: Session, row: Row, request: SignalRequest): string | undefined {
+  const { mode, protection } = request;
   const user = String(row.user ?? '');
+  const application = String(row.application ?? shown.application);
   const command = String(row.command ?? 'unknown');
   switch (row.verdict) {
     case 'self':
@@ -435,15 +442,18 @@ function sparedReason(shown: Session, row: Row, mode: KillMode): string | undefi
   if (row.session_token !== shown.sessionToken) return 'a new connection took over the id';
   switch (row.verdict) {
     case 'protected-user':
-      return `protected user "${user}"`;
+      return sparedWording.user(user);
     case 'protected-application':
-      return `protected application "${String(row.application ?? shown.application)}"`;
+      return sparedWording.application(application);
     case 'application-unknown':
-      return shown.applicationUnknown ?? 'application unknown: --protect-app cannot be evaluated';
+      return sparedWording.applicationUnknown(
+        shown.applicationUnknown ?? 'application unknown: program names cannot be read',
+        protection,
+      );
     case 'monitoring':
-      return `monitoring "${String(row.application ?? shown.application)}" (protect_apps_default)`;
+      return sparedWording.monitoring(application);
     case 'superuser':
-      return `superuser "${user}" (--include-superusers to include)`;
+      return sparedWording.superuser(user);
     case 'superuser-unknown':
       return (
         shown.superuserUnknown ??

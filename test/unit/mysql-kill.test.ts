@@ -365,8 +365,8 @@ describe('SQL text holds only integers poolctl wrote', () => {
     const readable = { programNames: true, statementIds: 'query-id' } as const;
     const sql = recheckSql(request.sql, [7], request.protection, readable);
     expect(sql).not.toContain("o'brien");
-    expect(sql).toContain('live.USER IN (?, ?)');
-    expect(sql).toContain("COALESCE(a.program_name, '') IN (?)");
+    expect(sql).toContain('LOWER(live.USER) IN (LOWER(?), LOWER(?))');
+    expect(sql).toContain("LOWER(COALESCE(a.program_name, '')) IN (LOWER(?))");
     expect(sql).toContain('WHERE live.ID IN (7)');
     expect(sql.match(/\?/g)).toHaveLength(4);
     expect(recheckParams(request, readable)).toEqual(["o'brien", 'keeper', 'migrations', 300]);
