@@ -84,6 +84,8 @@ export async function executeKill(plan: KillPlan): Promise<KillReport> {
         mode: plan.mode,
         sessions: batch,
         protection: plan.protection,
+        // An adapter that sends one KILL at a time stops at Ctrl-C within the batch too.
+        ...(plan.interrupted && { interrupted: plan.interrupted }),
       });
     } catch (err) {
       // The connection went (a restart, our session killed): whether this batch's statement ran
@@ -112,6 +114,7 @@ export async function executeKill(plan: KillPlan): Promise<KillReport> {
       batchResults.push({ pid, outcome: 'failed', reason });
     for (const r of batchResults) if (r.outcome !== 'signalled') results.set(r.pid, r);
     plan.onResults?.(batchResults);
+    if (outcome.stoppedEarly) stoppedEarly = true;
   }
 
   const done: VictimOutcome = plan.mode === 'cancel' ? 'cancelled' : 'terminated';

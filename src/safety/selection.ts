@@ -43,33 +43,46 @@ export function selectVictims(candidates: Session[], rules: SelectionRules): Sel
 /** Why the rules spare this session, or undefined when it may be touched. */
 function sparedBecause(session: Session, rules: SelectionRules): string | undefined {
   const { protection } = rules;
-  // Upper and lower case alike, as MySQL's re-check compares names (its collation): protecting
-  // "APP" spares "app" too, erring on the side of sparing.
-  const among = (names: readonly string[] | undefined, name: string) =>
-    (names ?? []).some((n) => folded(n) === folded(name));
   if (session.pid === rules.ownSessionId) return "poolctl's own session";
-  if (among(protection.users, session.user)) {
-    return `protected user "${session.user}" (--protect-user)`;
-  }
+  if (isAmong(protection.users, session.user)) return sparedWording.user(session.user);
   if (session.applicationUnknown === undefined) {
-    if (among(protection.applications, session.application)) {
-      return `protected application "${session.application}" (--protect-app)`;
+    if (isAmong(protection.applications, session.application)) {
+      return sparedWording.application(session.application);
     }
-    if (among(protection.defaultApplications, session.application)) {
-      return `monitoring "${session.application}" (protect_apps_default)`;
+    if (isAmong(protection.defaultApplications, session.application)) {
+      return sparedWording.monitoring(session.application);
     }
   } else if (protection.applications.length > 0) {
     // An explicit --protect-app is a promise: where it cannot be checked, nobody is killed on a
     // guess. The monitoring list is a courtesy and does not block the step.
-    return `${session.applicationUnknown}; --protect-app ${protection.applications.join(', ')} cannot be checked`;
+    return sparedWording.applicationUnknown(session.applicationUnknown, protection);
   }
   if (!protection.includeSuperusers) {
-    if (session.superuser) return `superuser "${session.user}" (--include-superusers to include)`;
+    if (session.superuser) return sparedWording.superuser(session.user);
     if (session.superuserUnknown !== undefined) return session.superuserUnknown;
   }
   return undefined;
 }
 
-function folded(name: string): string {
-  return name.toLowerCase();
+/**
+ * Whether `name` is among the protected `names`, upper and lower case alike: protecting "APP"
+ * spares "app" too, erring on the side of sparing. Every engine's re-check at kill time compares
+ * the same way (lower() on both sides), so the rule the operator confirmed is the rule applied.
+ */
+export function isAmong(names: readonly string[] | undefined, name: string): boolean {
+  const folded = name.toLowerCase();
+  return (names ?? []).some((n) => n.toLowerCase() === folded);
 }
+
+/**
+ * The words for each protection rule, shared by the selection and every engine's re-check at kill
+ * time: a session spared on screen and one spared at the kill read the same.
+ */
+export const sparedWording = {
+  user: (user: string) => `protected user "${user}" (--protect-user)`,
+  application: (application: string) => `protected application "${application}" (--protect-app)`,
+  monitoring: (application: string) => `monitoring "${application}" (protect_apps_default)`,
+  applicationUnknown: (why: string, protection: Pick<Protection, 'applications'>) =>
+    `${why}; --protect-app ${protection.applications.join(', ')} cannot be checked`,
+  superuser: (user: string) => `superuser "${user}" (--include-superusers to include)`,
+};

@@ -1,3 +1,4 @@
+import { sparedWording } from '../safety/selection.js';
 import type {
   KillMode,
   Protection,
@@ -63,42 +64,98 @@ export interface Readable {
    * else not at all.
    */
   statementIds: StatementIds;
+  /** Roles on this server and whether poolctl can read who holds them; absent: UNKNOWN_ROLES. */
+  roles?: Roles;
 }
 
 export type StatementIds = 'query-id' | 'statement-events' | 'none';
+
+/** The privileges that let an account KILL anyone's connection, as USER_PRIVILEGES names them. */
+const KILL_PRIVILEGES = `('SUPER', 'CONNECTION ADMIN', 'CONNECTION_ADMIN')`;
 
 /** poolctl's own account as USER_PRIVILEGES spells a grantee: 'user'@'host'. */
 const OWN_GRANTEE = `CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''',
                             SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')`;
 
 /**
- * One row about poolctl's own account. `reads_grants`: USER_PRIVILEGES shows accounts other than
- * ours, which the server does for all of them or for none (it takes SELECT on the mysql schema;
- * a table grant on mysql.global_priv or mysql.user is not enough on MariaDB 10.11). A server with
- * no other account reads as not readable, which errs on the side of sparing. `kills_others`: our
- * account holds SUPER or CONNECTION ADMIN, without which the server refuses to KILL another
- * account's connection (error 1095).
+ * Whether USER_PRIVILEGES shows accounts other than ours, which the server does for all of them
+ * or for none (it takes SELECT on the mysql schema; a table grant on mysql.global_priv or
+ * mysql.user is not enough on MariaDB 10.11). A server with no other account reads as not
+ * readable, which errs on the side of sparing.
  */
-export const OWN_ACCOUNT_SQL = `SELECT
-    EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES
-             WHERE GRANTEE <> ${OWN_GRANTEE}) AS reads_grants,
+export const READS_GRANTS_SQL = `EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES
+             WHERE GRANTEE <> ${OWN_GRANTEE})`;
+
+/**
+ * Roles (MariaDB 10.0.5+, MySQL 8): an account may hold SUPER or CONNECTION ADMIN through a role
+ * it was granted, which USER_PRIVILEGES never shows as the account's own (MariaDB does not list
+ * roles there at all). So where roles exist, no account is known not to be a superuser from its
+ * direct grants alone.
+ */
+export interface Roles {
+  /**
+   * How poolctl tells whether its own account holds any role: 'listed', from
+   * information_schema.APPLICABLE_ROLES (MariaDB; MySQL 8.0.19+); 'unlisted', roles exist but no
+   * table lists ours (MySQL 8.0.0–8.0.18): assume it may; 'none': the server has no roles.
+   */
+  own: 'listed' | 'unlisted' | 'none';
+  /**
+   * Where the role grants of every account can be read (SELECT on the mysql schema):
+   * mysql.roles_mapping with the roles' privileges in mysql.global_priv (MariaDB), or
+   * mysql.role_edges (MySQL 8, whose USER_PRIVILEGES lists roles as accounts); 'unreadable':
+   * an account's superuser status through roles is unknown.
+   */
+  membership: 'roles_mapping' | 'role_edges' | 'unreadable';
+}
+
+/** Where nothing was found out (unit tests, a server not yet asked): roles may exist, unreadable. */
+export const UNKNOWN_ROLES: Roles = { own: 'unlisted', membership: 'unreadable' };
+
+/** Whether poolctl's own account holds any role (SQL expression); see Roles.own. */
+function ownRolesSql(roles: Roles): string {
+  switch (roles.own) {
+    case 'listed':
+      return 'EXISTS (SELECT 1 FROM information_schema.APPLICABLE_ROLES)';
+    case 'unlisted':
+      return 'TRUE';
+    case 'none':
+      return 'FALSE';
+  }
+}
+
+/**
+ * One row about poolctl's own account. `reads_grants`: READS_GRANTS_SQL. `has_roles`: our
+ * account holds a role (or may: Roles.own). `kills_others`: our account holds SUPER or
+ * CONNECTION ADMIN directly, or holds a role that might give it either; without, the server
+ * refuses to KILL another account's connection (error 1095).
+ */
+export function ownAccountSql(roles: Roles): string {
+  return `SELECT
+    ${READS_GRANTS_SQL} AS reads_grants,
+    ${ownRolesSql(roles)} AS has_roles,
     EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES
              WHERE GRANTEE = ${OWN_GRANTEE}
-               AND PRIVILEGE_TYPE IN ('SUPER', 'CONNECTION ADMIN', 'CONNECTION_ADMIN')) AS kills_others`;
+               AND PRIVILEGE_TYPE IN ${KILL_PRIVILEGES})
+      OR ${ownRolesSql(roles)} AS kills_others`;
+}
 
 /**
  * Whether a session of `user` is a superuser's, as far as the server says: 1 (an account of that
- * name holds SUPER or CONNECTION ADMIN), 0 (known not to), NULL (unknown: other accounts' grants
- * are unreadable, and a KILL of ours would succeed on it). Known not to: every account when the
- * grants are readable; our own user name (we read our own grants); anyone while our account may
- * not KILL other accounts' connections (the server refuses that KILL itself, error 1095).
- * Matching on the user name alone errs on the side of protecting: any host's account of that
- * name with the privilege counts. Needs `me` (OWN_ACCOUNT_SQL) and `su` (SUPERUSERS_SQL).
+ * name holds SUPER or CONNECTION ADMIN, directly or through a role), 0 (known not to), NULL
+ * (unknown: other accounts' grants or role grants are unreadable, and a KILL of ours would succeed
+ * on it). Known not to: every account when the grants and the role grants are readable; our own
+ * user name when our account holds no role (we read our own direct grants); anyone while our
+ * account may not KILL other accounts' connections (no SUPER or CONNECTION ADMIN, no role: the
+ * server refuses that KILL itself, error 1095). Matching on the user name alone errs on the side
+ * of protecting: any host's account of that name with the privilege counts. Needs `me`
+ * (ownAccountSql) and `su` (superusersSql).
  */
-function superuserSql(user: string): string {
+function superuserSql(user: string, roles: Roles): string {
+  const rolesReadable = roles.own === 'none' || roles.membership !== 'unreadable';
   return `CASE WHEN su.user IS NOT NULL THEN 1
-       WHEN me.reads_grants OR NOT me.kills_others
-            OR ${user} = SUBSTRING_INDEX(CURRENT_USER(), '@', 1) THEN 0
+       WHEN ${rolesReadable ? 'me.reads_grants' : 'FALSE'}
+            OR NOT me.kills_others
+            OR (${user} = SUBSTRING_INDEX(CURRENT_USER(), '@', 1) AND NOT me.has_roles) THEN 0
   END`;
 }
 
@@ -144,12 +201,50 @@ export function statementIdSql(live: string, ids: StatementIds): string {
   }
 }
 
-/** Accounts with SUPER or CONNECTION ADMIN (MySQL 8: CONNECTION_ADMIN), by user name. */
-const SUPERUSERS_SQL = `SELECT DISTINCT REPLACE(
+/** User (or role) names of the grantees in USER_PRIVILEGES that hold SUPER or CONNECTION ADMIN. */
+const DIRECT_HOLDERS_SQL = `SELECT REPLACE(
     SUBSTRING(GRANTEE, 2, CHAR_LENGTH(GRANTEE) - LOCATE('@', REVERSE(GRANTEE)) - 2),
-    '''''', '''') AS user
+    '''''', '''') AS name
   FROM information_schema.USER_PRIVILEGES
-  WHERE PRIVILEGE_TYPE IN ('SUPER', 'CONNECTION ADMIN', 'CONNECTION_ADMIN')`;
+  WHERE PRIVILEGE_TYPE IN ${KILL_PRIVILEGES}`;
+
+/**
+ * MariaDB's access bits for SUPER (1 << 15) and CONNECTION ADMIN (1 << 32) in mysql.global_priv
+ * (measured on 10.11: a role granted only SUPER has access 32768, only CONNECTION ADMIN
+ * 4294967296). MariaDB lists no role in USER_PRIVILEGES, so a role's privileges are read there.
+ */
+const MARIADB_KILL_ACCESS_BITS = 32768 + 4294967296;
+
+/**
+ * Accounts with SUPER or CONNECTION ADMIN (MySQL 8: CONNECTION_ADMIN), by user name: directly,
+ * or through a role granted to them (roles granted to roles followed to any depth) where the role
+ * grants are readable (Roles.membership).
+ */
+export function superusersSql(roles: Roles): string {
+  switch (roles.membership) {
+    case 'unreadable':
+      return `SELECT DISTINCT name AS user FROM (${DIRECT_HOLDERS_SQL}) direct`;
+    case 'roles_mapping':
+      return `WITH RECURSIVE holders (name) AS (
+  ${DIRECT_HOLDERS_SQL}
+  UNION
+  SELECT User FROM mysql.global_priv
+    -- MariaDB 10.11 reads the JSON true as '1'.
+    WHERE JSON_VALUE(Priv, '$.is_role') IN ('1', 'true')
+      AND CAST(JSON_VALUE(Priv, '$.access') AS UNSIGNED) & ${MARIADB_KILL_ACCESS_BITS} <> 0
+  UNION
+  SELECT m.User FROM mysql.roles_mapping m JOIN holders h ON m.Role = h.name
+)
+SELECT DISTINCT name AS user FROM holders`;
+    case 'role_edges':
+      return `WITH RECURSIVE holders (name) AS (
+  ${DIRECT_HOLDERS_SQL}
+  UNION
+  SELECT e.TO_USER FROM mysql.role_edges e JOIN holders h ON e.FROM_USER = h.name
+)
+SELECT DISTINCT name AS user FROM holders`;
+  }
+}
 
 /**
  * The server's own threads, never touched: the event scheduler, replication (replica IO/SQL
@@ -178,13 +273,14 @@ export function candidatesSql(candidateSql: string, readable: Readable): string 
   const programs = readable.programNames
     ? `LEFT JOIN (${PROGRAM_NAMES_SQL}) a ON a.PROCESSLIST_ID = c.pid\n`
     : '';
+  const roles = readable.roles ?? UNKNOWN_ROLES;
   return `SELECT c.*, ${readable.programNames ? 'a.program_name' : 'NULL'} AS application,
-  ${superuserSql('c.user')} AS superuser
+  ${superuserSql('c.user', roles)} AS superuser
 FROM (
 ${asSubquery(candidateSql)}
 ) c
-CROSS JOIN (${OWN_ACCOUNT_SQL}) me
-LEFT JOIN (${SUPERUSERS_SQL}) su ON su.user = c.user
+CROSS JOIN (${ownAccountSql(roles)}) me
+LEFT JOIN (${superusersSql(roles)}) su ON su.user = c.user
 ${programs}WHERE c.pid <> CONNECTION_ID()
   AND NOT ${serverThread('c.user', 'c.state')}
 ORDER BY c.in_state_s DESC, c.pid`;
@@ -198,8 +294,9 @@ export function idList(ids: readonly number[]): string {
   return ids.join(', ');
 }
 
-function placeholders(n: number): string {
-  return Array.from({ length: n }, () => '?').join(', ');
+/** `LOWER(?), LOWER(?)`: n bound names, compared in lower case. */
+function lowered(n: number): string {
+  return Array.from({ length: n }, () => 'LOWER(?)').join(', ');
 }
 
 /**
@@ -221,20 +318,25 @@ export function recheckSql(
   protection: Protection,
   readable: Readable,
 ): string {
+  // Names compare upper and lower case alike, whatever the collation, as the selection does
+  // (selection.ts isAmong).
   const users = protection.users.length
-    ? `live.USER IN (${placeholders(protection.users.length)})`
+    ? `LOWER(live.USER) IN (${lowered(protection.users.length)})`
     : 'FALSE';
   const named = (names: readonly string[]) =>
     names.length && readable.programNames
-      ? `COALESCE(a.program_name, '') IN (${placeholders(names.length)})`
+      ? `LOWER(COALESCE(a.program_name, '')) IN (${lowered(names.length)})`
       : 'FALSE';
   // An explicit --protect-app that cannot be evaluated spares everyone; the monitoring courtesy
   // list (protect_apps_default) does not.
   const appsUnknown = protection.applications.length && !readable.programNames ? 'TRUE' : 'FALSE';
-  const superusers = protection.includeSuperusers ? 'FALSE' : `${superuserSql('live.USER')} = 1`;
+  const roles = readable.roles ?? UNKNOWN_ROLES;
+  const superusers = protection.includeSuperusers
+    ? 'FALSE'
+    : `${superuserSql('live.USER', roles)} = 1`;
   const superuserUnknown = protection.includeSuperusers
     ? 'FALSE'
-    : `${superuserSql('live.USER')} IS NULL`;
+    : `${superuserSql('live.USER', roles)} IS NULL`;
   const programs = readable.programNames
     ? `LEFT JOIN (${PROGRAM_NAMES_SQL}) a ON a.PROCESSLIST_ID = live.ID\n`
     : '';
@@ -266,8 +368,8 @@ ${asSubquery(candidateSql)}
   -- inside would be joined to the one outside without an index (50 ms at 1,000 connections).
   LIMIT 18446744073709551615
 ) c ON c.pid = live.ID AND c.session_token = CONCAT(live.USER, '@', live.HOST)
-CROSS JOIN (${OWN_ACCOUNT_SQL}) me
-LEFT JOIN (${SUPERUSERS_SQL}) su ON su.user = live.USER
+CROSS JOIN (${ownAccountSql(roles)}) me
+LEFT JOIN (${superusersSql(roles)}) su ON su.user = live.USER
 ${programs}WHERE live.ID IN (${idList(ids)})`;
 }
 
@@ -312,7 +414,7 @@ export function classify(request: SignalRequest, rows: Row[]): Recheck {
       result.gone.push(shown.pid);
       continue;
     }
-    const reason = sparedReason(shown, row, request.mode);
+    const reason = sparedReason(shown, row, request);
     if (reason) {
       result.spared.push({ pid: shown.pid, reason });
       continue;
@@ -325,8 +427,11 @@ export function classify(request: SignalRequest, rows: Row[]): Recheck {
   return { kill, result, queryIds };
 }
 
-function sparedReason(shown: Session, row: Row, mode: KillMode): string | undefined {
+/** Why the re-check spares a session, in the selection's words (selection.ts sparedWording). */
+function sparedReason(shown: Session, row: Row, request: SignalRequest): string | undefined {
+  const { mode, protection } = request;
   const user = String(row.user ?? '');
+  const application = String(row.application ?? shown.application);
   const command = String(row.command ?? 'unknown');
   switch (row.verdict) {
     case 'self':
@@ -337,15 +442,18 @@ function sparedReason(shown: Session, row: Row, mode: KillMode): string | undefi
   if (row.session_token !== shown.sessionToken) return 'a new connection took over the id';
   switch (row.verdict) {
     case 'protected-user':
-      return `protected user "${user}"`;
+      return sparedWording.user(user);
     case 'protected-application':
-      return `protected application "${String(row.application ?? shown.application)}"`;
+      return sparedWording.application(application);
     case 'application-unknown':
-      return shown.applicationUnknown ?? 'application unknown: --protect-app cannot be evaluated';
+      return sparedWording.applicationUnknown(
+        shown.applicationUnknown ?? 'application unknown: program names cannot be read',
+        protection,
+      );
     case 'monitoring':
-      return `monitoring "${String(row.application ?? shown.application)}" (protect_apps_default)`;
+      return sparedWording.monitoring(application);
     case 'superuser':
-      return `superuser "${user}" (--include-superusers to include)`;
+      return sparedWording.superuser(user);
     case 'superuser-unknown':
       return (
         shown.superuserUnknown ??
@@ -545,7 +653,17 @@ export interface SequentialKill {
   probe: (id: number) => Promise<Row | undefined>;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
+  /** Asked before every KILL: once true (Ctrl-C), no further KILL is sent. */
+  interrupted?: () => boolean;
 }
+
+/** killOneByOne's outcome: also the victims an interrupt left without their KILL. */
+export interface SequentialKillOutcome extends KillOutcome {
+  spared: { pid: number; reason: string }[];
+}
+
+/** Why a victim was left alone when Ctrl-C came while the KILLs went one at a time. */
+export const INTERRUPTED_BEFORE_KILL = 'interrupted before its KILL';
 
 /** How long to wait for one victim's statement to end before the next KILL goes. */
 export const VICTIM_WAIT_MS = 250;
@@ -563,20 +681,43 @@ export const KILL_PASSES = 3;
  * shared mutex, and a KILL that finds it taken (by the previous victim still on its way out) can
  * spin for 2 seconds: one batch of 300 such KILLs took 14 to 44 s, one at a time after each
  * victim's end 33 to 56 ms (see src/drill/mysql.ts). A victim's outcome is that of its first KILL
- * (1094: gone; 1095: failed), as in `killInBatches`; later passes only repeat a delivered KILL.
+ * (1094: gone; 1095: failed), as in `killInBatches`; later passes only repeat a delivered KILL,
+ * and only after a fresh look shows the very statement that was killed still running: between
+ * the look that decided on a repeat and the repeat itself, the other victims' KILLs went (up to
+ * VICTIM_WAIT_MS each), and the connection may have started its next statement meanwhile.
+ * Minutes can pass over many victims: an interrupt stops it before the next KILL, and the
+ * victims never sent one are spared (INTERRUPTED_BEFORE_KILL).
  */
 export async function killOneByOne(
   deps: SequentialKill,
   victims: readonly { pid: number; queryId?: number }[],
   mode: KillMode,
-): Promise<KillOutcome> {
+): Promise<SequentialKillOutcome> {
   const sleep = deps.sleep ?? ((ms) => new Promise<void>((r) => setTimeout(r, ms)));
   const now = deps.now ?? Date.now;
-  const outcome: KillOutcome = { killed: [], gone: [], failed: [] };
+  const outcome: SequentialKillOutcome = { killed: [], gone: [], failed: [], spared: [] };
   let pending = [...victims];
   for (let pass = 0; pass < KILL_PASSES && pending.length > 0; pass++) {
     const again: typeof pending = [];
-    for (const victim of pending) {
+    for (const [i, victim] of pending.entries()) {
+      if (deps.interrupted?.()) {
+        // A repeat is only ever for a victim whose KILL went already: only the first pass
+        // leaves victims without one.
+        if (pass === 0) {
+          for (const { pid } of pending.slice(i)) {
+            outcome.spared.push({ pid, reason: INTERRUPTED_BEFORE_KILL });
+          }
+        }
+        return outcome;
+      }
+      if (pass > 0) {
+        const row = await deps.probe(victim.pid);
+        const same =
+          row?.command !== 'Killed' &&
+          stillRunning(row, victim.queryId, mode) &&
+          sameStatementId(row, victim.queryId);
+        if (!same) continue;
+      }
       const sent = await killInBatches(deps.run, [victim.pid], mode);
       if (pass === 0) {
         outcome.killed.push(...sent.killed);

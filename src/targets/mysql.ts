@@ -11,8 +11,10 @@ import {
   PROCESSLIST,
   readingProcesslistFrom,
   readingProgramNamesFrom,
+  READS_GRANTS_SQL,
   statementIdSql,
   type Readable,
+  type Roles,
   recheckParams,
   recheckSql,
   stillPresent,
@@ -23,26 +25,18 @@ import {
 } from './mysql-kill.js';
 import { targetLabel } from './resolve.js';
 import { toSession } from './session-row.js';
-import { clientTimeoutMs, noAnswerError } from './stall.js';
+import { clientTimeoutMs, noAnswerError, statementTimeoutError } from './stall.js';
 import { certificateProblem } from './tls-trust.js';
 import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo } from './types.js';
 
-// One round trip for what poolctl needs to know about the server and itself. The privileges are
-// read from USER_PRIVILEGES for our own account (an ordinary account sees only its own rows, an
-// admin sees everyone's, hence the GRANTEE match). MySQL 8 spells the dynamic privilege
-// CONNECTION_ADMIN, MariaDB CONNECTION ADMIN; either, or SUPER, opens the one extra connection the
-// server keeps beyond max_connections.
+// One round trip for what poolctl needs to know about the server and itself. Whether other
+// accounts' grants are readable is the kill's own test (mysql-kill.ts READS_GRANTS_SQL): it
+// decides here which fix the spared sessions are told.
 const SERVER_INFO_SQL = `SELECT CONNECTION_ID() AS id,
   VERSION() AS version,
   SUBSTRING_INDEX(CURRENT_USER(), '@', 1) AS user,
-  EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES
-           WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''',
-                                  SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')
-             AND PRIVILEGE_TYPE IN ('SUPER', 'CONNECTION ADMIN', 'CONNECTION_ADMIN')) AS superuser,
   @@performance_schema AS performance_schema,
-  EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES
-           WHERE GRANTEE <> CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''',
-                                   SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')) AS reads_grants,
+  ${READS_GRANTS_SQL} AS reads_grants,
   CURRENT_USER() AS account`;
 
 /** Opens the one connection poolctl uses on a MySQL or MariaDB server. */
@@ -91,7 +85,6 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
       id: number;
       version: string;
       user: string;
-      superuser: number;
       performance_schema: number;
       reads_grants: number;
       account: string;
@@ -110,7 +103,6 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
       versionNum: versionNumber(row.version),
       ownSessionId: Number(row.id),
       user: row.user,
-      isSuperuser: Boolean(row.superuser),
     };
     account = grantee(row.account);
     performanceSchema = Boolean(row.performance_schema);
@@ -121,18 +113,37 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
     throw new TargetError(`${label}: connected, but the first query failed: ${messageOf(err)}`);
   }
 
-  const processlist = await processlistOf(conn, info);
-  const { readable, programNamesUnreadable } = await readableOf(
-    conn,
-    info,
-    performanceSchema,
-    account,
-  );
+  // A look that the server refuses (no grant, no such table) tells what poolctl may read; any
+  // other failure (the stall watchdog's no answer, a lost connection) ends the connect.
+  const probe = async (sql: string): Promise<mysql.RowDataPacket[] | undefined> => {
+    try {
+      return (await conn.query<mysql.RowDataPacket[]>(sql))[0];
+    } catch (err) {
+      if (isUnreadable(err)) return undefined;
+      throw queryError(err, label, spec);
+    }
+  };
+  let processlist: string;
+  let readable: Readable;
+  let programNamesUnreadable: string | undefined;
+  try {
+    processlist = await processlistOf(probe, info);
+    ({ readable, programNamesUnreadable } = await readableOf(
+      probe,
+      info,
+      performanceSchema,
+      account,
+    ));
+  } catch (err) {
+    conn.destroy();
+    throw err;
+  }
   // Where a session's superuser status cannot be read: the reason the selection spares it with.
-  const superuserUnknown = readsGrants
-    ? undefined
-    : "superuser status unknown: poolctl's account cannot read other accounts' grants " +
-      `(GRANT SELECT ON mysql.* TO ${account} to see them; --include-superusers to include)`;
+  const superuserUnknown =
+    (readsGrants
+      ? "superuser status unknown: poolctl's account cannot read the roles granted to accounts "
+      : "superuser status unknown: poolctl's account cannot read other accounts' grants ") +
+    `(GRANT SELECT ON mysql.* TO ${account} to see them; --include-superusers to include)`;
   const run = async (text: string, params: unknown[]): Promise<Row[]> => {
     const sql = readingProgramNamesFrom(
       readingProcesslistFrom(text, processlist),
@@ -162,7 +173,7 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
       return rows.map((row) => ({
         ...toSession(row),
         ...(programNamesUnreadable && { applicationUnknown: programNamesUnreadable }),
-        ...(row.superuser === null && superuserUnknown && { superuserUnknown }),
+        ...(row.superuser === null && { superuserUnknown }),
       }));
     },
     async signal(request) {
@@ -187,29 +198,31 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
       // (≈ 62 ms against ≈ 74 ms, medians of 10; its KILL looks the id up in its thread list).
       idle.sort((a, b) => b - a);
       try {
-        for (const killed of [
-          await killInBatches(runBatch, idle, request.mode),
-          await killOneByOne(
-            {
-              run: runBatch,
-              // Raw: an error here is caught below and told once, like the KILLs'.
-              probe: async (id) =>
-                firstResultSet(
-                  (
-                    await conn.query(
-                      readingProcesslistFrom(victimSql(id, readable.statementIds), processlist),
-                    )
-                  )[0],
+        const inBatches = await killInBatches(runBatch, idle, request.mode);
+        const oneByOne = await killOneByOne(
+          {
+            run: runBatch,
+            ...(request.interrupted && { interrupted: request.interrupted }),
+            // Raw: an error here is caught below and told once, like the KILLs'.
+            probe: async (id) =>
+              firstResultSet(
+                (
+                  await conn.query(
+                    readingProcesslistFrom(victimSql(id, readable.statementIds), processlist),
+                  )
                 )[0],
-            },
-            running,
-            request.mode,
-          ),
-        ]) {
+              )[0],
+          },
+          running,
+          request.mode,
+        );
+        for (const killed of [inBatches, oneByOne]) {
           result.signalled.push(...killed.killed);
           result.gone.push(...killed.gone);
           result.failed.push(...killed.failed);
         }
+        result.spared.push(...oneByOne.spared);
+        if (oneByOne.spared.length > 0) result.stoppedEarly = true;
       } catch (err) {
         throw queryError(err, label, spec);
       }
@@ -271,17 +284,43 @@ function isStalled(err: unknown): boolean {
  * it shows poolctl's own connection (performance_schema on, SELECT granted), else
  * INFORMATION_SCHEMA.PROCESSLIST. One small statement, on MySQL 8.0.22+ only.
  */
-async function processlistOf(conn: mysql.Connection, info: ServerInfo): Promise<string> {
+async function processlistOf(probe: Probe, info: ServerInfo): Promise<string> {
   if (!mayUsePerformanceSchemaProcesslist(info)) return PROCESSLIST;
-  try {
-    const [rows] = await conn.query<mysql.RowDataPacket[]>(
-      `SELECT COUNT(*) AS n FROM ${PERFORMANCE_SCHEMA_PROCESSLIST} WHERE ID = CONNECTION_ID()`,
-    );
-    if (Number(rows[0]?.n) === 1) return PERFORMANCE_SCHEMA_PROCESSLIST;
-  } catch {
-    // No SELECT on it (error 1142): the information schema's table shows the same.
+  // Unreadable (no SELECT on it): the information schema's table shows the same.
+  const rows = await probe(
+    `SELECT COUNT(*) AS n FROM ${PERFORMANCE_SCHEMA_PROCESSLIST} WHERE ID = CONNECTION_ID()`,
+  );
+  return Number(rows?.[0]?.n) === 1 ? PERFORMANCE_SCHEMA_PROCESSLIST : PROCESSLIST;
+}
+
+/** One look at the server: its rows, or undefined where the server refuses it (isUnreadable). */
+type Probe = (sql: string) => Promise<mysql.RowDataPacket[] | undefined>;
+
+/**
+ * The errors that mean "poolctl may not read this" rather than "something went wrong": table,
+ * column, database or privilege access denied (1142, 1143, 1044, 1227), and no such table (1146:
+ * a server older than the table, e.g. MySQL before roles).
+ */
+function isUnreadable(err: unknown): boolean {
+  return [1142, 1143, 1044, 1227, 1146].includes((err as MysqlLikeError)?.errno ?? -1);
+}
+
+/**
+ * Roles on this server (see Roles) and whether the grants of every account's roles are readable:
+ * one small look at the mysql schema's role tables, which takes SELECT on it.
+ */
+async function rolesOf(probe: Probe, info: ServerInfo): Promise<Roles> {
+  if (info.product === 'MariaDB') {
+    const rows = await probe('SELECT 1 FROM mysql.roles_mapping, mysql.global_priv LIMIT 0');
+    return { own: 'listed', membership: rows ? 'roles_mapping' : 'unreadable' };
   }
-  return PROCESSLIST;
+  if (info.versionNum < 80000) return { own: 'none', membership: 'unreadable' };
+  const rows = await probe('SELECT 1 FROM mysql.role_edges LIMIT 0');
+  return {
+    // information_schema.APPLICABLE_ROLES exists from MySQL 8.0.19.
+    own: info.versionNum >= 80019 ? 'listed' : 'unlisted',
+    membership: rows ? 'role_edges' : 'unreadable',
+  };
 }
 
 /**
@@ -290,7 +329,7 @@ async function processlistOf(conn: mysql.Connection, info: ServerInfo): Promise<
  * OFF, known from the first query); else one small statement that reads poolctl's own attribute.
  */
 async function readableOf(
-  conn: mysql.Connection,
+  probe: Probe,
   info: ServerInfo,
   performanceSchema: boolean,
   account: string,
@@ -303,44 +342,38 @@ async function readableOf(
       `application unknown: performance_schema is OFF${mariadb ? " (MariaDB's default)" : ''}, ` +
       'so no program names are recorded; set performance_schema=ON in the server configuration and restart';
   } else {
-    try {
-      const [rows] = await conn.query<mysql.RowDataPacket[]>(
-        `SELECT ATTR_VALUE AS program_name FROM performance_schema.session_connect_attrs
-          WHERE PROCESSLIST_ID = CONNECTION_ID() AND ATTR_NAME = 'program_name'`,
-      );
-      if (rows.length === 0) {
-        programNamesUnreadable =
-          'application unknown: the server records no connection attributes; raise ' +
-          'performance_schema_session_connect_attrs_size in the server configuration and restart';
-      }
-    } catch {
-      // No SELECT on it (error 1142).
+    const rows = await probe(
+      `SELECT ATTR_VALUE AS program_name FROM performance_schema.session_connect_attrs
+        WHERE PROCESSLIST_ID = CONNECTION_ID() AND ATTR_NAME = 'program_name'`,
+    );
+    if (!rows) {
       programNamesUnreadable =
         'application unknown: poolctl may not read program names ' +
         `(GRANT SELECT ON performance_schema.session_connect_attrs TO ${account})`;
+    } else if (rows.length === 0) {
+      programNamesUnreadable =
+        'application unknown: the server records no connection attributes; raise ' +
+        'performance_schema_session_connect_attrs_size in the server configuration and restart';
     }
-    if (!mariadb) statementEvents = await readsStatementEvents(conn);
+    if (!mariadb) statementEvents = await readsStatementEvents(probe);
   }
   return {
     readable: {
       programNames: programNamesUnreadable === undefined,
       statementIds: mariadb ? 'query-id' : statementEvents ? 'statement-events' : 'none',
+      roles: await rolesOf(probe, info),
     },
     ...(programNamesUnreadable && { programNamesUnreadable }),
   };
 }
 
 /** MySQL 8: whether the statement events show poolctl's own statement (on, and SELECT granted). */
-async function readsStatementEvents(conn: mysql.Connection): Promise<boolean> {
-  try {
-    const [rows] = await conn.query<mysql.RowDataPacket[]>(
-      `SELECT ${statementIdSql('p', 'statement-events')} AS query_id
-         FROM ${PROCESSLIST} p WHERE p.ID = CONNECTION_ID()`,
-    );
-    return rows[0]?.query_id !== null && rows[0]?.query_id !== undefined;
-  } catch {
-    return false;
-  }
+async function readsStatementEvents(probe: Probe): Promise<boolean> {
+  const rows = await probe(
+    `SELECT ${statementIdSql('p', 'statement-events')} AS query_id
+       FROM ${PROCESSLIST} p WHERE p.ID = CONNECTION_ID()`,
+  );
+  return rows?.[0]?.query_id !== null && rows?.[0]?.query_id !== undefined;
 }
 
 /** CURRENT_USER()'s user@host as a GRANT names the account: 'oncall'@'%'. */
@@ -510,9 +543,7 @@ function queryError(err: unknown, label: string, spec: DatabaseTargetSpec): Erro
   const { code, errno, message = String(err), fatal } = (err ?? {}) as MysqlLikeError;
   if (code === STALLED) return noAnswerError(label, spec);
   // MariaDB 1969 (max_statement_time exceeded), MySQL 3024 (max_execution_time exceeded).
-  if (errno === 1969 || errno === 3024) {
-    return new Error(`statement timeout after ${spec.statementTimeoutMs / 1000}s`);
-  }
+  if (errno === 1969 || errno === 3024) return statementTimeoutError(label, spec);
   if (
     fatal ||
     code === 'PROTOCOL_CONNECTION_LOST' ||

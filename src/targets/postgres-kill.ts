@@ -1,3 +1,4 @@
+import { isAmong, sparedWording } from '../safety/selection.js';
 import type { Row, Session, SignalRequest, SignalResult } from './types.js';
 
 /**
@@ -51,8 +52,9 @@ victims AS MATERIALIZED (
   LEFT JOIN pg_roles r ON r.oid = a.usesysid
   CROSS JOIN me
   WHERE a.pid <> pg_backend_pid()
-    AND a.usename <> ALL (${p(3)}::text[])
-    AND coalesce(a.application_name, '') <> ALL (${p(4)}::text[])
+    -- Names compare upper and lower case alike, as the selection does (selection.ts isAmong).
+    AND lower(a.usename) <> ALL (SELECT lower(n) FROM unnest(${p(3)}::text[]) n)
+    AND lower(coalesce(a.application_name, '')) <> ALL (SELECT lower(n) FROM unnest(${p(4)}::text[]) n)
     AND (${p(5)}::boolean OR NOT coalesce(r.rolsuper, false))
 )
 SELECT pid, permitted,
@@ -74,9 +76,11 @@ export function signalParams(request: SignalRequest): unknown[] {
 }
 
 /** What became of the shown sessions the kill statement left alone: gone, reused, or changed. */
-export const LOOKUP_SQL = `SELECT pid, backend_start::text AS session_token, state,
-  usename AS user, coalesce(application_name, '') AS application
-FROM pg_stat_activity WHERE pid = ANY ($1::int[])`;
+export const LOOKUP_SQL = `SELECT a.pid, a.backend_start::text AS session_token, a.state,
+  a.usename AS user, coalesce(a.application_name, '') AS application,
+  coalesce(r.rolsuper, false) AS superuser
+FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
+WHERE a.pid = ANY ($1::int[])`;
 
 export function classify(request: SignalRequest, killed: Row[], lookup: Row[]): SignalResult {
   const result: SignalResult = { signalled: [], gone: [], spared: [], failed: [] };
@@ -105,15 +109,18 @@ export function classify(request: SignalRequest, killed: Row[], lookup: Row[]): 
   return result;
 }
 
+/** Why the kill statement left a session alone, in the selection's words (selection.ts). */
 function sparedReason(shown: Session, now: Row, request: SignalRequest): string {
+  const { protection } = request;
+  const user = String(now.user);
+  const application = String(now.application);
   if (now.session_token !== shown.sessionToken) return 'a new session took over the pid';
-  if (request.protection.users.includes(String(now.user))) return `protected user "${now.user}"`;
-  if (request.protection.applications.includes(String(now.application))) {
-    return `protected application "${now.application}"`;
+  if (isAmong(protection.users, user)) return sparedWording.user(user);
+  if (isAmong(protection.applications, application)) return sparedWording.application(application);
+  if (isAmong(protection.defaultApplications, application)) {
+    return sparedWording.monitoring(application);
   }
-  if (request.protection.defaultApplications?.includes(String(now.application))) {
-    return `monitoring "${now.application}" (protect_apps_default)`;
-  }
+  if (now.superuser === true && !protection.includeSuperusers) return sparedWording.superuser(user);
   if (now.state !== shown.state) return `no longer matches: now ${now.state ?? 'unknown'}`;
   return 'no longer matches the selection';
 }

@@ -10,7 +10,7 @@ import {
   stillThereSql,
 } from './postgres-kill.js';
 import { toSession } from './session-row.js';
-import { clientTimeoutMs, noAnswerError } from './stall.js';
+import { clientTimeoutMs, noAnswerError, statementTimeoutError } from './stall.js';
 import { certificateProblem } from './tls-trust.js';
 import type { DatabaseTarget, DatabaseTargetSpec, Row, ServerInfo } from './types.js';
 
@@ -28,8 +28,7 @@ const types = {
 const SERVER_INFO_SQL = `SELECT pg_backend_pid() AS pid,
   current_setting('server_version') AS version,
   current_setting('server_version_num')::int AS version_num,
-  current_user AS "user",
-  coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false) AS superuser`;
+  current_user AS "user"`;
 
 /** Opens the one connection poolctl uses on a PostgreSQL server. */
 export async function connectPostgres(spec: DatabaseTargetSpec): Promise<DatabaseTarget> {
@@ -85,7 +84,6 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
       version: string;
       version_num: number;
       user: string;
-      superuser: boolean;
     };
     info = {
       engine: 'postgres',
@@ -94,7 +92,6 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
       versionNum: row.version_num,
       ownSessionId: row.pid,
       user: row.user,
-      isSuperuser: row.superuser,
     };
   } catch (err) {
     if (isClientTimeout(err)) {
@@ -276,9 +273,7 @@ function outOfSlotsError(message: string, spec: DatabaseTargetSpec, label: strin
 function queryError(err: unknown, label: string, spec: DatabaseTargetSpec): Error {
   const { code, message = String(err) } = (err ?? {}) as PgLikeError;
   if (isClientTimeout(err)) return noAnswerError(label, spec);
-  if (code === '57014') {
-    return new Error(`statement timeout after ${spec.statementTimeoutMs / 1000}s`);
-  }
+  if (code === '57014') return statementTimeoutError(label, spec);
   if (code === '57P01' || /Connection terminated|not queryable/i.test(message)) {
     return new TargetError(
       `${label}: the server closed poolctl's connection (${message}); what ran is in the transcript: run the command again`,

@@ -23,3 +23,16 @@ export function noAnswerError(label: string, spec: DatabaseTargetSpec): TargetEr
       '--statement-timeout if it is only slow',
   );
 }
+
+/**
+ * What a run says when the server itself stopped one of poolctl's statements at the statement
+ * timeout (PostgreSQL 57014, MariaDB 1969, MySQL 3024): the server answers, but too slowly for
+ * the limit. A target problem the operator can act on (exit 3), not a bug.
+ */
+export function statementTimeoutError(label: string, spec: DatabaseTargetSpec): TargetError {
+  return new TargetError(
+    `${label}: the server stopped a statement at poolctl's statement timeout ` +
+      `(${spec.statementTimeoutMs / 1000}s): the server is slow or a lock held it; what ran is ` +
+      'in the transcript: raise --statement-timeout (e.g. --statement-timeout 30s) and run the command again',
+  );
+}

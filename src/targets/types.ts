@@ -15,7 +15,6 @@ export interface ServerInfo {
   /** Our own backend pid / connection id, excluded from every result. */
   ownSessionId: number;
   user: string;
-  isSuperuser: boolean;
 }
 
 /** One connection to one database server. Opened once per run; never a pool. */
@@ -96,6 +95,11 @@ export interface SignalRequest extends CandidateRequest {
   mode: KillMode;
   sessions: Session[];
   protection: Protection;
+  /**
+   * Ctrl-C, asked by an adapter whose kill takes more than one statement (MySQL's KILLs one at a
+   * time): once true, no further KILL is sent and the rest are returned as spared.
+   */
+  interrupted?: () => boolean;
 }
 
 export interface SignalResult {
@@ -107,6 +111,8 @@ export interface SignalResult {
   spared: { pid: number; reason: string }[];
   /** The server refused the signal (e.g. permission), with the reason. */
   failed: { pid: number; reason: string }[];
+  /** An interrupt stopped the kill inside this batch: some victims are spared without a signal. */
+  stoppedEarly?: boolean;
 }
 
 /** Where to connect, before connecting. Passwords stay here and never reach a label or a file. */

@@ -234,7 +234,7 @@ describe('diagnose against an exhausted MariaDB', () => {
       from: 'test',
     });
     try {
-      expect(target.info).toMatchObject({ product: 'MariaDB', user: 'root', isSuperuser: true });
+      expect(target.info).toMatchObject({ product: 'MariaDB', user: 'root' });
       const idle = await target.candidates({ sql: sqlOf('kill-idle'), params: [1] });
       expect(sorted(idle.map((s) => s.pid))).toEqual(sorted(held.byKind.sleep));
       const inTx = await target.candidates({ sql: sqlOf('kill-idle-in-tx'), params: [1] });

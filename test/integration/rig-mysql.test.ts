@@ -23,24 +23,29 @@ async function connectErrno(url: string): Promise<number | undefined> {
 describe('test rig: a throwaway MariaDB', () => {
   let server: MariaDBServer | undefined;
   let small: MariaDBServer | undefined;
-  let startMs = 0;
 
   beforeAll(async () => {
-    const started = performance.now();
     [server, small] = await Promise.all([
       startMariaDB(),
       startMariaDB({ maxConnections: 10, performanceSchema: true }),
     ]);
-    startMs = performance.now() - started;
   });
 
   afterAll(async () => {
     await Promise.all([server?.stop(), small?.stop()]);
   });
 
-  it('starts within a few seconds', () => {
-    // About 0.4 s each here (install-db 0.3 s, server 0.1 s), two in parallel.
-    expect(startMs).toBeLessThan(10_000);
+  it('is ready when started: both servers answer at once', async () => {
+    // Readiness, not speed: start-up time on a loaded machine belongs in bench/, not in a test.
+    for (const s of [server!, small!]) {
+      const conn = await connect(s.rootUrl);
+      try {
+        const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT 1 AS ready');
+        expect(rows[0]).toEqual({ ready: 1 });
+      } finally {
+        await conn.end();
+      }
+    }
   });
 
   it('gives app a password, appdb with orders, and no global privileges', async () => {

@@ -13,6 +13,7 @@ import {
   recheckParams,
   recheckSql,
   statementIdSql,
+  superusersSql,
   stillPresent,
   stillThereSql,
   victimSql,
@@ -105,7 +106,58 @@ describe('killOneByOne', () => {
       'KILL QUERY 1',
       'KILL QUERY 1',
     ]);
-    expect(outcome).toEqual({ killed: [1, 2], gone: [], failed: [] });
+    expect(outcome).toEqual({ killed: [1, 2], gone: [], failed: [], spared: [] });
+  });
+
+  it('looks again right before a repeat KILL: a statement started since the last look is not hit', async () => {
+    const server = fakeServer({});
+    let clock = 0;
+    // Victim 1 still runs statement 7 at its deadline (the KILL QUERY came too early), then,
+    // while victim 2's KILL goes, finishes it and starts statement 8, never shown to anyone.
+    const probe = async (id: number) => {
+      if (id === 2) return undefined;
+      const startedNext = server.batches.includes('KILL QUERY 2');
+      return { command: 'Query', info: 'SELECT SLEEP(3600)', query_id: startedNext ? 8 : 7 };
+    };
+    const outcome = await killOneByOne(
+      { run: server.run, probe, sleep: async (ms) => void (clock += ms), now: () => clock },
+      [
+        { pid: 1, queryId: 7 },
+        { pid: 2, queryId: 9 },
+      ],
+      'cancel',
+    );
+    expect(server.batches).toEqual(['KILL QUERY 1', 'KILL QUERY 2']);
+    expect(outcome).toEqual({ killed: [1, 2], gone: [], failed: [], spared: [] });
+  });
+
+  it('Ctrl-C after the first victim: no further KILL; the rest are spared, saying why', async () => {
+    const server = fakeServer({});
+    let interrupted = false;
+    const probe = async () => {
+      // The first victim's statement has ended; the operator presses Ctrl-C meanwhile.
+      interrupted = true;
+      return undefined;
+    };
+    const outcome = await killOneByOne(
+      { run: server.run, probe, sleep: async () => {}, interrupted: () => interrupted },
+      [
+        { pid: 1, queryId: 7 },
+        { pid: 2, queryId: 8 },
+        { pid: 3, queryId: 9 },
+      ],
+      'terminate',
+    );
+    expect(server.batches).toEqual(['KILL CONNECTION 1']);
+    expect(outcome).toEqual({
+      killed: [1],
+      gone: [],
+      failed: [],
+      spared: [
+        { pid: 2, reason: 'interrupted before its KILL' },
+        { pid: 3, reason: 'interrupted before its KILL' },
+      ],
+    });
   });
 });
 
@@ -134,7 +186,7 @@ describe('killOneByOne without a statement id (MySQL 8 without performance_schem
       'KILL QUERY 3',
       'KILL QUERY 3',
     ]);
-    expect(outcome).toEqual({ killed: [1, 2, 3], gone: [], failed: [] });
+    expect(outcome).toEqual({ killed: [1, 2, 3], gone: [], failed: [], spared: [] });
   });
 });
 
@@ -214,7 +266,9 @@ describe('where program names cannot be read, no statement depends on them', () 
 
   it('a superuser status the server does not show is unknown (NULL), and spared at the re-check', () => {
     const recheck = recheckSql(request.sql, [7], protection, unreadable);
-    expect(recheck).toMatch(/WHEN me\.reads_grants OR NOT me\.kills_others\s+OR live\.USER = /);
+    // Roles unknown: no account is known not to be a superuser from readable grants alone.
+    expect(recheck).toMatch(/WHEN FALSE\s+OR NOT me\.kills_others\s+OR \(live\.USER = /);
+    expect(recheck).toMatch(/OR TRUE AS kills_others/);
     expect(recheck).toMatch(/END IS NULL THEN 'superuser-unknown'/);
     const included = recheckSql(
       request.sql,
@@ -311,8 +365,8 @@ describe('SQL text holds only integers poolctl wrote', () => {
     const readable = { programNames: true, statementIds: 'query-id' } as const;
     const sql = recheckSql(request.sql, [7], request.protection, readable);
     expect(sql).not.toContain("o'brien");
-    expect(sql).toContain('live.USER IN (?, ?)');
-    expect(sql).toContain("COALESCE(a.program_name, '') IN (?)");
+    expect(sql).toContain('LOWER(live.USER) IN (LOWER(?), LOWER(?))');
+    expect(sql).toContain("LOWER(COALESCE(a.program_name, '')) IN (LOWER(?))");
     expect(sql).toContain('WHERE live.ID IN (7)');
     expect(sql.match(/\?/g)).toHaveLength(4);
     expect(recheckParams(request, readable)).toEqual(["o'brien", 'keeper', 'migrations', 300]);
@@ -458,5 +512,55 @@ describe('where the process list is read', () => {
         /information_schema`?\s*\.\s*`?processlist\b/i,
       );
     }
+  });
+});
+
+describe('superusers through roles (issue 12 follow-up: SUPER / CONNECTION ADMIN from a role)', () => {
+  const base = { programNames: false, statementIds: 'query-id' } as const;
+  const protection = { users: [], applications: [], includeSuperusers: false };
+
+  it('where role grants are unreadable, readable direct grants decide nothing but a superuser', () => {
+    const sql = recheckSql('SELECT 1 AS pid', [7], protection, {
+      ...base,
+      roles: { own: 'listed', membership: 'unreadable' },
+    });
+    expect(sql).toMatch(/WHEN FALSE\s+OR NOT me\.kills_others/);
+    // Our own account holding a role may KILL anyone: it does not count as "cannot kill others".
+    expect(sql).toContain(
+      'OR EXISTS (SELECT 1 FROM information_schema.APPLICABLE_ROLES) AS kills_others',
+    );
+    expect(sql).toMatch(/AND NOT me\.has_roles\) THEN 0/);
+    expect(sql).not.toMatch(/roles_mapping|role_edges/);
+  });
+
+  it('MariaDB: the roles holding SUPER / CONNECTION ADMIN from mysql.global_priv, then their holders', () => {
+    const sql = superusersSql({ own: 'listed', membership: 'roles_mapping' });
+    expect(sql).toMatch(/^WITH RECURSIVE holders \(name\)/);
+    expect(sql).toContain('& 4295000064 <> 0');
+    expect(sql).toContain(
+      'SELECT m.User FROM mysql.roles_mapping m JOIN holders h ON m.Role = h.name',
+    );
+    const recheck = recheckSql('SELECT 1 AS pid', [7], protection, {
+      ...base,
+      roles: { own: 'listed', membership: 'roles_mapping' },
+    });
+    expect(recheck).toMatch(/WHEN me\.reads_grants\s+OR NOT me\.kills_others/);
+  });
+
+  it('MySQL 8: roles are accounts in USER_PRIVILEGES; their holders from mysql.role_edges', () => {
+    const sql = superusersSql({ own: 'listed', membership: 'role_edges' });
+    expect(sql).toContain(
+      'SELECT e.TO_USER FROM mysql.role_edges e JOIN holders h ON e.FROM_USER = h.name',
+    );
+    expect(sql).not.toContain('global_priv');
+  });
+
+  it('MySQL before 8.0 has no roles: readable grants decide, as before', () => {
+    const sql = candidatesSql('SELECT 1 AS pid', {
+      ...base,
+      roles: { own: 'none', membership: 'unreadable' },
+    });
+    expect(sql).toMatch(/WHEN me\.reads_grants\s+OR NOT me\.kills_others/);
+    expect(sql).toContain('FALSE AS has_roles');
   });
 });
