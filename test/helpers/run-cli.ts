@@ -23,6 +23,8 @@ export interface RunCliOptions {
   timeoutMs?: number;
   /** `node bin/poolctl.js` instead of the launcher `bin/poolctl` that users run. */
   direct?: boolean;
+  /** Told the whole stderr so far on every chunk: lets a test act when the run reaches a point. */
+  onStderr?: (stderrSoFar: string) => void;
 }
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -73,7 +75,10 @@ export async function runCli(args: string[], opts: RunCliOptions = {}): Promise<
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      opts.onStderr?.(stderr);
+    });
     child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
 
