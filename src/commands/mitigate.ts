@@ -4,7 +4,7 @@ import { TranscriptError } from '../transcript/writer.js';
 import { parseInteger } from '../runbook/params.js';
 import type { Runbook } from '../runbook/types.js';
 import { runAction, type ActionRecord, type MitigationReporter } from '../wizard/mitigation.js';
-import { measureServer, unmeasurable, type Measurement } from '../wizard/measure.js';
+import { measureOrUnknown, type Measurement } from '../wizard/measure.js';
 import { healthOf, notMeasured, type PhaseResult } from '../wizard/model.js';
 import { offerMitigations } from '../wizard/offer.js';
 import { runPhase } from '../wizard/phase.js';
@@ -135,7 +135,10 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
     // read of the metrics step (after the last kill, before it when nothing was killed, the
     // diagnosis when it came first), else a read taken now (manual actions change nothing).
     const final: Measurement | PhaseResult =
-      verified ?? latestMeasurement(records) ?? result ?? (await measureNow(context));
+      verified ??
+      latestMeasurement(records) ??
+      result ??
+      (await measureOrUnknown(context, 'after the actions'));
     const status = healthOf(final);
     const victimFailed = records.some((r) =>
       r.results.some((x) => x.outcome === 'failed' || x.outcome === 'still-there'),
@@ -198,14 +201,4 @@ function findAction(runbook: Runbook, id: string) {
 /** The last action's read of the metrics step, if any action took one. */
 function latestMeasurement(records: ActionRecord[]): Measurement | undefined {
   return [...records].reverse().find((r) => r.measured)?.measured;
-}
-
-/** A read for a run whose actions measured nothing; a failed query leaves the status unknown. */
-async function measureNow(ctx: Parameters<typeof measureServer>[0]): Promise<Measurement> {
-  try {
-    return await measureServer(ctx);
-  } catch (err) {
-    if ((err as { name?: string }).name === 'TargetError') throw err;
-    return unmeasurable(`the measurement failed (${(err as Error).message})`);
-  }
 }

@@ -1,3 +1,4 @@
+import { TargetError } from '../errors.js';
 import { sanitizeRows } from '../io/sanitize.js';
 import { bindParameters } from '../runbook/params.js';
 import type { ParameterValues, Runbook } from '../runbook/types.js';
@@ -52,7 +53,17 @@ export async function measureServer(ctx: MeasureContext): Promise<Measurement> {
   return { metrics, findings, unmeasured };
 }
 
-/** A measurement that could not be made: it claims nothing, so its status is unknown. */
-export function unmeasurable(reason: string): Measurement {
-  return { metrics: {}, findings: [] as Finding[], unmeasured: [reason] };
+/**
+ * The metrics step once more, where the run must go on whatever it says (after a kill, which
+ * must be recorded): a failing query (other than the server going away) leaves the status
+ * unknown, not the run. `when` says which measurement: "after the kill".
+ */
+export async function measureOrUnknown(ctx: MeasureContext, when: string): Promise<Measurement> {
+  try {
+    return await measureServer(ctx);
+  } catch (err) {
+    if (err instanceof TargetError) throw err;
+    const reason = `the measurement ${when} failed (${(err as Error).message})`;
+    return { metrics: {}, findings: [] as Finding[], unmeasured: [reason] };
+  }
 }

@@ -1,4 +1,4 @@
-import { CancelledError, TargetError } from '../errors.js';
+import { CancelledError } from '../errors.js';
 import { critical, interruptRequested } from '../interrupt.js';
 import type { Prompter } from '../io/prompter.js';
 import { bindParameters, renderTemplate } from '../runbook/params.js';
@@ -8,7 +8,7 @@ import { selectVictims, type Selection } from '../safety/selection.js';
 import type { DatabaseTarget, Protection, Session } from '../targets/types.js';
 import type { Transcript } from '../transcript/types.js';
 import { TranscriptError } from '../transcript/writer.js';
-import { measureServer, unmeasurable, type Measurement } from './measure.js';
+import { measureOrUnknown, measureServer, type Measurement } from './measure.js';
 import type { Metrics } from './model.js';
 import { refuseBlindKill } from './visibility.js';
 
@@ -66,19 +66,6 @@ export interface MitigationContext {
   escalateAfterS?: number;
   /** How long "terminated" may take before a victim is reported as still there. */
   killTimeoutMs?: number;
-}
-
-/**
- * The metrics step after a kill. The kill is done and must be recorded whatever this says, so a
- * query that fails here (other than the server going away) leaves the status unknown, not the run.
- */
-async function measureAfter(ctx: MitigationContext): Promise<Measurement> {
-  try {
-    return await measureServer(ctx);
-  } catch (err) {
-    if (err instanceof TargetError) throw err;
-    return unmeasurable(`the measurement after the kill failed (${(err as Error).message})`);
-  }
 }
 
 /** Shows, asks, does and records one action. Declining is recorded, not thrown. */
@@ -171,7 +158,7 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
   }
   // Interrupted: every outcome is recorded; do not make the operator wait for a measurement.
   if (!interruptRequested()) {
-    record.measured = await measureAfter(ctx);
+    record.measured = await measureOrUnknown(ctx, 'after the kill');
     if (Object.keys(record.measured.metrics).length > 0) record.after = record.measured.metrics;
   }
   await finish(record, ctx);
