@@ -104,7 +104,7 @@ export async function main(argv: string[]): Promise<void> {
       code,
       message,
       incident: transcript?.incident,
-      transcript: transcript?.path,
+      transcript,
     });
   };
 

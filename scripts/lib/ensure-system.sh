@@ -13,6 +13,8 @@ DEB_PACKAGES=(
   procps:ps
   util-linux:runuser             # runs the servers as an unprivileged user when we are root (and
                                  # setpriv: the MariaDB rig's server dies with its test process)
+  prometheus-postgres-exporter:/usr/bin/prometheus-postgres-exporter # the real exporter's sessions
+  prometheus-mysqld-exporter:/usr/bin/prometheus-mysqld-exporter     # (test/faults/exporter-*)
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -45,7 +47,8 @@ ensure_system_packages() {
     log "installing ${missing[*]}"
     apt-get update
     # Debian's postgresql creates and starts a cluster "main" on 5432, mariadb-server a server on
-    # 3306; the tests never use them.
+    # 3306, the exporters services on 9187 and 9104; the tests never use them (they run their own
+    # exporters on free ports).
     DEBIAN_FRONTEND=noninteractive "${install[@]}"
   fi
 }

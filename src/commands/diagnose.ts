@@ -68,7 +68,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
       run.label,
       `${target.info.product} ${target.info.version}`,
       run.incident,
-      run.transcriptPath,
+      transcript,
     );
     result = await runPhase({
       runbook,
@@ -81,7 +81,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
     });
     const suggestions = suggestionsFor(runbook, result, opts);
     const status = healthOf(result);
-    view?.summary({ status, result, suggestions, transcriptPath: run.transcriptPath });
+    view?.summary({ status, result, suggestions, transcript });
     if (run.interactive && ui && view && style && suggestions.length > 0) {
       const prompter = deps.prompter();
       io.out.write('\n');
@@ -112,7 +112,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
           targets: [{ engine: run.spec.engine, label: run.label, version: target.info.version }],
           result,
           suggestions,
-          transcript: run.transcriptPath,
+          transcript,
         }),
       );
     }

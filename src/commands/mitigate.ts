@@ -1,12 +1,13 @@
 import { ExitCode, UsageError } from '../errors.js';
 import { buildReport, writeReport } from '../io/json-report.js';
+import { TranscriptError } from '../transcript/writer.js';
 import { parseInteger } from '../runbook/params.js';
 import type { Runbook } from '../runbook/types.js';
 import { runAction, type ActionRecord, type MitigationReporter } from '../wizard/mitigation.js';
-import { healthOf, type HealthStatus, type Metrics, type PhaseResult } from '../wizard/model.js';
+import { measureOrUnknown, type Measurement } from '../wizard/measure.js';
+import { healthOf, notMeasured, type PhaseResult } from '../wizard/model.js';
 import { offerMitigations } from '../wizard/offer.js';
 import { runPhase } from '../wizard/phase.js';
-import { refuseBlindKill } from '../wizard/visibility.js';
 import {
   parseCommonOptions,
   type CommonFlags,
@@ -61,7 +62,10 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
     );
   }
   const pidSet = opts.pid !== undefined ? [`pid=${opts.pid}`] : [];
-  const run = await openSession('mitigate', opts, deps, pidSet);
+  // A kill refuses when its intent cannot be recorded, saying why: the start-up warning that the
+  // transcript cannot be opened waits, and is printed only if no refusal said it.
+  const mayKill = opts.actions.length > 0 && !opts.safety.dryRun;
+  const run = await openSession('mitigate', opts, deps, pidSet, mayKill);
   const { runbook, values, transcript } = run;
   const actions = opts.actions.map((id) => findAction(runbook, id));
   const ui = opts.output === 'human' ? await import('../io/views.js') : undefined;
@@ -70,7 +74,10 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
     ui && style
       ? new ui.MitigationView(io, style)
       : { victims() {}, notice: (text) => io.err.write(`poolctl: ${text}\n`), result() {} };
-  const target = await deps.connect(run.spec);
+  const target = await deps.connect(run.spec).catch((err: unknown) => {
+    run.releaseWarning();
+    throw err;
+  });
   try {
     const prompter = canAsk ? deps.prompter() : undefined;
     const context = mitigationContext(opts.safety, {
@@ -85,9 +92,8 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
     let result: PhaseResult | undefined;
     let verified: PhaseResult | undefined;
     if (actions.length > 0) {
-      for (const action of actions) {
-        if (action.kind === 'terminate') await refuseBlindKill(action.id, runbook, values, target);
-      }
+      // Each kill checks that poolctl can see to choose before it selects anything (runAction);
+      // the account's view is the same for every action, so the first kill refuses before any.
       for (const action of actions) records.push(await runAction(action, context));
     } else if (ui && style) {
       // Alone and without --action (only at a terminal): measure first, then offer what fits.
@@ -97,7 +103,7 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
         run.label,
         `${target.info.product} ${target.info.version}`,
         run.incident,
-        run.transcriptPath,
+        transcript,
       );
       result = await runPhase({
         runbook,
@@ -112,7 +118,7 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
         status: healthOf(result),
         result,
         suggestions,
-        transcriptPath: run.transcriptPath,
+        transcript,
       });
       ({ records, verified } = await offerMitigations({
         runbook,
@@ -124,17 +130,27 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
       }));
     }
 
-    const latest = latestMetrics(records, result);
-    const status: HealthStatus = verified ? healthOf(verified) : statusOf(latest, values);
-    // A verify that ran and did not reach its thresholds is a failure too (DESIGN.md exit 4).
-    const failed =
-      records.some((r) =>
-        r.results.some((x) => x.outcome === 'failed' || x.outcome === 'still-there'),
-      ) ||
-      (verified !== undefined && status !== 'healthy');
+    run.releaseWarning(); // no kill refused: say now that nothing is being recorded
+    // One status, judged as diagnose and verify judge theirs: the verify that ran, else the last
+    // read of the metrics step (after the last kill, before it when nothing was killed, the
+    // diagnosis when it came first), else a read taken now (manual actions change nothing).
+    const final: Measurement | PhaseResult =
+      verified ??
+      latestMeasurement(records) ??
+      result ??
+      (await measureOrUnknown(context, 'after the actions'));
+    const status = healthOf(final);
+    const victimFailed = records.some((r) =>
+      r.results.some((x) => x.outcome === 'failed' || x.outcome === 'still-there'),
+    );
+    // Exit 4 (README "Exit codes" for mitigate): a victim could not be killed, or the server is
+    // still critical or its health unknown afterwards; a verify that ran must have passed.
+    const unhealthy = verified
+      ? status !== 'healthy'
+      : status === 'critical' || status === 'unknown';
     const exitCode = records.some((r) => r.declined)
       ? ExitCode.declined
-      : failed
+      : victimFailed || unhealthy
         ? ExitCode.unhealthy
         : ExitCode.ok;
     if (ui && style) {
@@ -142,7 +158,9 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
       const last = [...records].reverse().find((r) => r.after)?.after;
       if (records.length > 1 && first && last)
         io.out.write(`Overall: ${ui.beforeAfter(first, last, style)}\n`);
-      io.out.write(style.dim(`Transcript: ${run.transcriptPath}\n`));
+      if (!verified && unhealthy && records.length > 0)
+        io.out.write(`${ui.stillUnhealthy(status, final, style)}\n`);
+      io.out.write(style.dim(`Transcript: ${ui.transcriptText(transcript)}\n`));
     } else {
       const report = buildReport({
         command: 'mitigate',
@@ -151,14 +169,21 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
         status,
         targets: [{ engine: run.spec.engine, label: run.label, version: target.info.version }],
         result,
+        findings: result
+          ? undefined
+          : [...final.findings, ...final.unmeasured.map((r) => notMeasured(r, 'mitigate'))],
         actions: records,
-        metrics: latest,
-        transcript: run.transcriptPath,
+        metrics: final.metrics,
+        transcript,
       });
       writeReport(io, report);
     }
     transcript.end(status, exitCode);
     return { exitCode, status };
+  } catch (err) {
+    // A refused kill has said that nothing can be recorded; any other failure has not.
+    if (!(err instanceof TranscriptError)) run.releaseWarning();
+    throw err;
   } finally {
     await target.close();
   }
@@ -173,17 +198,7 @@ function findAction(runbook: Runbook, id: string) {
   return action;
 }
 
-function latestMetrics(records: ActionRecord[], result?: PhaseResult): Metrics {
-  for (const r of [...records].reverse()) if (r.after) return r.after;
-  for (const r of [...records].reverse()) if (r.before) return r.before;
-  return result?.metrics ?? {};
-}
-
-/** Health from the numbers alone, against the runbook's thresholds; no number, no health. */
-function statusOf(metrics: Metrics, values: Record<string, unknown>): HealthStatus {
-  const pct = metrics.utilization_percent;
-  if (pct === undefined || Number.isNaN(pct)) return 'unknown';
-  if (pct >= Number(values.utilization_critical ?? 95)) return 'critical';
-  if (pct >= Number(values.utilization_warning ?? 90)) return 'warning';
-  return 'healthy';
+/** The last action's read of the metrics step, if any action took one. */
+function latestMeasurement(records: ActionRecord[]): Measurement | undefined {
+  return [...records].reverse().find((r) => r.measured)?.measured;
 }

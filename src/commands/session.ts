@@ -24,6 +24,8 @@ export interface RunSession {
   interactive: boolean;
   /** Colour on, as decided from the IO and --no-color; the views build their style from it. */
   color: boolean;
+  /** Prints the start-up warning that `holdWarning` held back, if any (once). */
+  releaseWarning(): void;
 }
 
 /**
@@ -35,6 +37,11 @@ export async function openSession(
   opts: CommonOptions,
   deps: Deps,
   extraSets: string[] = [],
+  /**
+   * Hold back the warning that the transcript cannot be opened until `releaseWarning`: a run
+   * whose kill will refuse for that very reason says it once, in the refusal.
+   */
+  holdWarning = false,
 ): Promise<RunSession> {
   const interactive = !opts.nonInteractive && deps.io.canPrompt();
   const spec = await resolveDatabaseTarget(opts.target, deps.env);
@@ -54,8 +61,11 @@ export async function openSession(
   });
   // A transcript that cannot be written does not stop a diagnosis (its destructive steps refuse
   // to act unrecorded: see the intent in src/wizard/mitigation.ts); say so once, on stderr.
+  const warn = (message: string) => deps.io.err.write(`poolctl: warning: ${message}\n`);
+  let held: string | undefined;
+  let opening = true;
   const transcript = deps.openTranscript(path, incident, {
-    warn: (message) => deps.io.err.write(`poolctl: warning: ${message}\n`),
+    warn: (message) => (opening && holdWarning ? (held = message) : warn(message)),
   });
   deps.onTranscript(transcript);
   const label = targetLabel(spec);
@@ -70,6 +80,7 @@ export async function openSession(
     parameters: overrides,
     operator: operator(),
   });
+  opening = false; // from here on, a transcript that breaks is said when it breaks
   return {
     spec,
     label,
@@ -81,6 +92,10 @@ export async function openSession(
     incident,
     interactive,
     color: deps.io.color && !opts.noColor,
+    releaseWarning() {
+      if (held !== undefined) warn(held);
+      held = undefined;
+    },
   };
 }
 

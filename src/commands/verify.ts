@@ -52,7 +52,7 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
         run.label,
         `${target.info.product} ${target.info.version}`,
         run.incident,
-        run.transcriptPath,
+        transcript,
       );
     }
     const deadline = Date.now() + opts.waitS * 1000;
@@ -76,7 +76,9 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
     const status = healthOf(result);
     // Only healthy passes: a warning is a check that failed, unknown one that could not be made.
     const exitCode = status === 'healthy' ? ExitCode.ok : ExitCode.unhealthy;
-    if (!style) {
+    if (ui && style) {
+      deps.io.out.write(style.dim(`Transcript: ${ui.transcriptText(transcript)}\n`));
+    } else {
       const report = buildReport({
         command: 'verify',
         runbook: runbook.id,
@@ -84,11 +86,9 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
         status,
         targets: [{ engine: run.spec.engine, label: run.label, version: target.info.version }],
         result,
-        transcript: run.transcriptPath,
+        transcript,
       });
       writeReport(deps.io, report);
-    } else {
-      deps.io.out.write(style.dim(`Transcript: ${run.transcriptPath}\n`));
     }
     transcript.end(status, exitCode);
     return { exitCode, status };

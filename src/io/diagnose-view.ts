@@ -4,7 +4,16 @@ import type { PhaseReporter } from '../wizard/phase.js';
 import type { Finding, HealthStatus, Metrics, PhaseResult, StepOutcome } from '../wizard/model.js';
 import { bySeverity } from '../wizard/model.js';
 import type { IO } from './io.js';
-import { cellText, indent, percent, renderRecord, renderTable, severityLabel } from './render.js';
+import type { Transcript } from '../transcript/types.js';
+import {
+  cellText,
+  indent,
+  percent,
+  renderRecord,
+  renderTable,
+  severityLabel,
+  transcriptText,
+} from './render.js';
 import { startSpinner, type Spinner } from './spinner.js';
 
 /** A suggested action with the command that runs it without prompts. */
@@ -19,7 +28,7 @@ export interface SummaryInput {
   status: HealthStatus;
   result: PhaseResult;
   suggestions: Suggestion[];
-  transcriptPath: string;
+  transcript: Pick<Transcript, 'path' | 'unrecorded'>;
 }
 
 /**
@@ -47,14 +56,16 @@ export class DiagnoseView implements PhaseReporter {
     targetLabel: string,
     serverVersion: string,
     incident: string,
-    transcriptPath: string,
+    transcript: Pick<Transcript, 'path' | 'unrecorded'>,
   ) {
     const s = this.style;
     this.print(
       `${s.bold(`poolctl ${command}`)} ${s.dim('·')} ${targetLabel} ${s.dim('·')} ${serverVersion}`,
     );
     this.print(
-      s.dim(`runbook ${this.runbook.id} · incident ${incident} · transcript ${transcriptPath}`),
+      s.dim(
+        `runbook ${this.runbook.id} · incident ${incident} · transcript ${transcriptText(transcript)}`,
+      ),
     );
     this.print();
   }
@@ -202,10 +213,9 @@ export class DiagnoseView implements PhaseReporter {
       }
     }
     this.print();
-    this.print(s.dim(`Transcript: ${input.transcriptPath}`));
+    this.print(s.dim(`Transcript: ${transcriptText(input.transcript)}`));
   }
 
-  /** After verify: did the pool recover? */
   /**
    * After verify: did the pool recover? Only `healthy` is a recovery: every check of the verify
    * phase passed, from numbers poolctl could see. verify exits 4 on anything else.

@@ -1,5 +1,6 @@
 import { redactText, redactValue } from '../transcript/redact.js';
 import { poolctlVersion } from '../version.js';
+import type { Transcript } from '../transcript/types.js';
 import type { IO } from './io.js';
 import type { ActionRecord } from '../wizard/mitigation.js';
 import type { Finding, HealthStatus, Metrics, PhaseResult } from '../wizard/model.js';
@@ -20,7 +21,13 @@ export interface JsonReport {
   suggested: Suggestion[];
   manual: { step: string; title: string; command: string; status: string }[];
   metrics: Metrics;
+  /** Where the transcript was meant to be (as given or by default). */
   transcript: string;
+  /**
+   * Present only when that file does not hold this run's record: why it could not be written
+   * (read-only directory, full disk). The path stays, so a script can still name the place.
+   */
+  transcript_unrecorded?: string;
   /** Why the run failed: the exit code, its name and the one line printed on stderr. */
   error?: { code: number; kind: string; message: string };
 }
@@ -32,10 +39,12 @@ export function buildReport(input: {
   status: HealthStatus;
   targets: JsonReport['targets'];
   result?: PhaseResult;
+  /** The findings behind `status` when no phase ran (mitigate --action): its last measurement's. */
+  findings?: Finding[];
   actions?: ActionRecord[];
   metrics?: Metrics;
   suggestions?: Suggestion[];
-  transcript: string;
+  transcript: Pick<Transcript, 'path' | 'unrecorded'>;
 }): JsonReport {
   const steps = input.result?.steps ?? [];
   return {
@@ -57,7 +66,7 @@ export function buildReport(input: {
       ...(s.note ? { note: s.note } : {}),
       findings: s.findings.map((f) => f.id),
     })),
-    findings: input.result?.findings ?? [],
+    findings: input.findings ?? input.result?.findings ?? [],
     actions: (input.actions ?? []).map((a) => ({
       id: a.id,
       title: a.title,
@@ -85,7 +94,7 @@ export function buildReport(input: {
         status: s.manual ?? 'pending',
       })),
     metrics: input.metrics ?? input.result?.metrics ?? {},
-    transcript: input.transcript,
+    ...transcriptFields(input.transcript),
   };
 }
 
@@ -124,7 +133,13 @@ const KIND: Record<number, string> = {
  */
 export function writeErrorReport(
   out: { write(text: string): unknown; isTTY?: boolean },
-  run: { argv: string[]; code: number; message: string; incident?: string; transcript?: string },
+  run: {
+    argv: string[];
+    code: number;
+    message: string;
+    incident?: string;
+    transcript?: Pick<Transcript, 'path' | 'unrecorded'>;
+  },
 ): void {
   if (reportWritten) return;
   reportWritten = true;
@@ -141,7 +156,7 @@ export function writeErrorReport(
     suggested: [],
     manual: [],
     metrics: {},
-    transcript: run.transcript ?? '',
+    ...transcriptFields(run.transcript ?? { path: '', unrecorded: undefined }),
     error: {
       code: run.code,
       kind: KIND[run.code] ?? 'error',
@@ -149,6 +164,13 @@ export function writeErrorReport(
     },
   };
   out.write(`${out.isTTY ? JSON.stringify(report, null, 2) : JSON.stringify(report)}\n`);
+}
+
+function transcriptFields(t: Pick<Transcript, 'path' | 'unrecorded'>) {
+  return {
+    transcript: t.path,
+    ...(t.unrecorded !== undefined ? { transcript_unrecorded: t.unrecorded } : {}),
+  };
 }
 
 /** `diagnose`, `transcript export`: the words before the first flag (at most two). */

@@ -4,7 +4,7 @@ import type { TerminateStep } from '../runbook/types.js';
 import { countOutcomes } from '../safety/kill.js';
 import type { Selection } from '../safety/selection.js';
 import type { ActionRecord, MitigationReporter } from '../wizard/mitigation.js';
-import type { Metrics } from '../wizard/model.js';
+import type { HealthStatus, Metrics, PhaseResult } from '../wizard/model.js';
 import type { IO } from './io.js';
 import { indent, percent, plural, renderTable } from './render.js';
 
@@ -96,6 +96,22 @@ export class MitigationView implements MitigationReporter {
       this.print(indent(beforeAfter(record.before, record.after, s)));
     this.print();
   }
+}
+
+/**
+ * Why mitigate exits 4 though its actions ran: the server is still critical (the finding that
+ * says so) or its health could not be measured (why not).
+ */
+export function stillUnhealthy(
+  status: HealthStatus,
+  measured: Pick<PhaseResult, 'findings' | 'unmeasured'>,
+  s: ChalkInstance,
+): string {
+  if (status === 'unknown') {
+    return s.red.bold(`? Health afterwards unknown: ${measured.unmeasured.join('; ')}`);
+  }
+  const why = measured.findings.filter((f) => f.severity === 'critical').map((f) => f.message);
+  return s.red.bold(`✖ Still critical: ${why.join('; ')}`);
 }
 
 /** "96.3% → 40.7% (26 → 11 connections)". */

@@ -89,6 +89,16 @@ export function indent(text: string, spaces = 2): string {
 }
 
 /** One decimal, always: "37.0%" beside "96.3%", not "37%". */
+/**
+ * Where this run's record is, or why there is none: a path is shown only while it holds the
+ * record, so no one goes looking for a postmortem in a file that was never written.
+ */
+export function transcriptText(transcript: { path: string; unrecorded?: string }): string {
+  return transcript.unrecorded === undefined
+    ? transcript.path
+    : `not recorded: ${transcript.unrecorded}`;
+}
+
 export function percent(value: number | undefined): string {
   return value === undefined ? '?%' : `${value.toFixed(1)}%`;
 }

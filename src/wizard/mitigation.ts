@@ -8,6 +8,7 @@ import { selectVictims, type Selection } from '../safety/selection.js';
 import type { DatabaseTarget, Protection, Session } from '../targets/types.js';
 import type { Transcript } from '../transcript/types.js';
 import { TranscriptError } from '../transcript/writer.js';
+import { measureOrUnknown, measureServer, type Measurement } from './measure.js';
 import type { Metrics } from './model.js';
 import { refuseBlindKill } from './visibility.js';
 
@@ -28,6 +29,12 @@ export interface ActionRecord {
   command?: string;
   before?: Metrics;
   after?: Metrics;
+  /**
+   * The action's last read of the metrics step (after the kill, else before), findings and gaps
+   * included: what the command's status is judged from. Not recorded as such: the transcript
+   * has the numbers, and the findings are re-derived from them.
+   */
+  measured?: Measurement;
   stoppedEarly: boolean;
 }
 
@@ -61,16 +68,6 @@ export interface MitigationContext {
   killTimeoutMs?: number;
 }
 
-/** Utilization and state counts now, from the runbook's metrics step. */
-export async function measure(ctx: MitigationContext): Promise<Metrics> {
-  const step = ctx.runbook.diagnose.find((s) => s.kind === 'query' && s.metrics);
-  if (!step || step.kind !== 'query') return {};
-  const [row] = await ctx.target.query(step.sql, bindParameters(step.params, ctx.values));
-  const metrics: Metrics = {};
-  for (const [k, v] of Object.entries(row ?? {})) if (typeof v === 'number') metrics[k] = v;
-  return metrics;
-}
-
 /** Shows, asks, does and records one action. Declining is recorded, not thrown. */
 export async function runAction(action: Step, ctx: MitigationContext): Promise<ActionRecord> {
   const record: ActionRecord = {
@@ -102,9 +99,12 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
 
   record.mode = action.mode;
   const params = bindParameters(action.params, ctx.values);
-  // Every path to a kill (--action, the wizard's offer) refuses one it cannot see to choose.
-  await refuseBlindKill(action.id, ctx.runbook, ctx.values, ctx.target);
-  record.before = await measure(ctx);
+  // One read gives both the before-numbers and the visibility check: every path to a kill
+  // (--action, the wizard's offer) refuses one it cannot see to choose.
+  const before = await measureServer(ctx);
+  refuseBlindKill(action.id, before);
+  record.before = before.metrics;
+  record.measured = before;
   const candidates = await ctx.target.candidates({ sql: action.sql, params });
   const selection = selectVictims(candidates, {
     ownSessionId: ctx.target.info.ownSessionId,
@@ -157,7 +157,10 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
     await escalate(action, params, record, ctx);
   }
   // Interrupted: every outcome is recorded; do not make the operator wait for a measurement.
-  if (!interruptRequested()) record.after = await measure(ctx);
+  if (!interruptRequested()) {
+    record.measured = await measureOrUnknown(ctx, 'after the kill');
+    if (Object.keys(record.measured.metrics).length > 0) record.after = record.measured.metrics;
+  }
   await finish(record, ctx);
   // Ctrl-C during the kill: what was done is recorded above; now stop (exit 130).
   if (interruptRequested())
@@ -229,7 +232,8 @@ function recordOutcomes(
 
 /** Records the action in the transcript, whatever became of it, and shows the outcome. */
 async function finish(record: ActionRecord, ctx: MitigationContext): Promise<ActionRecord> {
-  const { command, ...event } = record; // manual actions are recorded as 'manual' events
+  // Manual actions are recorded as 'manual' events; the measurement's numbers are before/after.
+  const { command, measured, ...event } = record;
   ctx.transcript.append({ type: 'action', ...event, outcomes: countOutcomes(record.results) });
   await ctx.reporter.result(record);
   return record;

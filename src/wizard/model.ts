@@ -64,6 +64,18 @@ export function healthOf(result: Pick<PhaseResult, 'findings' | 'unmeasured'>): 
   return 'healthy';
 }
 
+/** The warning that says why a status is unknown: one per measurement that could not be made. */
+export function notMeasured(reason: string, step: string): Finding {
+  return {
+    id: 'not-measured',
+    severity: 'warning',
+    message: `${reason}: poolctl gives no status it could not measure`,
+    step,
+    suggest: [],
+    count: 0,
+  };
+}
+
 /** The columns every metrics step must return for a status to be given from it. */
 export const HEADLINE_COLUMNS = ['utilization_percent', 'connections', 'usable_connections'];
 

@@ -7,6 +7,7 @@ import type { Transcript } from '../transcript/types.js';
 import { evaluateFindings } from './findings.js';
 import {
   HEADLINE_COLUMNS,
+  notMeasured,
   type Finding,
   type Metrics,
   type PhaseResult,
@@ -82,14 +83,7 @@ export async function runPhase(ctx: PhaseContext): Promise<PhaseResult> {
   }
   const unmeasured = unmeasuredIn(ctx, outcomes);
   for (const reason of unmeasured) {
-    const finding: Finding = {
-      id: 'not-measured',
-      severity: 'warning',
-      message: `${reason}: poolctl gives no status it could not measure`,
-      step: ctx.phase,
-      suggest: [],
-      count: 0,
-    };
+    const finding = notMeasured(reason, ctx.phase);
     findings.push(finding);
     ctx.transcript.append({ type: 'finding', ...finding });
   }

@@ -92,25 +92,50 @@ describe('the transcript cannot be written (PostgreSQL)', () => {
       transcript,
     ]);
 
-  it('a full disk with room for the start but not the intent: nothing killed, exit 2', async () => {
+  /** The transcript's lines, each of which must be whole JSON: no torn line for a reader. */
+  const linesOf = (transcript: string): { type: string; answer?: string }[] => {
+    const text = fs.existsSync(transcript) ? fs.readFileSync(transcript, 'utf8') : '';
+    expect(text === '' || text.endsWith('\n')).toBe(true);
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { type: string; answer?: string });
+  };
+
+  const refusal = (transcript: string, code: string) =>
+    new RegExp(
+      `^poolctl: cannot write transcript ${transcript}: .*${code}.*refusing to terminate ${VICTIMS} sessions without a record: nothing was changed$`,
+    );
+
+  it('a full disk with room for the start and the approval but not the intent: the commit fails, nothing killed, exit 2', async () => {
     fillLeaving(disk, PAGE);
     const transcript = join(disk, 'inc.jsonl');
     const result = await mitigate(transcript);
 
     expect(result.code).toBe(2);
-    const lines = result.stderr.trim().split('\n');
-    expect(lines.at(-1)).toMatch(
-      new RegExp(
-        `^poolctl: cannot write transcript ${transcript}: .*ENOSPC.*refusing to terminate ${VICTIMS} sessions without a record: nothing was changed$`,
-      ),
-    );
-    expect(result.stderr).not.toMatch(/\n\s+at /);
+    // One line: the transcript was fine until the intent's own write failed.
+    expect(result.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(refusal(transcript, 'ENOSPC')),
+    ]);
     expect(await stillThere()).toBe(VICTIMS);
-    // What was written is whole: no torn line for the reader to trip on.
-    const text = fs.readFileSync(transcript, 'utf8');
-    expect(text === '' || text.endsWith('\n')).toBe(true);
-    for (const line of text.split('\n').filter(Boolean))
-      expect(() => JSON.parse(line)).not.toThrow();
+    // The approval is on disk, the intent is not: the refusal came from the failing commit,
+    // not from the check before the question.
+    const types = linesOf(transcript).map((e) => e.type);
+    expect(types).toContain('prompt');
+    expect(types).not.toContain('intent');
+  });
+
+  it('a disk full before the start: refused before the question, in one line, nothing killed, exit 2', async () => {
+    fillLeaving(disk, 0);
+    const transcript = join(disk, 'inc.jsonl');
+    const result = await mitigate(transcript);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(refusal(transcript, 'ENOSPC')),
+    ]);
+    expect(await stillThere()).toBe(VICTIMS);
+    expect(linesOf(transcript)).toEqual([]);
   });
 
   it('a read-only directory: diagnose runs and warns once; mitigate kills nothing, exit 2', async () => {
@@ -131,11 +156,31 @@ describe('the transcript cannot be written (PostgreSQL)', () => {
       `poolctl: warning: cannot open transcript ${transcript}: EROFS: read-only file system, open '${transcript}'; nothing is being recorded`,
     ]);
 
+    // The summary and the JSON document never give the path as if it held the record.
+    expect(diagnose.stdout).toContain(
+      `Transcript: not recorded: EROFS: read-only file system, open '${transcript}'`,
+    );
+    expect(diagnose.stdout).not.toContain(`Transcript: ${transcript}`);
+    const json = await runCli([
+      'diagnose',
+      '--pg',
+      server.superuserUrl,
+      '--transcript',
+      transcript,
+      '--output',
+      'json',
+    ]);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      transcript,
+      transcript_unrecorded: `EROFS: read-only file system, open '${transcript}'`,
+    });
+
+    // The kill's refusal says why in one line; the start-up warning would only repeat it.
     const result = await mitigate(transcript);
     expect(result.code).toBe(2);
-    expect(result.stderr.trim().split('\n').at(-1)).toMatch(
-      /^poolctl: cannot write transcript .*EROFS.*refusing to terminate 40 sessions without a record: nothing was changed$/,
-    );
+    expect(result.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(refusal(transcript, 'EROFS')),
+    ]);
     expect(await stillThere()).toBe(VICTIMS);
     expect(fs.existsSync(transcript)).toBe(false);
   });

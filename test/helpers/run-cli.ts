@@ -25,6 +25,8 @@ export interface RunCliOptions {
   bin?: string;
   /** Default the repository. */
   cwd?: string;
+  /** Told the whole stderr so far on every chunk: lets a test act when the run reaches a point. */
+  onStderr?: (stderrSoFar: string) => void;
 }
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -73,7 +75,10 @@ export async function runCli(args: string[], opts: RunCliOptions = {}): Promise<
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      opts.onStderr?.(stderr);
+    });
     child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
 

@@ -425,7 +425,7 @@ describe('mitigate on MariaDB: the safety rules against a real server', () => {
     expect(await alive(held.ids)).toEqual(sorted(held.ids));
   });
 
-  it('straight after --yes (no second re-check) the bundled runbook still spares protected, superuser and own sessions', async () => {
+  it('with --yes the bundled runbook spares protected apps and users (names in another case), superusers and its own session', async () => {
     const victims = await hold({ sleep: 3, programNames: ['api'] });
     const superuser = await client(server.rootUrl, 'mysql');
     const protectedApp = await client(server.appUrl, 'migrations');

@@ -496,3 +496,99 @@ describe('mitigate on PostgreSQL: the safety rules against a real server', () =>
     expect(await alive(theirs.pids)).toEqual(theirs.pids);
   });
 });
+
+// mitigate's status and exit come from one place: the metrics step's own findings, judged by the
+// healthOf diagnose and verify use. Exit 0 only when every action did what it said and the server
+// is neither critical nor of unknown health afterwards.
+describe('mitigate on PostgreSQL: the status it reports is the exit it gives', () => {
+  // Critical from 40% on: a handful of held sessions make the server "full" without filling it.
+  const lowCritical = ['--set', 'utilization_critical=40', '--set', 'utilization_warning=30'];
+
+  it('a kill that leaves the server critical reports critical and exits 4, with the finding', async () => {
+    const busy = await hold({ long: 45, appNames: ['batch'] });
+    const idle = await hold({ idle: 3, appNames: ['api'] });
+    await sleep(1200);
+    const result = await runCli([
+      'mitigate',
+      '--pg',
+      server.superuserUrl,
+      '--action',
+      'kill-idle',
+      '--set',
+      'kill_idle_after=1s',
+      ...lowCritical,
+      '--protect-app',
+      'test-admin',
+      '--yes',
+      '--output',
+      'json',
+    ]);
+    const report = JSON.parse(result.stdout) as Report & { findings: { id: string }[] };
+    expect(report.actions[0]!.results.map((r) => r.outcome)).toEqual(Array(3).fill('terminated'));
+    expect(await alive(idle.pids)).toEqual([]);
+    expect(await alive(busy.pids)).toHaveLength(45);
+    expect(report.status).toBe('critical');
+    expect(report.findings.map((f) => f.id)).toContain('pool-critical');
+    expect(result.code).toBe(4);
+
+    // On screen: the same verdict, with the finding that stands.
+    const human = await runCli([
+      'mitigate',
+      '--pg',
+      server.superuserUrl,
+      '--action',
+      'kill-idle',
+      ...lowCritical,
+      '--yes',
+    ]);
+    expect(human.code).toBe(4);
+    expect(human.stdout).toMatch(/✖ Still critical: Connections at [\d.]+% of usable slots/);
+  });
+
+  it('a manual action measures the server: healthy exits 0, critical exits 4 (never "unknown" with 0)', async () => {
+    const quiet = await runCli([
+      'mitigate',
+      '--pg',
+      server.superuserUrl,
+      '--action',
+      'raise-max-connections',
+      '--output',
+      'json',
+    ]);
+    const calm = JSON.parse(quiet.stdout) as Report & { metrics: Record<string, number> };
+    expect(calm.status).toBe('healthy');
+    expect(calm.metrics.utilization_percent).toEqual(expect.any(Number));
+    expect(quiet.code).toBe(0);
+
+    await hold({ long: 45, appNames: ['batch'] });
+    const full = await runCli([
+      'mitigate',
+      '--pg',
+      server.superuserUrl,
+      '--action',
+      'raise-max-connections',
+      ...lowCritical,
+      '--output',
+      'json',
+    ]);
+    expect((JSON.parse(full.stdout) as Report).status).toBe('critical');
+    expect(full.code).toBe(4);
+  });
+
+  it('a role that cannot see other sessions gets a manual action with status critical, exit 4', async () => {
+    await hold({ idle: 3, appNames: ['api'] });
+    const result = await runCli([
+      'mitigate',
+      '--pg',
+      server.url('keeper', 'keeper-pw', 'appdb'),
+      '--action',
+      'raise-max-connections',
+      '--output',
+      'json',
+    ]);
+    const report = JSON.parse(result.stdout) as Report & { findings: { id: string }[] };
+    expect(report.findings.map((f) => f.id)).toContain('limited-view');
+    expect(report.status).toBe('critical');
+    expect(result.code).toBe(4);
+  });
+});

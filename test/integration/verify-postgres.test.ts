@@ -28,6 +28,10 @@ describe('verify on PostgreSQL', () => {
         severity: 'critical',
       });
 
+      // Empty the server only once poolctl has measured it full (its first pass says so on
+      // stderr): emptying it earlier, on a loaded machine, lets the first pass pass.
+      let firstPassDone: () => void = () => {};
+      const firstPass = new Promise<void>((resolve) => (firstPassDone = resolve));
       const waiting = runCli(
         [
           'verify',
@@ -40,18 +44,19 @@ describe('verify on PostgreSQL', () => {
           '--output',
           'json',
         ],
-        { timeoutMs: 30_000 },
+        {
+          timeoutMs: 30_000,
+          onStderr: (stderr) => {
+            if (/not there yet \(attempt 1\)/.test(stderr)) firstPassDone();
+          },
+        },
       );
-      // Empty the server once poolctl has connected and made its first check (a fixed delay lost
-      // the race on a loaded machine, where the CLI took longer than that to start).
-      for (let i = 0; i < 200; i++) {
-        const seen = await server.psql(
-          "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'poolctl'",
-        );
-        if (Number(seen.trim()) > 0) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      await new Promise((r) => setTimeout(r, 150));
+      const outcome = await Promise.race([
+        firstPass.then(() => 'measured' as const),
+        waiting.then((r) => `exited ${r.code} before its first pass failed: ${r.stderr}`),
+        new Promise<string>((r) => setTimeout(() => r('no first pass within 15s'), 15_000)),
+      ]);
+      if (outcome !== 'measured') throw new Error(`verify --wait: ${outcome}`);
       await held.close();
       const result = await waiting;
       expect(result.code).toBe(0);

@@ -1,0 +1,69 @@
+import { TargetError } from '../errors.js';
+import { sanitizeRows } from '../io/sanitize.js';
+import { bindParameters } from '../runbook/params.js';
+import type { ParameterValues, Runbook } from '../runbook/types.js';
+import type { DatabaseTarget } from '../targets/types.js';
+import { evaluateFindings } from './findings.js';
+import { HEADLINE_COLUMNS, type Finding, type Metrics, type PhaseResult } from './model.js';
+
+/**
+ * One read of the runbook's metrics step, judged by the step's own finding rules: the numbers,
+ * the findings they raise (pool-critical, limited-view, …) and what could not be measured. It is
+ * what a mitigation's before and after are, and what `healthOf` gives mitigate's status from, so
+ * that mitigate, diagnose and verify call the same server the same thing.
+ */
+export interface Measurement extends Pick<PhaseResult, 'findings' | 'unmeasured'> {
+  metrics: Metrics;
+}
+
+export interface MeasureContext {
+  runbook: Runbook;
+  values: ParameterValues;
+  target: DatabaseTarget;
+}
+
+/** Runs the metrics step once. A failing query throws: the caller decides what that means. */
+export async function measureServer(ctx: MeasureContext): Promise<Measurement> {
+  const step = ctx.runbook.diagnose.find((s) => s.kind === 'query' && s.metrics);
+  if (!step || step.kind !== 'query') {
+    return {
+      metrics: {},
+      findings: [],
+      unmeasured: [`the diagnose phase of ${ctx.runbook.id} has no metrics step`],
+    };
+  }
+  const rows = sanitizeRows(
+    await ctx.target.query(step.sql, bindParameters(step.params, ctx.values)),
+  );
+  const findings = evaluateFindings(
+    step.findings,
+    rows,
+    step.id,
+    ctx.values,
+    ctx.runbook.parameters,
+  );
+  const metrics: Metrics = {};
+  for (const [k, v] of Object.entries(rows[0] ?? {})) if (typeof v === 'number') metrics[k] = v;
+  const missing = HEADLINE_COLUMNS.filter((c) => metrics[c] === undefined);
+  const unmeasured = !rows[0]
+    ? [`"${step.title}" returned no row`]
+    : missing.length > 0
+      ? [`"${step.title}" returned no number for ${missing.join(', ')}`]
+      : [];
+  return { metrics, findings, unmeasured };
+}
+
+/**
+ * The metrics step once more, where the run must go on whatever it says (after a kill, which
+ * must be recorded): a failing query (other than the server going away) leaves the status
+ * unknown, not the run. `when` says which measurement: "after the kill".
+ */
+export async function measureOrUnknown(ctx: MeasureContext, when: string): Promise<Measurement> {
+  try {
+    return await measureServer(ctx);
+  } catch (err) {
+    if (err instanceof TargetError) throw err;
+    const reason = `the measurement ${when} failed (${(err as Error).message})`;
+    return { metrics: {}, findings: [] as Finding[], unmeasured: [reason] };
+  }
+}
