@@ -4,7 +4,7 @@ import { bindParameters } from '../runbook/params.js';
 import type { ParameterValues, Runbook } from '../runbook/types.js';
 import type { DatabaseTarget } from '../targets/types.js';
 import { evaluateFindings } from './findings.js';
-import { HEADLINE_COLUMNS, type Finding, type Metrics, type PhaseResult } from './model.js';
+import { headlineGaps, type Finding, type Metrics, type PhaseResult } from './model.js';
 
 /**
  * One read of the runbook's metrics step, judged by the step's own finding rules: the numbers,
@@ -44,12 +44,7 @@ export async function measureServer(ctx: MeasureContext): Promise<Measurement> {
   );
   const metrics: Metrics = {};
   for (const [k, v] of Object.entries(rows[0] ?? {})) if (typeof v === 'number') metrics[k] = v;
-  const missing = HEADLINE_COLUMNS.filter((c) => metrics[c] === undefined);
-  const unmeasured = !rows[0]
-    ? [`"${step.title}" returned no row`]
-    : missing.length > 0
-      ? [`"${step.title}" returned no number for ${missing.join(', ')}`]
-      : [];
+  const unmeasured = headlineGaps(step.title, rows[0]);
   return { metrics, findings, unmeasured };
 }
 

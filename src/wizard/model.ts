@@ -79,6 +79,16 @@ export function notMeasured(reason: string, step: string): Finding {
 /** The columns every metrics step must return for a status to be given from it. */
 export const HEADLINE_COLUMNS = ['utilization_percent', 'connections', 'usable_connections'];
 
+/** What a metrics step's first row lacks for a status: the row itself, or a headline number. */
+export function headlineGaps(
+  stepTitle: string,
+  row: Record<string, unknown> | undefined,
+): string[] {
+  if (!row) return [`"${stepTitle}" returned no row`];
+  const missing = HEADLINE_COLUMNS.filter((c) => typeof row[c] !== 'number');
+  return missing.length > 0 ? [`"${stepTitle}" returned no number for ${missing.join(', ')}`] : [];
+}
+
 export function bySeverity(findings: Finding[]): Finding[] {
   return [...findings].sort((a, b) => ORDER[a.severity] - ORDER[b.severity]);
 }

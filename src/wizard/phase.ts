@@ -6,7 +6,7 @@ import type { DatabaseTarget, Row } from '../targets/types.js';
 import type { Transcript } from '../transcript/types.js';
 import { evaluateFindings } from './findings.js';
 import {
-  HEADLINE_COLUMNS,
+  headlineGaps,
   notMeasured,
   type Finding,
   type Metrics,
@@ -109,12 +109,7 @@ function unmeasuredIn(ctx: PhaseContext, outcomes: StepOutcome[]): string[] {
       reasons.push(`"${step.title}" ${why}`);
       continue;
     }
-    if (!step.metrics) continue;
-    const row = outcome.rows?.[0];
-    const missing = HEADLINE_COLUMNS.filter((c) => typeof row?.[c] !== 'number');
-    if (!row) reasons.push(`"${step.title}" returned no row`);
-    else if (missing.length > 0)
-      reasons.push(`"${step.title}" returned no number for ${missing.join(', ')}`);
+    if (step.metrics) reasons.push(...headlineGaps(step.title, outcome.rows?.[0]));
   }
   return reasons;
 }
