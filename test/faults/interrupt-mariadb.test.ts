@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { constants, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startMariaDB, type MariaDBServer } from '../helpers/mariadb-server.js';
-import { pathWithThisNode, poolctlBin, repoRoot } from '../helpers/run-cli.js';
+import { startCli } from '../helpers/run-cli.js';
 import { holdMysqlSessions, type HeldMysqlSessions } from '../helpers/mysql-sessions.js';
 import { readEvents, sleep } from '../helpers/expect.js';
 
@@ -45,38 +44,22 @@ describe('a kill of a few hundred connections cut short (MariaDB)', () => {
   };
 
   async function killInFlight(transcript: string) {
-    const child = spawn(
-      poolctlBin,
-      [
-        'mitigate',
-        '--action',
-        'kill-idle',
-        '--set',
-        'kill_idle_after=1s',
-        '--yes',
-        '--mysql',
-        server.rootUrl,
-        '--transcript',
-        transcript,
-      ],
-      {
-        cwd: repoRoot,
-        env: { ...process.env, CI: 'true', NO_COLOR: '1', PATH: pathWithThisNode() },
-        stdio: 'pipe',
-      },
-    );
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    // As a shell reports it: a death by signal is 128 + its number. A Ctrl-C that reaches node
-    // while it tears down after the run ended kills it by SIGINT: 130, as an exit 130 would be.
-    const exited = new Promise<number | null>((resolve) =>
-      child.once('close', (code, signal) =>
-        resolve(signal ? 128 + (constants.signals[signal] ?? 0) : code),
-      ),
-    );
+    const started = startCli([
+      'mitigate',
+      '--action',
+      'kill-idle',
+      '--set',
+      'kill_idle_after=1s',
+      '--yes',
+      '--mysql',
+      server.rootUrl,
+      '--transcript',
+      transcript,
+    ]);
+    const { child, exited } = started;
     const deadline = Date.now() + 20_000;
     while ((await present()).size === VICTIMS) {
-      if (Date.now() > deadline) throw new Error(`the kill never started: ${stderr}`);
+      if (Date.now() > deadline) throw new Error(`the kill never started: ${started.stderr()}`);
     }
     return { child, exited };
   }

@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { constants, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import { pathWithThisNode, poolctlBin, repoRoot, runCli } from '../helpers/run-cli.js';
+import { runCli, startCli } from '../helpers/run-cli.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
 import { readEvents, sleep, type LooseEvent } from '../helpers/expect.js';
 
@@ -47,52 +46,36 @@ describe('a kill of a few hundred sessions cut short (PostgreSQL)', () => {
 
   /** Starts the kill and resolves as soon as the first victim is gone: the kill is in flight. */
   async function killInFlight(transcript: string) {
-    const child = spawn(
-      poolctlBin,
-      [
-        'mitigate',
-        '--action',
-        'kill-idle',
-        '--set',
-        'kill_idle_after=1s',
-        '--yes',
-        '--protect-app',
-        'test-admin',
-        '--pg',
-        server.superuserUrl,
-        '--transcript',
-        transcript,
-      ],
-      {
-        cwd: repoRoot,
-        env: { ...process.env, CI: 'true', NO_COLOR: '1', PATH: pathWithThisNode() },
-        stdio: 'pipe',
-      },
-    );
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    // As a shell reports it: a death by signal is 128 + its number. A Ctrl-C that reaches node
-    // while it tears down after the run ended kills it by SIGINT: 130, as an exit 130 would be.
-    const exited = new Promise<number | null>((resolve) =>
-      child.once('close', (code, signal) =>
-        resolve(signal ? 128 + (constants.signals[signal] ?? 0) : code),
-      ),
-    );
+    const started = startCli([
+      'mitigate',
+      '--action',
+      'kill-idle',
+      '--set',
+      'kill_idle_after=1s',
+      '--yes',
+      '--protect-app',
+      'test-admin',
+      '--pg',
+      server.superuserUrl,
+      '--transcript',
+      transcript,
+    ]);
+    const { child, exited } = started;
     // The intent is written the instant before the kill statement is sent (audit first): a
     // signal sent once it is on disk lands while the kill is in flight, not after the run.
     const deadline = Date.now() + 20_000;
     while (!(
       existsSync(transcript) && readFileSync(transcript, 'utf8').includes('"type":"intent"')
     )) {
-      if (Date.now() > deadline) throw new Error(`no intent was written: ${stderr}`);
+      if (Date.now() > deadline) throw new Error(`no intent was written: ${started.stderr()}`);
       await sleep(1);
     }
     const firstGone = async () => {
       while ((await present()).size === VICTIMS) {
-        if (Date.now() > deadline) throw new Error(`the kill never started: ${stderr}`);
+        if (Date.now() > deadline) throw new Error(`the kill never started: ${started.stderr()}`);
       }
     };
-    return { child, exited, firstGone, stderr: () => stderr };
+    return { child, exited, firstGone, stderr: started.stderr };
   }
 
   /** Every session gone once things settle, and every pid the transcript names as a victim. */

@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import { pathWithThisNode, poolctlBin, repoRoot } from '../helpers/run-cli.js';
+import { pathWithThisNode, poolctlBin, startCli } from '../helpers/run-cli.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
 import { shellQuote, TmuxSession } from '../helpers/tmux.js';
 import { readEvents, sleep, type LooseEvent } from '../helpers/expect.js';
@@ -138,31 +137,21 @@ describe('the server goes away during a kill (PostgreSQL)', () => {
     const watcher = new pg.Client({ connectionString: server.superuserUrl });
     await watcher.connect();
     watcher.on('error', () => {});
-    const child = spawn(
-      poolctlBin,
-      [
-        'mitigate',
-        '--action',
-        'kill-idle',
-        '--set',
-        'kill_idle_after=1s',
-        '--yes',
-        '--protect-app',
-        'test-admin',
-        '--pg',
-        server.superuserUrl,
-        '--transcript',
-        transcript,
-      ],
-      {
-        cwd: repoRoot,
-        env: { ...process.env, CI: 'true', NO_COLOR: '1', PATH: nodePath },
-        stdio: 'pipe',
-      },
-    );
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    const started = startCli([
+      'mitigate',
+      '--action',
+      'kill-idle',
+      '--set',
+      'kill_idle_after=1s',
+      '--yes',
+      '--protect-app',
+      'test-admin',
+      '--pg',
+      server.superuserUrl,
+      '--transcript',
+      transcript,
+    ]);
+    const { exited } = started;
     // As soon as the first victim is gone, the kill is in flight: restart under it.
     for (;;) {
       const { rows } = await watcher.query<{ n: number }>(
@@ -182,8 +171,8 @@ describe('the server goes away during a kill (PostgreSQL)', () => {
     while (existsSync(join(server.dataDir, 'postmaster.pid'))) await sleep(50);
     await server.restart();
 
-    expect(code, stderr).toBe(3);
-    expect(stderr.trim().split('\n').at(-1)).toMatch(
+    expect(code, started.stderr()).toBe(3);
+    expect(started.stderr().trim().split('\n').at(-1)).toMatch(
       /^poolctl: .*server closed poolctl's connection/,
     );
     const { intent, end } = record(transcript);

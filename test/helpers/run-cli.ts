@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -49,8 +49,8 @@ export function pathWithThisNode(rest = process.env.PATH): string {
   return [path.dirname(process.execPath), rest].filter(Boolean).join(path.delimiter);
 }
 
-/** Runs the built CLI through its bin, as a non-interactive CI job would. */
-export async function runCli(args: string[], opts: RunCliOptions = {}): Promise<CliResult> {
+/** The environment of a run: the parent's, scrubbed, with a fresh HOME and state directory. */
+function cliEnv(opts: Pick<RunCliOptions, 'env'>): { env: NodeJS.ProcessEnv; stateDir: string } {
   const stateDir = fs.mkdtempSync(path.join(scratch(), 'state-'));
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
@@ -63,6 +63,39 @@ export async function runCli(args: string[], opts: RunCliOptions = {}): Promise<
     if (value === undefined) delete env[key];
     else env[key] = value;
   }
+  return { env, stateDir };
+}
+
+/** An exit as a shell reports it: a death by signal is 128 + the signal's number. */
+function shellCode(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return signal ? 128 + (os.constants.signals[signal] ?? 0) : 1;
+}
+
+/** A run of the built CLI left running, for a test that signals it or acts on it midway. */
+export interface StartedCli {
+  child: ChildProcessWithoutNullStreams;
+  /** Its exit code, as a shell reports it. */
+  exited: Promise<number>;
+  stderr(): string;
+}
+
+/** Starts the built CLI through its bin, as `runCli` runs it, without waiting for it. */
+export function startCli(args: string[], opts: Pick<RunCliOptions, 'env'> = {}): StartedCli {
+  const { env } = cliEnv(opts);
+  const child = spawn(poolctlBin, args, { cwd: repoRoot, env, stdio: 'pipe' });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stdout.resume();
+  const exited = new Promise<number>((resolve) =>
+    child.once('close', (code, signal) => resolve(shellCode(code, signal))),
+  );
+  return { child, exited, stderr: () => stderr };
+}
+
+/** Runs the built CLI through its bin, as a non-interactive CI job would. */
+export async function runCli(args: string[], opts: RunCliOptions = {}): Promise<CliResult> {
+  const { env, stateDir } = cliEnv(opts);
 
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const started = performance.now();
@@ -97,9 +130,8 @@ export async function runCli(args: string[], opts: RunCliOptions = {}): Promise<
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
-      const signalCode = signal ? 128 + (os.constants.signals[signal] ?? 0) : 1;
       resolve({
-        code: code ?? signalCode,
+        code: shellCode(code, signal),
         stdout,
         stderr,
         durationMs: performance.now() - started,

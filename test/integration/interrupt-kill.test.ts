@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import { pathWithThisNode, poolctlBin, repoRoot } from '../helpers/run-cli.js';
+import { startCli } from '../helpers/run-cli.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
 import { readEvents, sleep } from '../helpers/expect.js';
 
@@ -25,31 +24,21 @@ describe('Ctrl-C in the middle of a kill', () => {
   it('finishes the batch in flight, records every victim, then exits 130', async () => {
     const transcript = join(mkdtempSync(join(tmpdir(), 'poolctl-int-')), 'kill.jsonl');
     // Through the package's bin, as users run it.
-    const child = spawn(
-      poolctlBin,
-      [
-        'mitigate',
-        '--action',
-        'kill-idle',
-        '--set',
-        'kill_idle_after=1s',
-        '--yes',
-        '--protect-app',
-        'test-admin',
-        '--pg',
-        server.superuserUrl,
-        '--transcript',
-        transcript,
-      ],
-      {
-        cwd: repoRoot,
-        env: { ...process.env, CI: 'true', NO_COLOR: '1', PATH: pathWithThisNode() },
-        stdio: 'pipe',
-      },
-    );
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    const started = startCli([
+      'mitigate',
+      '--action',
+      'kill-idle',
+      '--set',
+      'kill_idle_after=1s',
+      '--yes',
+      '--protect-app',
+      'test-admin',
+      '--pg',
+      server.superuserUrl,
+      '--transcript',
+      transcript,
+    ]);
+    const { child, exited } = started;
     // The answer (--yes) is written the instant before the kill starts: interrupt then.
     for (let i = 0; i < 2000; i++) {
       if (existsSync(transcript) && readFileSync(transcript, 'utf8').includes('"type":"prompt"'))
@@ -60,7 +49,7 @@ describe('Ctrl-C in the middle of a kill', () => {
     const code = await exited;
 
     expect(code).toBe(130);
-    expect(stderr).toContain('finishing the kill in flight');
+    expect(started.stderr()).toContain('finishing the kill in flight');
     const events = readEvents(transcript);
     // Audit first: the intent (every victim) is on disk before the kill; the outcomes follow.
     const types = events.map((e) => e.type);
