@@ -1,6 +1,7 @@
 import { ExitCode, UsageError } from '../errors.js';
 import type { DiagnoseView, Suggestion } from '../io/diagnose-view.js';
 import { buildReport, writeReport } from '../io/json-report.js';
+import { recordingPrompter } from '../io/prompter.js';
 import type { Runbook } from '../runbook/types.js';
 import type { ActionRecord } from '../wizard/mitigation.js';
 import { healthOf, suggestedActions, type PhaseResult } from '../wizard/model.js';
@@ -77,13 +78,13 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
       target,
       transcript,
       reporter: view ?? quietReporter,
-      stepPrompter: opts.step ? deps.prompter() : undefined,
+      stepPrompter: opts.step ? recordingPrompter(deps.prompter(), transcript) : undefined,
     });
     const suggestions = suggestionsFor(runbook, result, opts);
     const status = healthOf(result);
     view?.summary({ status, result, suggestions, transcript });
     if (run.interactive && ui && view && style && suggestions.length > 0) {
-      const prompter = deps.prompter();
+      const prompter = recordingPrompter(deps.prompter(), transcript);
       io.out.write('\n');
       ({ records, verified } = await offerMitigations({
         runbook,

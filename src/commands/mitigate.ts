@@ -1,5 +1,6 @@
 import { ExitCode, UsageError } from '../errors.js';
 import { buildReport, writeReport } from '../io/json-report.js';
+import { recordingPrompter } from '../io/prompter.js';
 import { TranscriptError } from '../transcript/writer.js';
 import { parseInteger } from '../runbook/params.js';
 import type { Runbook } from '../runbook/types.js';
@@ -79,7 +80,8 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
     throw err;
   });
   try {
-    const prompter = canAsk ? deps.prompter() : undefined;
+    // Every question the operator answers is recorded by the prompter itself.
+    const prompter = canAsk ? recordingPrompter(deps.prompter(), transcript) : undefined;
     const context = mitigationContext(opts.safety, {
       runbook,
       values,

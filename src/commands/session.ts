@@ -1,3 +1,4 @@
+import { TRANSCRIPT_SCHEMA } from '../transcript/types.js';
 import { hostname, userInfo } from 'node:os';
 import { UsageError } from '../errors.js';
 import { defaultRunbookFor, loadRunbookById } from '../runbook/bundled.js';
@@ -71,6 +72,7 @@ export async function openSession(
   const label = targetLabel(spec);
   transcript.append({
     type: 'session.start',
+    schema: TRANSCRIPT_SCHEMA,
     command,
     argv: deps.argv,
     runbook: runbook.id,

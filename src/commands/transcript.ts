@@ -19,7 +19,7 @@ import {
 } from '../transcript/export/index.js';
 import { renderTimeline } from '../transcript/export/terminal.js';
 import { incidentsDir } from '../transcript/paths.js';
-import type { TranscriptEvent } from '../transcript/types.js';
+import type { RecordedEvent } from '../transcript/types.js';
 import { TranscriptError, listTranscripts, readTranscript } from '../transcript/writer.js';
 import { poolctlVersion } from '../version.js';
 
@@ -168,7 +168,7 @@ export function resolveSource(source: string, env: Record<string, string | undef
  * the incident continues, so a torn write can also sit mid-file): those lines are skipped with a
  * warning, since a postmortem needs the rest more than it needs a perfect file.
  */
-function load(path: string): { events: TranscriptEvent[]; warnings: string[] } {
+function load(path: string): { events: RecordedEvent[]; warnings: string[] } {
   const bad: string[] = [];
   const events = readTranscript(path, {
     onBadLine: (line, reason) => bad.push(`line ${line} skipped: ${sanitizeInline(reason)}`),

@@ -1,4 +1,5 @@
 import type { IO } from './io.js';
+import type { Transcript } from '../transcript/types.js';
 
 export interface Choice<T extends string> {
   value: T;
@@ -68,4 +69,43 @@ export class InquirerPrompter implements Prompter {
 
 function isDecline(value: string): boolean {
   return /^(n|no)?$/i.test(value.trim());
+}
+
+/**
+ * The prompter that records every question the operator answers, with the answer, as a `prompt`
+ * event (answeredBy: 'operator'), after it is answered and before the caller acts on it: the
+ * wizard asks and the record follows, with no hand-written record at each question. Answers
+ * decided without asking (--yes, --dry-run, no terminal) are recorded where they are decided
+ * (src/wizard/mitigation.ts, recordDecision). A question ended by Ctrl-C has no answer and no
+ * record.
+ */
+export function recordingPrompter(
+  prompter: Prompter,
+  transcript: Pick<Transcript, 'append'>,
+): Prompter {
+  const record = (question: string, answer: string) =>
+    transcript.append({ type: 'prompt', question, answer, answeredBy: 'operator' });
+  const yesNo = (answer: boolean) => (answer ? 'yes' : 'no');
+  return {
+    async confirm(message, defaultAnswer) {
+      const answer = await prompter.confirm(message, defaultAnswer);
+      record(message, yesNo(answer));
+      return answer;
+    },
+    async select(message, choices, defaultValue) {
+      const answer = await prompter.select(message, choices, defaultValue);
+      record(message, answer);
+      return answer;
+    },
+    async input(message, defaultValue) {
+      const answer = await prompter.input(message, defaultValue);
+      record(message, answer);
+      return answer;
+    },
+    async typedConfirm(message, expected) {
+      const answer = await prompter.typedConfirm(message, expected);
+      record(message, yesNo(answer));
+      return answer;
+    },
+  };
 }

@@ -1,5 +1,3 @@
-import type { TranscriptEvent } from './types.js';
-
 /** What a redacted secret is replaced with. */
 export const MASK = '***';
 
@@ -136,9 +134,10 @@ const SECRET_FLAG = /^--?[\w-]*(?:password|passwd|pwd|secret|token|api-key)$/i;
 /**
  * Applies `redactText` to every string in an event, and hides the whole value of fields named
  * like a secret (`password`, `token`, `rolpassword`, …) and the argument after a secret flag in
- * an argv array (`['--password', 'x']`).
+ * an argv array (`['--password', 'x']`). Any record: the writer redacts what it is given, typed
+ * or not.
  */
-export function redactEvent<T extends TranscriptEvent>(event: T): T {
+export function redactEvent<T extends { type: string }>(event: T): T {
   return redactValue(event) as T;
 }
 

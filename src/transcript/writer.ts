@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { sanitizeValue } from '../io/sanitize.js';
 import { redactValue } from './redact.js';
-import type { Transcript, TranscriptEvent } from './types.js';
+import { normalizeEvent } from './normalize.js';
+import type { RecordedEvent, Transcript, TranscriptEvent } from './types.js';
 
 /** The transcript file could not be opened, written or read: exit 2, the message names the path. */
 export class TranscriptError extends UsageError {
@@ -287,14 +288,15 @@ function messageOf(err: unknown): string {
 }
 
 /**
- * Reads a transcript. A last line without its newline that does not parse is a write torn by a
+ * Reads a transcript, each line normalised to its typed event (normalize.ts: older files read,
+ * a type this version does not know is kept as `unknown`). A last line without its newline that does not parse is a write torn by a
  * crash and is skipped. Any other bad line throws a `TranscriptError` naming the path and line
  * numbers, unless `onBadLine` is given: then it is told, and reading goes on.
  */
 export function readTranscript(
   path: string,
   opts: { onBadLine?: (line: number, reason: string) => void } = {},
-): TranscriptEvent[] {
+): RecordedEvent[] {
   let text: string;
   try {
     text = fs.readFileSync(path, 'utf8');
@@ -303,7 +305,7 @@ export function readTranscript(
   }
   const lines = text.split('\n');
   const torn = lines.length - 1; // index of the text after the last newline ('' if none)
-  const events: TranscriptEvent[] = [];
+  const events: RecordedEvent[] = [];
   const bad: string[] = [];
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
@@ -311,7 +313,7 @@ export function readTranscript(
     try {
       const v: unknown = JSON.parse(line);
       if (isEvent(v)) {
-        events.push(v);
+        events.push(normalizeEvent(v));
         return;
       }
       reason = 'not a transcript event (an object with a "type")';
@@ -328,7 +330,7 @@ export function readTranscript(
   return events;
 }
 
-function isEvent(v: unknown): v is TranscriptEvent {
+function isEvent(v: unknown): v is Record<string, unknown> & { type: string } {
   return (
     typeof v === 'object' &&
     v !== null &&
@@ -387,25 +389,25 @@ function summarize(path: string, fileIncident: string, st: fs.Stats): Transcript
     exitCode: null,
     sizeBytes: st.size,
   };
-  let events: TranscriptEvent[];
+  let events: RecordedEvent[];
   try {
     events = readTranscript(path, { onBadLine: () => {} });
   } catch {
     return summary;
   }
   const first = events[0];
-  if (typeof first?.ts === 'string') summary.started = first.ts;
-  if (typeof first?.incident === 'string') summary.incident = first.incident;
+  if (first?.ts) summary.started = first.ts;
+  if (first?.incident) summary.incident = first.incident;
   const commands: string[] = [];
   summary.status = events.length === 0 ? 'empty' : 'incomplete';
   for (const e of events) {
     if (e.type === 'session.start') {
-      if (typeof e.command === 'string') commands.push(e.command);
+      commands.push(e.command);
       summary.status = 'incomplete';
       summary.exitCode = null;
     } else if (e.type === 'session.end') {
-      summary.status = typeof e.status === 'string' ? e.status : 'unknown';
-      summary.exitCode = typeof e.exitCode === 'number' ? e.exitCode : null;
+      summary.status = e.status;
+      summary.exitCode = e.exitCode;
     }
   }
   summary.command = commands.join(', ');

@@ -6,7 +6,7 @@ import type { ParameterValues, Runbook, Step, TerminateStep } from '../runbook/t
 import { countOutcomes, executeKill, type VictimResult } from '../safety/kill.js';
 import { selectVictims, type Selection } from '../safety/selection.js';
 import type { DatabaseTarget, Protection, Session } from '../targets/types.js';
-import type { Transcript } from '../transcript/types.js';
+import type { AnsweredBy, Transcript } from '../transcript/types.js';
 import { TranscriptError } from '../transcript/writer.js';
 import { measureOrUnknown, measureServer, type Measurement } from './measure.js';
 import type { Metrics } from './model.js';
@@ -54,7 +54,7 @@ export interface MitigationContext {
   target: DatabaseTarget;
   transcript: Transcript;
   reporter: MitigationReporter;
-  /** Present when a human can answer; absent in non-interactive runs. */
+  /** Present when a human can answer (absent in non-interactive runs); records its own answers. */
   prompter?: Prompter;
   yes: boolean;
   dryRun: boolean;
@@ -288,39 +288,39 @@ async function approve(
     ctx.reporter.notice(
       `--dry-run: would ${verb} ${count} session${count === 1 ? '' : 's'}; nothing was changed`,
     );
-    ctx.transcript.append({ type: 'prompt', question, answer: 'no', answeredBy: '--dry-run' });
+    recordDecision(ctx.transcript, question, false, '--dry-run');
     return false;
   }
   if (ctx.yes) {
     record.answeredBy = '--yes';
-    ctx.transcript.append({ type: 'prompt', question, answer: 'yes', answeredBy: '--yes' });
+    recordDecision(ctx.transcript, question, true, '--yes');
     return true;
   }
   if (!ctx.prompter) {
     record.answeredBy = 'non-interactive';
     record.declined = true;
-    ctx.transcript.append({
-      type: 'prompt',
-      question,
-      answer: 'no',
-      answeredBy: 'non-interactive',
-    });
+    recordDecision(ctx.transcript, question, false, 'non-interactive');
     ctx.reporter.notice(
       `would ${verb} ${count} session${count === 1 ? '' : 's'}: pass --yes to do it when not running interactively`,
     );
     return false;
   }
+  // The operator's answer is recorded by the prompter itself (recordingPrompter).
   const answer =
     count > ctx.confirmTypedOver
       ? await ctx.prompter.typedConfirm(question, String(count))
       : await ctx.prompter.confirm(question, false);
   record.answeredBy = 'operator';
   record.declined = !answer;
-  ctx.transcript.append({
-    type: 'prompt',
-    question,
-    answer: answer ? 'yes' : 'no',
-    answeredBy: 'operator',
-  });
   return answer;
+}
+
+/** A question answered without asking (a flag, or no terminal to ask at), recorded as a prompt. */
+function recordDecision(
+  transcript: Transcript,
+  question: string,
+  answer: boolean,
+  answeredBy: Exclude<AnsweredBy, 'operator'>,
+): void {
+  transcript.append({ type: 'prompt', question, answer: answer ? 'yes' : 'no', answeredBy });
 }

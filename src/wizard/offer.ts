@@ -5,6 +5,7 @@ import { suggestedActions, type PhaseResult } from './model.js';
 
 export interface OfferContext {
   runbook: Runbook;
+  /** Records its own questions and answers (recordingPrompter). */
   prompter: Prompter;
   mitigation: MitigationContext;
   /** Action ids that fit the findings, best first. */
@@ -40,24 +41,12 @@ export async function offerMitigations(ctx: OfferContext): Promise<OfferResult> 
 
   for (;;) {
     const id = await ctx.prompter.select('Which mitigation?', choices, choices[0]!.value);
-    ctx.mitigation.transcript.append({
-      type: 'prompt',
-      question: 'Which mitigation?',
-      answer: id,
-      answeredBy: 'operator',
-    });
     if (id === 'none') break;
     const action = ctx.runbook.actions.find((a) => a.id === id)!;
     const record = await runAction(action, ctx.mitigation);
     records.push(record);
     if (record.executed) {
       const verifyNow = await ctx.prompter.confirm('Verify the recovery now?', true);
-      ctx.mitigation.transcript.append({
-        type: 'prompt',
-        question: 'Verify the recovery now?',
-        answer: verifyNow ? 'yes' : 'no',
-        answeredBy: 'operator',
-      });
       if (verifyNow) verified = await ctx.verify();
     }
     const next = await ctx.prompter.select<'done' | 'another' | 'note'>(
@@ -69,12 +58,6 @@ export async function offerMitigations(ctx: OfferContext): Promise<OfferResult> 
       ],
       'done',
     );
-    ctx.mitigation.transcript.append({
-      type: 'prompt',
-      question: 'Next?',
-      answer: next,
-      answeredBy: 'operator',
-    });
     if (next === 'note') {
       const text = await ctx.prompter.input('Note:');
       if (text.trim()) ctx.note(text);

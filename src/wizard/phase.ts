@@ -173,7 +173,12 @@ async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise
         ctx.transcript.append({ type: 'note', step: step.id, text: note });
       }
     }
-    ctx.transcript.append({ type: 'manual', step: step.id, command, status: outcome.manual });
+    ctx.transcript.append({
+      type: 'manual',
+      step: step.id,
+      command,
+      status: outcome.manual ?? 'pending',
+    });
     await ctx.reporter.stepFinished(outcome);
     return outcome;
   }

@@ -40,6 +40,17 @@ describe('diagnose --step walks the runbook one step at a time', () => {
     expect(events.filter((e) => e.type === 'note')).toEqual([
       expect.objectContaining({ step: 'utilization', text: 'dashboards agree: 3% used' }),
     ]);
+    // Every answer the operator gave is recorded, by the prompter itself.
+    expect(
+      events.filter((e) => e.type === 'prompt').map((e) => [e.question, e.answer, e.answeredBy]),
+    ).toEqual([
+      ['How full is the server: ok. Next?', 'note', 'operator'],
+      ['Note on "How full is the server":', 'dashboards agree: 3% used', 'operator'],
+      ['How full is the server: ok. Next?', 'rerun', 'operator'],
+      ['How full is the server: ok. Next?', 'continue', 'operator'],
+      ['Connections by state: ok. Next?', 'skip', 'operator'],
+      ['Idle connections (leak suspects): ok. Next?', 'quit', 'operator'],
+    ]);
     const results = events.filter((e) => e.type === 'step.result').map((e) => [e.step, e.status]);
     expect(results).toEqual([
       ['utilization', 'ok'],

@@ -11,7 +11,8 @@ import { UsageError, exitCodeOf } from '../../src/errors.js';
 import { makeStyle } from '../../src/io/render.js';
 import { mdCode, mdText } from '../../src/transcript/export/escape.js';
 import { buildIncident, toHtml, toJson, toMarkdown } from '../../src/transcript/export/index.js';
-import type { TranscriptEvent } from '../../src/transcript/types.js';
+import { normalizeEvent } from '../../src/transcript/normalize.js';
+import type { EventType, RecordedEvent } from '../../src/transcript/types.js';
 
 // ---------------------------------------------------------------------------------------------
 // The fixture: an interactive diagnose at 03:15 that terminated idle sessions and verified, then
@@ -60,10 +61,11 @@ const victim = (pid: number, application: string, query: string) => ({
 });
 
 const at = (hms: string) => `2026-11-22T${hms}Z`;
-const ev = (type: TranscriptEvent['type'], ts: string, rest: Record<string, unknown> = {}) =>
-  ({ type, ts: at(ts), incident: 'inc-fixture', ...rest }) as TranscriptEvent;
+/** One line as written, read back as the reader reads it. */
+const ev = (type: EventType, ts: string, rest: Record<string, unknown> = {}) =>
+  normalizeEvent({ type, ts: at(ts), incident: 'inc-fixture', ...rest });
 
-const EVENTS: TranscriptEvent[] = [
+const EVENTS: RecordedEvent[] = [
   ev('session.start', '03:15:02.000', {
     command: 'diagnose',
     argv: ['poolctl', 'diagnose'],
@@ -512,7 +514,7 @@ describe('JSON export', () => {
   it('is { incident, events, summary } with the computed numbers', () => {
     const doc = JSON.parse(toJson(report(), EVENTS)) as {
       incident: string;
-      events: TranscriptEvent[];
+      events: RecordedEvent[];
       summary: Record<string, unknown> & {
         before: { metrics: Record<string, number> };
         after: { label: string; metrics: Record<string, number> };
@@ -596,7 +598,7 @@ describe('runTranscript', () => {
   });
   afterEach(() => rmSync(state, { recursive: true, force: true }));
 
-  const jsonl = (events: TranscriptEvent[]) => events.map((e) => JSON.stringify(e)).join('\n');
+  const jsonl = (events: RecordedEvent[]) => events.map((e) => JSON.stringify(e)).join('\n');
   const env = () => ({ XDG_STATE_HOME: state });
   async function run(opts: Partial<TranscriptOptions> & Pick<TranscriptOptions, 'sub'>) {
     let out = '';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildIncident, toHtml, toJson, toMarkdown } from '../../src/transcript/export/index.js';
-import type { TranscriptEvent } from '../../src/transcript/types.js';
+import { normalizeEvent } from '../../src/transcript/normalize.js';
+import type { RecordedEvent } from '../../src/transcript/types.js';
 
 // A kill's record as the writer leaves it: the intent (fsynced before the kill statement), one
 // outcome event per batch, the confirmation, then the action itself. A run killed in the middle
@@ -21,9 +22,10 @@ const victim = (pid: number) => ({
 
 const at = (s: number) => `2026-11-22T03:15:${String(s).padStart(2, '0')}.000Z`;
 
-function kill(run: string, t: number, pids: number[]): TranscriptEvent[] {
+/** The lines as written, read back as the reader reads them. */
+function kill(run: string, t: number, pids: number[]): RecordedEvent[] {
   const victims = pids.map(victim);
-  return [
+  const lines: Record<string, unknown>[] = [
     {
       type: 'session.start',
       ts: at(t),
@@ -91,6 +93,7 @@ function kill(run: string, t: number, pids: number[]): TranscriptEvent[] {
     },
     { type: 'session.end', ts: at(t + 6), run, status: 'healthy', exitCode: 0 },
   ];
+  return lines.map(normalizeEvent);
 }
 
 const opts = { incident: 'inc-1' };
@@ -157,7 +160,7 @@ describe('two runs of one incident writing at once', () => {
     const b = kill('b', 1, [7, 8, 9]);
     // Interleaved line by line, as two processes appending to one file leave them.
     const events = a.flatMap((e, i) => [e, b[i]!]);
-    events[events.length - 1] = { ...b.at(-1)!, status: 'critical', exitCode: 4 };
+    events[events.length - 1] = normalizeEvent({ ...b.at(-1)!, status: 'critical', exitCode: 4 });
     const report = buildIncident(events, opts);
     expect(report.summary.runs.map((r) => [r.command, r.status, r.exitCode])).toEqual([
       ['mitigate', 'healthy', 0],

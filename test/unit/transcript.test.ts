@@ -18,7 +18,11 @@ import {
   transcriptPathFor,
   validateIncidentId,
 } from '../../src/transcript/paths.js';
-import type { TranscriptEvent } from '../../src/transcript/types.js';
+import {
+  TRANSCRIPT_SCHEMA,
+  type SessionStartEvent,
+  type TranscriptEvent,
+} from '../../src/transcript/types.js';
 import {
   TranscriptError,
   listTranscripts,
@@ -38,21 +42,23 @@ const mode = (p: string) => statSync(p).mode & 0o777;
 const rawLines = (p: string) => readFileSync(p, 'utf8').split('\n').slice(0, -1);
 const clock = (iso: string) => () => new Date(iso);
 
-function start(command: string): TranscriptEvent {
+function start(command: string): SessionStartEvent {
   return {
     type: 'session.start',
+    schema: TRANSCRIPT_SCHEMA,
     command,
     argv: [command],
     runbook: 'pg-pool-exhausted',
     targets: ['postgres'],
     poolctl: '0.1.0',
-    pid: process.pid,
-    user: 'oncall',
-    hostname: 'laptop',
     mode: 'non-interactive',
-    dryRun: false,
+    parameters: {},
+    operator: { user: 'oncall', host: 'laptop' },
   };
 }
+
+/** What the types forbid and the writer must still survive (forged stamps, secrets, Errors). */
+const untyped = (e: Record<string, unknown>) => e as unknown as TranscriptEvent;
 
 describe('openTranscript', () => {
   it('creates missing directories 0700 and the file 0600', () => {
@@ -122,7 +128,7 @@ describe('openTranscript', () => {
   it('lets the writer own ts and incident', () => {
     const path = join(tmp, 'own.jsonl');
     const t = openTranscript(path, 'own', { now: clock('2026-01-01T00:00:00.000Z') });
-    t.append({ type: 'note', text: 'x', ts: 'forged', incident: 'other' });
+    t.append(untyped({ type: 'note', text: 'x', ts: 'forged', incident: 'other' }));
     expect(readTranscript(path)[0]).toMatchObject({
       ts: '2026-01-01T00:00:00.000Z',
       incident: 'own',
@@ -137,25 +143,28 @@ describe('openTranscript', () => {
       argv: ['diagnose', '--pg', 'postgres://app:Sup3rS3cret@db:5432/orders', '--yes'],
       targets: ['postgres://app:Sup3rS3cret@db:5432/orders'],
     });
-    t.append({
-      type: 'step.result',
-      step: 'holders',
-      status: 'failed',
-      durationMs: 3,
-      rowCount: 0,
-      rows: [{ query: "ALTER ROLE app PASSWORD 'Sup3rS3cret'" }],
-      error: new Error('connect to host=db user=app password=Sup3rS3cret failed'),
-    });
-    t.append({ type: 'note', text: 'PGPASSWORD=Sup3rS3cret psql', password: 'Sup3rS3cret' });
+    t.append(
+      untyped({
+        type: 'step.result',
+        step: 'holders',
+        status: 'failed',
+        durationMs: 3,
+        rowCount: 0,
+        rows: [{ query: "ALTER ROLE app PASSWORD 'Sup3rS3cret'" }],
+        error: new Error('connect to host=db user=app password=Sup3rS3cret failed'),
+      }),
+    );
+    t.append(
+      untyped({ type: 'note', text: 'PGPASSWORD=Sup3rS3cret psql', password: 'Sup3rS3cret' }),
+    );
     t.end('healthy', 0);
 
     const raw = readFileSync(path, 'utf8');
     expect(raw).not.toContain('Sup3rS3cret');
     expect(raw).toContain('postgres://app:***@db:5432/orders');
     const [, result] = readTranscript(path);
-    expect(result?.error).toEqual({
-      name: 'Error',
-      message: 'connect to host=db user=app password=*** failed',
+    expect(result).toMatchObject({
+      error: { name: 'Error', message: 'connect to host=db user=app password=*** failed' },
     });
   });
 
@@ -178,8 +187,10 @@ describe('openTranscript', () => {
     t.end('healthy', 0);
     const raw = readFileSync(path, 'utf8');
     expect(raw).not.toMatch(/\\u001b|\\u0007|\u009b|\u202e|phish/);
-    const rows = readTranscript(path)[0]?.rows;
-    expect(rows).toEqual([{ application: 'evilapp', query: 'SELECT 1' }]);
+    const [result] = readTranscript(path);
+    expect(result?.type === 'step.result' && result.rows).toEqual([
+      { application: 'evilapp', query: 'SELECT 1' },
+    ]);
   });
 
   it('writes session.end once, and ignores appends after it', () => {
@@ -209,11 +220,16 @@ describe('openTranscript', () => {
     b.append({
       type: 'action',
       id: 'kill-idle',
+      title: 'Terminate idle',
+      kind: 'terminate',
       dryRun: false,
+      declined: false,
       executed: true,
       victims: [],
       results: [],
       spared: [],
+      stoppedEarly: false,
+      outcomes: {},
     });
     b.end('healthy', 0);
 
@@ -225,7 +241,7 @@ describe('openTranscript', () => {
       'action',
       'session.end',
     ]);
-    expect(events.filter((e) => e.type === 'session.start').map((e) => e.command)).toEqual([
+    expect(events.flatMap((e) => (e.type === 'session.start' ? [e.command] : []))).toEqual([
       'diagnose',
       'mitigate',
     ]);
@@ -248,7 +264,7 @@ describe('openTranscript', () => {
     const bad: number[] = [];
     const events = readTranscript(path, { onBadLine: (n) => bad.push(n) });
     expect(bad).toEqual([2]);
-    expect(events.map((e) => e.text ?? e.type)).toEqual([
+    expect(events.map((e) => (e.type === 'note' ? e.text : e.type))).toEqual([
       'whole',
       'after the crash',
       'session.end',
@@ -269,7 +285,13 @@ describe('openTranscript', () => {
     expect(t.unrecorded).toMatch(/ENOSPC/);
     let err: unknown;
     try {
-      t.commit({ type: 'intent', step: 'kill-idle', victims: [] });
+      t.commit({
+        type: 'intent',
+        step: 'kill-idle',
+        title: 'Kill',
+        mode: 'terminate',
+        victims: [],
+      });
     } catch (e) {
       err = e;
     }
@@ -281,9 +303,15 @@ describe('openTranscript', () => {
 
   it('commit throws when the very first write fails', () => {
     const t = openTranscript('/dev/full', 'full');
-    expect(() => t.commit({ type: 'intent', step: 'kill-idle', victims: [] })).toThrow(
-      TranscriptError,
-    );
+    expect(() =>
+      t.commit({
+        type: 'intent',
+        step: 'kill-idle',
+        title: 'Kill',
+        mode: 'terminate',
+        victims: [],
+      }),
+    ).toThrow(TranscriptError);
   });
 
   it('reports a path that cannot be opened', () => {
@@ -300,7 +328,7 @@ describe('readTranscript', () => {
   it('skips a torn last line', () => {
     const path = join(tmp, 'crash.jsonl');
     writeFileSync(path, '{"type":"session.start","command":"diagnose"}\n{"type":"step.start","st');
-    expect(readTranscript(path)).toEqual([{ type: 'session.start', command: 'diagnose' }]);
+    expect(readTranscript(path)).toMatchObject([{ type: 'session.start', command: 'diagnose' }]);
   });
 
   it('reports other bad lines with their line number', () => {
@@ -315,7 +343,7 @@ describe('readTranscript', () => {
     const bad: number[] = [];
     const events = readTranscript(path, { onBadLine: (n) => bad.push(n) });
     expect(bad).toEqual([2, 3]);
-    expect(events.map((e) => e.text)).toEqual(['a', 'b']);
+    expect(events.map((e) => e.type === 'note' && e.text)).toEqual(['a', 'b']);
   });
 
   it('names the path of a missing file', () => {

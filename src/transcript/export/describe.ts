@@ -4,7 +4,7 @@
  * breaks) but not escaped: each format escapes for itself.
  */
 import { sanitizeInline } from '../../io/sanitize.js';
-import type { TranscriptEvent } from '../types.js';
+import type { ActionEvent, RecordedEvent } from '../types.js';
 import type { ActionReport } from './model.js';
 
 type Metrics = Record<string, number>;
@@ -117,45 +117,42 @@ export interface EventLine {
 
 /** One timeline line for an event; `step.start` has none (its result says it all). */
 export function describeEvent(
-  e: TranscriptEvent,
+  e: RecordedEvent,
   ctx: { titles: Map<string, string>; command: string },
 ): EventLine | undefined {
-  const step = clean(e.step);
   const title = (id: string) => clean(ctx.titles.get(id) ?? id);
   switch (e.type) {
     case 'session.start': {
       const parts = [`${clean(e.command)} started`];
       if (e.runbook) parts.push(`runbook ${clean(e.runbook)}`);
-      const targets = Array.isArray(e.targets) ? e.targets.map(clean).join(', ') : '';
+      const targets = e.targets.map(clean).join(', ');
       if (targets) parts.push(targets);
       if (e.mode) parts.push(clean(e.mode));
-      const sets = Object.entries(
-        e.parameters && typeof e.parameters === 'object' ? e.parameters : {},
-      ).map(([k, v]) => `--set ${clean(k)}=${clean(v)}`);
+      const sets = Object.entries(e.parameters).map(([k, v]) => `--set ${clean(k)}=${clean(v)}`);
       if (sets.length) parts.push(sets.join(' '));
       return { event: 'start', text: parts.join(' · ') };
     }
     case 'session.end':
       return {
         event: 'end',
-        text: `${clean(ctx.command) || 'run'} ended: ${clean(e.status)}, exit ${clean(e.exitCode)}`,
+        text: `${clean(ctx.command) || 'run'} ended: ${clean(e.status)}, exit ${e.exitCode ?? 'unknown'}`,
       };
+    case 'step.start':
+      return undefined;
     case 'step.result': {
-      const status = clean(e.status);
-      let detail = status;
-      if (status === 'ok') {
-        const rows = typeof e.rowCount === 'number' ? e.rowCount : 0;
-        detail = `ok, ${plural(rows, 'row')}`;
-        if (typeof e.durationMs === 'number') detail += `, ${e.durationMs} ms`;
-      } else if (status === 'failed') detail = `failed: ${clean(e.error)}`;
-      return { event: 'step', text: `${title(step)} (${step}): ${detail}` };
+      const step = clean(e.step);
+      let detail: string = e.status;
+      if (e.status === 'ok') {
+        detail = `ok, ${plural(e.rowCount ?? 0, 'row')}`;
+        if (e.durationMs) detail += `, ${e.durationMs} ms`;
+      } else if (e.status === 'failed') detail = `failed: ${clean(e.error)}`;
+      return { event: 'step', text: `${title(e.step)} (${step}): ${clean(detail)}` };
     }
-    case 'metrics': {
-      const m: Metrics = {};
-      const src = e.metrics && typeof e.metrics === 'object' ? e.metrics : {};
-      for (const [k, v] of Object.entries(src)) if (typeof v === 'number') m[k] = v;
-      return { event: 'metrics', text: `${clean(e.label) || 'measured'}: ${metricsLine(m)}` };
-    }
+    case 'metrics':
+      return {
+        event: 'metrics',
+        text: `${clean(e.label) || 'measured'}: ${metricsLine(e.metrics)}`,
+      };
     case 'finding': {
       const severity = clean(e.severity) || 'info';
       return {
@@ -170,7 +167,7 @@ export function describeEvent(
         text: `"${clean(e.question)}" → ${clean(e.answer)} (answered by ${clean(e.answeredBy) || '?'})`,
       };
     case 'intent': {
-      const n = Array.isArray(e.victims) ? e.victims.length : 0;
+      const n = e.victims.length;
       const verb = e.mode === 'cancel' ? 'cancel the queries of' : 'terminate';
       return {
         event: 'intent',
@@ -179,10 +176,7 @@ export function describeEvent(
     }
     case 'outcome': {
       const counts: Record<string, number> = {};
-      for (const r of Array.isArray(e.results) ? e.results : []) {
-        const o = clean((r as { outcome?: unknown } | null)?.outcome);
-        counts[o] = (counts[o] ?? 0) + 1;
-      }
+      for (const r of e.results) counts[r.outcome] = (counts[r.outcome] ?? 0) + 1;
       return { event: 'outcome', text: `${clean(e.step)}: ${outcomesLine(counts)}` };
     }
     case 'action':
@@ -190,52 +184,45 @@ export function describeEvent(
     case 'manual':
       return {
         event: 'by hand',
-        text: `${title(step)} (${clean(e.status) || 'pending'}):`,
+        text: `${title(e.step)} (${clean(e.status) || 'pending'}):`,
         code: clean(e.command),
       };
     case 'note':
-      return { event: 'note', text: `${e.step ? `on ${step}: ` : ''}${clean(e.text)}` };
-    default:
-      return { event: clean(e.type), text: clip(clean(rest(e)), 200) };
+      return { event: 'note', text: `${e.step ? `on ${clean(e.step)}: ` : ''}${clean(e.text)}` };
+    case 'unknown':
+      // Written by a newer poolctl: shown, not dropped, and not guessed at.
+      return {
+        event: clean(e.recordedType) || 'unknown',
+        text: `unknown event: ${clip(clean(e.fields), 200)}`,
+      };
   }
 }
 
-function actionLine(e: TranscriptEvent): string {
+function actionLine(e: ActionEvent): string {
   const id = clean(e.id);
   const mode = e.mode ? ` (${clean(e.mode)})` : '';
-  const victims = Array.isArray(e.victims) ? e.victims.length : 0;
-  const spared = Array.isArray(e.spared) ? e.spared.length : 0;
+  const victims = e.victims.length;
+  const spared = e.spared.length;
   const sparedText = spared ? `; ${spared} spared` : '';
-  if (e.executed !== true) {
+  if (!e.executed) {
     const why =
       victims === 0
         ? 'no session matched'
-        : e.dryRun === true
+        : e.dryRun
           ? `dry run, would act on ${victims}`
-          : e.declined === true
+          : e.declined
             ? `declined, would act on ${victims}`
             : `not approved, would act on ${victims}`;
     return `${id}${mode}: not executed (${why})${sparedText}`;
   }
-  const counts: Record<string, number> = {};
-  if (e.outcomes && typeof e.outcomes === 'object') {
-    for (const [k, v] of Object.entries(e.outcomes)) if (typeof v === 'number') counts[k] = v;
-  }
-  let line = `${id}${mode}: ${outcomesLine(counts) || 'no results'} of ${victims}${sparedText}`;
-  const b = e.before as Metrics | undefined;
-  const a = e.after as Metrics | undefined;
+  let line = `${id}${mode}: ${outcomesLine(e.outcomes) || 'no results'} of ${victims}${sparedText}`;
+  const b = e.before;
+  const a = e.after;
   if (b?.utilization_percent !== undefined && a?.utilization_percent !== undefined) {
     line += ` · utilization ${b.utilization_percent}% → ${a.utilization_percent}%`;
   }
-  if (e.stoppedEarly === true) line += ' · stopped early (interrupted)';
+  if (e.stoppedEarly) line += ' · stopped early (interrupted)';
   return line;
-}
-
-function rest(e: TranscriptEvent): Record<string, unknown> {
-  const others: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(e))
-    if (!['type', 'ts', 'incident'].includes(k)) others[k] = v;
-  return others;
 }
 
 /** Said of an action whose run ended after its intent, before its own event. */

@@ -3,7 +3,7 @@
  * a page with the utilization chart. Each is a pure function of the events.
  */
 import { sanitizeValue } from '../../io/sanitize.js';
-import type { TranscriptEvent } from '../types.js';
+import type { RecordedEvent } from '../types.js';
 import { toHtml } from './html.js';
 import { toMarkdown, type ExportContext } from './markdown.js';
 import { buildIncident, type BuildOptions, type IncidentReport } from './model.js';
@@ -15,7 +15,7 @@ export { buildIncident, toHtml, toMarkdown };
 export type { ExportContext, IncidentReport };
 
 /** `{ incident, events, summary }`: the events as read (sanitized again) and the computed summary. */
-export function toJson(report: IncidentReport, events: TranscriptEvent[]): string {
+export function toJson(report: IncidentReport, events: RecordedEvent[]): string {
   const doc = {
     incident: report.summary.incident,
     events: sanitizeValue(events),
@@ -26,7 +26,7 @@ export function toJson(report: IncidentReport, events: TranscriptEvent[]): strin
 
 export function exportIncident(
   format: ExportFormat,
-  events: TranscriptEvent[],
+  events: RecordedEvent[],
   opts: BuildOptions & ExportContext,
 ): string {
   const report = buildIncident(events, opts);

@@ -4,7 +4,7 @@
  * exporters (Markdown, HTML, JSON, the terminal timeline) only format what this computes, so the
  * numbers agree whichever format is read.
  */
-import type { TranscriptEvent } from '../types.js';
+import type { ActionEvent, RecordedEvent } from '../types.js';
 import { describeEvent, type EventLine } from './describe.js';
 
 export type Metrics = Record<string, number>;
@@ -178,9 +178,6 @@ export const num = (v: unknown): number | undefined =>
   typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 const obj = (v: unknown): Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const text = (v: unknown): string =>
-  v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
 
 /** A metrics object's numeric fields only. */
 export function metricsOf(v: unknown): Metrics | undefined {
@@ -192,7 +189,7 @@ export function metricsOf(v: unknown): Metrics | undefined {
   return Object.keys(out).length ? out : undefined;
 }
 
-export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): IncidentReport {
+export function buildIncident(events: RecordedEvent[], opts: BuildOptions): IncidentReport {
   const warnings = [...(opts.warnings ?? [])];
   const t0 = firstTs(events);
   const runs: RunInfo[] = [];
@@ -215,8 +212,8 @@ export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): In
   // Intents whose action event has not been seen yet, by run and step.
   const openIntents = new Map<string, ActionReport>();
 
-  const push = (e: TranscriptEvent, line: EventLine) => {
-    const ts = str(e.ts) ?? lastTs ?? '';
+  const push = (e: RecordedEvent, line: EventLine) => {
+    const ts = e.ts || lastTs || '';
     timeline.push({ ts, elapsedMs: elapsed(t0, ts), ...line });
   };
   // A step.start without a result means the run stopped inside that step: say so in the timeline.
@@ -233,8 +230,8 @@ export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): In
   };
 
   events.forEach((e, i) => {
-    const ts = str(e.ts) ?? lastTs ?? '';
-    const runId = str(e.run) ?? '';
+    const ts = e.ts || lastTs || '';
+    const runId = e.run ?? '';
     if (runId !== current) {
       byRun.set(current, { run, pendingStart, pendingPrompt });
       ({ run, pendingStart, pendingPrompt } = byRun.get(runId) ?? { run });
@@ -242,22 +239,21 @@ export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): In
       current = runId;
     }
     const command = run?.command ?? '';
-    const intentKey = `${runId}/${text(e.step ?? e.id)}`;
+    const intentKey = `${runId}/${e.type === 'action' ? e.id : 'step' in e ? e.step : ''}`;
     switch (e.type) {
       case 'session.start': {
         flushStart();
+        const { user, host } = e.operator ?? { user: '', host: '' };
         run = {
-          command: str(e.command) ?? 'poolctl',
+          command: e.command,
           started: ts,
-          mode: str(e.mode),
-          runbook: str(e.runbook),
-          targets: arr(e.targets).map(text),
-          argv: arr(e.argv).map(text),
-          parameters: Object.fromEntries(
-            Object.entries(obj(e.parameters)).map(([k, v]) => [k, text(v)]),
-          ),
-          operator: operatorOf(e),
-          poolctl: str(e.poolctl),
+          mode: e.mode,
+          runbook: e.runbook || undefined,
+          targets: e.targets,
+          argv: e.argv,
+          parameters: e.parameters,
+          operator: host ? `${user || '?'}@${host}` : user || undefined,
+          poolctl: e.poolctl || undefined,
         };
         runs.push(run);
         break;
@@ -266,62 +262,58 @@ export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): In
         flushStart();
         if (run) {
           run.ended = ts;
-          run.status = str(e.status) ?? 'unknown';
-          run.exitCode = num(e.exitCode);
+          run.status = e.status;
+          run.exitCode = e.exitCode ?? undefined;
         }
         break;
       case 'step.start':
         flushStart();
-        titles.set(text(e.step), str(e.title) ?? text(e.step));
-        pendingStart = { ts, step: text(e.step), title: str(e.title) ?? text(e.step) };
+        titles.set(e.step, e.title);
+        pendingStart = { ts, step: e.step, title: e.title };
         break;
       case 'step.result': {
-        const step = text(e.step);
+        const step = e.step;
         if (pendingStart?.step === step) pendingStart = undefined;
-        const rows = arr(e.rows).map(obj);
+        const rows = e.rows ?? [];
         evidence.push({
           ts,
           command,
-          phase: str(findPhase(events, i, step)),
+          phase: findPhase(events, i, step),
           step,
           title: titles.get(step) ?? step,
-          status: str(e.status) ?? 'unknown',
-          durationMs: num(e.durationMs),
-          rowCount: num(e.rowCount) ?? rows.length,
+          status: e.status,
+          durationMs: e.durationMs,
+          rowCount: e.rowCount ?? rows.length,
           rows,
-          error: str(e.error),
+          error: e.error,
         });
         break;
       }
       case 'metrics': {
-        const metrics = metricsOf(e.metrics);
-        if (metrics) measurements.push({ ts, label: str(e.label) ?? 'metrics', metrics });
+        if (Object.keys(e.metrics).length > 0)
+          measurements.push({ ts, label: e.label, metrics: e.metrics });
         break;
       }
       case 'finding':
         findings.push({
           ts,
           command,
-          id: text(e.id),
-          severity: str(e.severity) ?? 'info',
-          message: text(e.message),
-          step: text(e.step),
-          count: num(e.count),
-          suggest: arr(e.suggest).map(text),
+          id: e.id,
+          severity: e.severity,
+          message: e.message,
+          step: e.step,
+          count: e.count,
+          suggest: e.suggest,
         });
         break;
       case 'prompt':
-        pendingPrompt = {
-          question: text(e.question),
-          answer: text(e.answer),
-          answeredBy: text(e.answeredBy),
-        };
+        pendingPrompt = { question: e.question, answer: e.answer, answeredBy: e.answeredBy };
         break;
       case 'intent': {
         const open = openIntents.get(intentKey);
         if (open && e.escalation === true) {
           // Terminate what a cancel did not end: those victims' outcomes are open again.
-          const pids = new Set(arr(e.victims).map((v) => num(obj(v).pid)));
+          const pids = new Set(e.victims.map((v) => v.pid));
           for (const v of open.victims)
             if (pids.has(v.pid))
               Object.assign(v, UNKNOWN, { reason: `escalated: ${UNKNOWN.reason}` });
@@ -329,7 +321,21 @@ export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): In
           break;
         }
         const report = actionOf(
-          { ...e, id: e.step, executed: true, results: [] },
+          {
+            type: 'action',
+            id: e.step,
+            title: e.title,
+            kind: 'terminate',
+            mode: e.mode,
+            executed: true,
+            dryRun: false,
+            declined: false,
+            victims: e.victims,
+            spared: [],
+            results: [],
+            stoppedEarly: false,
+            outcomes: {},
+          },
           ts,
           command,
           pendingPrompt,
@@ -346,12 +352,12 @@ export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): In
         const open = openIntents.get(intentKey);
         if (!open) break;
         const rows = new Map(open.victims.map((v) => [v.pid, v]));
-        for (const r of arr(e.results).map(obj)) {
-          const v = rows.get(num(r.pid) ?? NaN);
+        for (const r of e.results) {
+          const v = rows.get(r.pid);
           if (!v) continue;
-          v.outcome = text(r.outcome);
+          v.outcome = r.outcome;
           v.reason =
-            str(r.reason) ?? (v.outcome === 'signalled' ? `signal sent; ${UNKNOWN.reason}` : '');
+            r.reason ?? (v.outcome === 'signalled' ? `signal sent; ${UNKNOWN.reason}` : '');
         }
         open.outcomes = countOutcomes(open.victims);
         break;
@@ -359,7 +365,7 @@ export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): In
       case 'action': {
         // The approval is the last prompt since the previous action, and is asked only when
         // there were sessions to act on ("Which mitigation?" comes before it, not instead).
-        const hasVictims = arr(e.victims).length > 0;
+        const hasVictims = e.victims.length > 0;
         const open = openIntents.get(intentKey);
         const report = actionOf(
           e,
@@ -373,7 +379,7 @@ export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): In
         if (open) actions.splice(actions.indexOf(open), 1, report);
         else actions.push(report);
         // The before numbers were taken just before the approval; the after ones just now.
-        const beforeTs = i > 0 ? (str(events[i - 1]?.ts) ?? ts) : ts;
+        const beforeTs = (i > 0 && events[i - 1]?.ts) || ts;
         if (report.before)
           measurements.push({ ts: beforeTs, label: `before ${report.id}`, metrics: report.before });
         if (report.after)
@@ -381,28 +387,26 @@ export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): In
         break;
       }
       case 'manual': {
-        const step = text(e.step);
+        const step = e.step;
         // A later run's mark (done, skipped) replaces an earlier one for the same step.
         manual.delete(step);
         manual.set(step, {
           ts,
           step,
           title: titles.get(step) ?? step,
-          command: text(e.command),
-          status: str(e.status) ?? 'pending',
+          command: e.command,
+          status: e.status,
           notes: [],
         });
         if (pendingStart?.step === step) pendingStart = undefined;
         break;
       }
       case 'note':
-        notes.push({ ts, step: str(e.step), text: text(e.text) });
+        notes.push({ ts, step: e.step, text: e.text });
         break;
     }
-    if (e.type !== 'step.start') {
-      const line = describeEvent(e, { titles, command });
-      if (line) push(e, line);
-    }
+    const line = describeEvent(e, { titles, command });
+    if (line) push(e, line);
     if (e.type === 'session.start') pendingPrompt = undefined;
     lastTs = ts || lastTs;
   });
@@ -422,7 +426,7 @@ export function buildIncident(events: TranscriptEvent[], opts: BuildOptions): In
     );
   }
   const summary: IncidentSummary = {
-    incident: str(events.find((e) => typeof e.incident === 'string')?.incident) ?? opts.incident,
+    incident: events.find((e) => e.incident)?.incident ?? opts.incident,
     started: t0,
     ended: lastTs,
     durationMs: t0 && lastTs ? elapsed(t0, lastTs) : 0,
@@ -475,8 +479,8 @@ function countOutcomes(victims: VictimRow[]): Record<string, number> {
   return out;
 }
 
-function firstTs(events: TranscriptEvent[]): string | undefined {
-  for (const e of events) if (typeof e.ts === 'string') return e.ts;
+function firstTs(events: RecordedEvent[]): string | undefined {
+  for (const e of events) if (e.ts) return e.ts;
   return undefined;
 }
 
@@ -517,7 +521,7 @@ export function elapsed(from: string | undefined, to: string): number {
   return Number.isNaN(a) || Number.isNaN(b) ? 0 : Math.max(0, b - a);
 }
 
-function findPhase(events: TranscriptEvent[], i: number, step: string): unknown {
+function findPhase(events: RecordedEvent[], i: number, step: string): string | undefined {
   for (let j = i - 1; j >= 0; j--) {
     const e = events[j]!;
     if (e.type === 'session.start') return undefined;
@@ -526,72 +530,42 @@ function findPhase(events: TranscriptEvent[], i: number, step: string): unknown 
   return undefined;
 }
 
-/** `operator: "alice@db1"`, `operator: {user, host}`, or `user` / `host` fields of session.start. */
-function operatorOf(e: TranscriptEvent): string | undefined {
-  if (typeof e.operator === 'string' && e.operator) return e.operator;
-  const o = { ...obj(e.operator) };
-  const user = str(o.user) ?? str(e.osUser) ?? str(e.user);
-  const host = str(o.host) ?? str(e.hostname) ?? str(e.host);
-  if (!user && !host) return undefined;
-  return host ? `${user ?? '?'}@${host}` : user;
-}
-
 function actionOf(
-  e: TranscriptEvent,
+  e: ActionEvent,
   ts: string,
   command: string,
   prompt: ActionReport['prompt'],
 ): ActionReport {
-  const results = new Map(
-    arr(e.results).map((r) => {
-      const o = obj(r);
-      return [num(o.pid), { outcome: text(o.outcome), reason: text(o.reason) }] as const;
-    }),
-  );
-  const executed = e.executed === true;
-  const victims = arr(e.victims).map((v): VictimRow => {
-    const o = obj(v);
-    const pid = num(o.pid) ?? 0;
-    const r = results.get(pid);
+  const results = new Map(e.results.map((r) => [r.pid, r]));
+  const victims = e.victims.map((v): VictimRow => {
+    const r = results.get(v.pid);
     return {
-      pid,
-      user: text(o.user),
-      application: text(o.application),
-      client: text(o.client),
-      state: text(o.state),
-      inStateS: num(o.inStateS),
-      query: text(o.query),
-      outcome: r?.outcome ?? (executed ? 'no result' : 'not touched'),
+      pid: v.pid,
+      user: v.user,
+      application: v.application,
+      client: v.client,
+      state: v.state,
+      inStateS: v.inStateS,
+      query: v.query,
+      outcome: r?.outcome ?? (e.executed ? 'no result' : 'not touched'),
       reason: r?.reason ?? '',
     };
   });
-  const outcomes: Record<string, number> = {};
-  const given = metricsOf(e.outcomes);
-  if (given) Object.assign(outcomes, given);
-  else for (const r of results.values()) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
   return {
     ts,
     command,
-    id: text(e.id),
-    mode: str(e.mode),
-    executed,
-    dryRun: e.dryRun === true,
-    declined: e.declined === true,
+    id: e.id,
+    mode: e.mode,
+    executed: e.executed,
+    dryRun: e.dryRun,
+    declined: e.declined,
     prompt,
     victims,
-    spared: arr(e.spared).map((s) => {
-      const o = obj(s);
-      return {
-        pid: num(o.pid) ?? 0,
-        user: text(o.user),
-        application: text(o.application),
-        reason: text(o.reason),
-      };
-    }),
-    outcomes,
-    before: metricsOf(e.before),
-    after: metricsOf(e.after),
-    stoppedEarly: e.stoppedEarly === true,
+    spared: e.spared,
+    outcomes: { ...e.outcomes },
+    before: e.before,
+    after: e.after,
+    stoppedEarly: e.stoppedEarly,
   };
 }
 
