@@ -555,5 +555,20 @@ function queryError(err: unknown, label: string, spec: DatabaseTargetSpec): Erro
       `${label}: the server closed poolctl's connection (${message}); what ran is in the transcript: run the command again`,
     );
   }
-  return new Error(message);
+  return new Error(withGrantHint(errno, message));
+}
+
+/**
+ * A statement refused for want of a table privilege (1142), with the GRANT that fixes it: the
+ * message names the account and the table, e.g. the lock-waits step's `sys`.`innodb_lock_waits`.
+ */
+export function withGrantHint(errno: number | undefined, message: string): string {
+  if (errno !== 1142) return message;
+  const found =
+    /command denied to user '([^']*)'@'([^']*)' for table [`'"]?(\w+)[`'"]?\.[`'"]?\w+/i.exec(
+      message,
+    );
+  if (!found) return message;
+  const [, user, host, schema] = found;
+  return `${message}; GRANT SELECT ON \`${schema}\`.* TO '${user}'@'${host}' lets poolctl read it`;
 }

@@ -205,7 +205,7 @@ describe('stock MariaDB (performance_schema OFF): protection that cannot silentl
   });
 
   it.each(['oncall', 'processOnly'] as const)(
-    'diagnose as %s names unreadable application names once, no failed step',
+    'diagnose as %s names unreadable application names once; only lock-waits fails, naming its GRANT',
     async (key) => {
       await hold(server.appUrl, 'api', 2);
       const result = await runCli(['diagnose', '--mysql', urls[key], '--output', 'json']);
@@ -219,6 +219,10 @@ describe('stock MariaDB (performance_schema OFF): protection that cannot silentl
       );
       expect(named).toHaveLength(1);
       expect(named[0]!.message).toMatch(/performance_schema is OFF.*performance_schema=ON/);
+      // Without SELECT on sys the lock-waits step alone fails, naming the GRANT that fixes it.
+      expect(report.steps.find((s) => s.id === 'lock-waits')?.status).toBe('failed');
+      const lockWaits = report.findings.find((f) => f.id === 'step-failed');
+      expect(lockWaits?.message).toMatch(/GRANT SELECT ON `sys`\.\* TO '\w+'@'[^']+' lets poolctl/);
     },
   );
 });
