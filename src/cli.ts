@@ -1,7 +1,5 @@
 import { Command, Option } from 'commander';
 import { exitCodeOf, ExitCode, isExpected } from './errors.js';
-import { wantsJson, writeErrorReport } from './io/json-report.js';
-import { redactText } from './transcript/redact.js';
 import type { IO } from './io/io.js';
 import type { Transcript } from './transcript/types.js';
 import { poolctlVersion } from './version.js';
@@ -68,7 +66,7 @@ function addSafetyFlags(cmd: Command): Command {
  * step's `curl` built from `--set prometheus_url=https://user:pw@…`, a query's text) never shows
  * a password. Prompts and progress on stderr carry no server or flag text.
  */
-function withRedactedResults(io: IO): IO {
+function withRedactedResults(io: IO, redactText: (text: string) => string): IO {
   const out = io.out;
   const write = out.write.bind(out) as (chunk: unknown, ...rest: unknown[]) => boolean;
   const redacting = new Proxy(out, {
@@ -94,12 +92,14 @@ function collect(value: string, previous: string[]): string[] {
  */
 export async function main(argv: string[]): Promise<void> {
   let transcript: Transcript | undefined;
+  let commanderErr = '';
   const debug = argv.includes('--debug');
-  // With --output json every exit prints one document on stdout, failures included.
-  const json = wantsJson(argv);
+  // With --output json every exit prints one document on stdout, failures included. Loaded up
+  // front only then (the Ctrl-C handler writes it synchronously): --help stays commander alone.
+  const jsonReport = wantsJson(argv) ? await import('./io/json-report.js') : undefined;
   const failed = (code: number, message: string) => {
-    if (!json || code === ExitCode.ok) return;
-    writeErrorReport(process.stdout, {
+    if (!jsonReport || code === ExitCode.ok) return;
+    jsonReport.writeErrorReport(process.stdout, {
       argv,
       code,
       message,
@@ -109,13 +109,19 @@ export async function main(argv: string[]): Promise<void> {
   };
 
   async function makeDeps() {
-    const [{ systemIO }, { InquirerPrompter }, { connectDatabase }, { openTranscript }] =
-      await Promise.all([
-        import('./io/io.js'),
-        import('./io/prompter.js'),
-        import('./targets/connect.js'),
-        import('./transcript/writer.js'),
-      ]);
+    const [
+      { systemIO },
+      { InquirerPrompter },
+      { connectDatabase },
+      { openTranscript },
+      { redactText },
+    ] = await Promise.all([
+      import('./io/io.js'),
+      import('./io/prompter.js'),
+      import('./targets/connect.js'),
+      import('./transcript/writer.js'),
+      import('./transcript/redact.js'),
+    ]);
     return (flags: { nonInteractive?: boolean; color?: boolean }) => {
       const io = withRedactedResults(
         systemIO({
@@ -123,6 +129,7 @@ export async function main(argv: string[]): Promise<void> {
           noColor: flags.color === false,
           env: process.env,
         }),
+        redactText,
       );
       return {
         io,
@@ -144,8 +151,9 @@ export async function main(argv: string[]): Promise<void> {
     )
     .version(poolctlVersion(), '-V, --version')
     .showSuggestionAfterError()
-    // commander repeats what was typed in its errors ("unknown option '--pg=postgres://u:pw@…'").
-    .configureOutput({ writeErr: (text) => process.stderr.write(redactText(text)) })
+    // commander repeats what was typed in its errors ("unknown option '--pg=postgres://u:pw@…'"):
+    // held until the handler below has loaded the redaction, and printed there.
+    .configureOutput({ writeErr: (text) => (commanderErr += text) })
     // Set before the subcommands are declared: they inherit it. --help and --version exit 0, usage
     // mistakes 2.
     .exitOverride((err) => {
@@ -414,6 +422,12 @@ Examples:
   } catch (err) {
     const commanderExit = (err as { commander?: boolean }).commander;
     const code = exitCodeOf(err);
+    // --help and --version end here too, with nothing to redact: they load nothing more.
+    const { redactText } =
+      commanderExit && code === ExitCode.ok
+        ? { redactText: (text: string) => text }
+        : await import('./transcript/redact.js');
+    process.stderr.write(redactText(commanderErr));
     // commander has printed its own line ("error: unknown option '--frobnicate'") on stderr.
     // Messages may quote a URL or a flag as given: never its password.
     const message = redactText(((err as Error)?.message ?? String(err)).replace(/^error: /, ''));
@@ -435,4 +449,9 @@ Examples:
     transcript?.end(code === ExitCode.interrupted ? 'interrupted' : 'error', code);
     process.exitCode = code;
   }
+}
+
+/** True when this run asked for `--output json` (either spelling), read from the raw argv. */
+function wantsJson(argv: string[]): boolean {
+  return argv.some((a, i) => a === '--output=json' || (a === '--output' && argv[i + 1] === 'json'));
 }

@@ -112,11 +112,6 @@ export function writeReport(io: IO, report: JsonReport): void {
   io.out.write(`${io.isStdoutTTY ? JSON.stringify(safe, null, 2) : JSON.stringify(safe)}\n`);
 }
 
-/** True when this run asked for `--output json` (either spelling), read from the raw argv. */
-export function wantsJson(argv: string[]): boolean {
-  return argv.some((a, i) => a === '--output=json' || (a === '--output' && argv[i + 1] === 'json'));
-}
-
 const KIND: Record<number, string> = {
   1: 'internal',
   2: 'usage',

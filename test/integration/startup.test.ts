@@ -37,6 +37,22 @@ const HEAVY = [
   'yocto-spinner',
 ];
 
+/** The sources of poolctl itself that `--help` may load. */
+const START_UP_SOURCES = ['src/cli.ts', 'src/errors.ts', 'src/version.ts', 'src/interrupt.ts'];
+
+/** poolctl's own source files bundled into the dist files a run loaded. */
+function sourcesLoaded(trace: Traced): string[] {
+  const meta = JSON.parse(
+    readFileSync(path.join(repoRoot, 'dist', 'bundle-meta.json'), 'utf8'),
+  ) as {
+    outputs: Record<string, { inputs: Record<string, unknown> }>;
+  };
+  const loadedFiles = new Set(trace.modules.map((m) => m.replace(/^file:\/\//, '')));
+  return Object.entries(meta.outputs)
+    .filter(([output]) => loadedFiles.has(path.resolve(repoRoot, output)))
+    .flatMap(([, { inputs }]) => Object.keys(inputs).filter((i) => i.startsWith('src/')));
+}
+
 /** Chunk file (absolute path) → the packages bundled into it; empty when dist/ is not bundled. */
 function chunkPackages(): Map<string, string[]> {
   const metaFile = path.join(repoRoot, 'dist', 'bundle-meta.json');
@@ -152,6 +168,8 @@ describe('start-up: what each command loads', () => {
     expect(trace.result.stdout).toContain('Usage: poolctl');
     expect([...trace.packages]).toContain('commander');
     expectNoneLoaded(trace, HEAVY);
+    // Of poolctl's own code only the wiring: the JSON report and the redaction load when used.
+    expect(sourcesLoaded(trace).filter((f) => !START_UP_SOURCES.includes(f))).toEqual([]);
   });
 
   it('`poolctl diagnose --help` loads nothing heavy', async () => {
