@@ -173,22 +173,6 @@ export interface BuildOptions {
   warnings?: string[];
 }
 
-export const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-export const num = (v: unknown): number | undefined =>
-  typeof v === 'number' && Number.isFinite(v) ? v : undefined;
-const obj = (v: unknown): Record<string, unknown> =>
-  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-
-/** A metrics object's numeric fields only. */
-export function metricsOf(v: unknown): Metrics | undefined {
-  const out: Metrics = {};
-  for (const [k, val] of Object.entries(obj(v))) {
-    const n = num(val);
-    if (n !== undefined) out[k] = n;
-  }
-  return Object.keys(out).length ? out : undefined;
-}
-
 export function buildIncident(events: RecordedEvent[], opts: BuildOptions): IncidentReport {
   const warnings = [...(opts.warnings ?? [])];
   const t0 = firstTs(events);
