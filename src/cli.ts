@@ -4,14 +4,15 @@ import type { IO } from './io/io.js';
 import type { Transcript } from './transcript/types.js';
 import { poolctlVersion } from './version.js';
 import { deferInterrupt } from './interrupt.js';
+import { ENGINE_LIST } from './engines.js';
 
 // Only commander is imported at the top: `poolctl --help` must not load drivers or prompt
 // libraries. Each action imports its command module when it runs.
 
 function addTargetFlags(cmd: Command): Command {
+  // One flag per engine in src/engines.ts: --pg, --mysql.
+  for (const engine of ENGINE_LIST) cmd.option(`--${engine.flag} <url>`, engine.flagHelp);
   return cmd
-    .option('--pg <url>', 'PostgreSQL target (else DATABASE_URL, PGHOST…, ~/.pgpass)')
-    .option('--mysql <url>', 'MySQL/MariaDB target (else DATABASE_URL, MYSQL_HOST, MYSQL_PWD…)')
     .option('--connect-timeout <duration>', 'give up connecting after this long', '5s')
     .option(
       '--statement-timeout <duration>',

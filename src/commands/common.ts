@@ -1,3 +1,4 @@
+import { engineUrlFlags, type EngineUrlFlags } from '../engines.js';
 import { UsageError } from '../errors.js';
 import type { IO } from '../io/io.js';
 import type { Prompter } from '../io/prompter.js';
@@ -8,9 +9,7 @@ import type { Transcript } from '../transcript/types.js';
 import type { TranscriptOptions } from '../transcript/writer.js';
 
 /** Flags every command that talks to a target shares, as commander hands them over. */
-export interface CommonFlags {
-  pg?: string;
-  mysql?: string;
+export interface CommonFlags extends EngineUrlFlags {
   connectTimeout?: string;
   statementTimeout?: string;
   runbook?: string;
@@ -52,8 +51,7 @@ export function parseCommonOptions(flags: CommonFlags): CommonOptions {
   if (statementTimeoutS <= 0) throw new UsageError('--statement-timeout: must be more than 0s');
   return {
     target: {
-      pg: flags.pg,
-      mysql: flags.mysql,
+      ...engineUrlFlags(flags),
       connectTimeoutMs: Math.round(connectTimeoutS * 1000),
       statementTimeoutMs: Math.round(statementTimeoutS * 1000),
     },

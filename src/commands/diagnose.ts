@@ -1,3 +1,4 @@
+import { givenEngineFlag } from '../engines.js';
 import { ExitCode, UsageError } from '../errors.js';
 import type { DiagnoseView, Suggestion } from '../io/diagnose-view.js';
 import { buildReport, writeReport } from '../io/json-report.js';
@@ -152,11 +153,8 @@ export function suggestionsFor(
   result: PhaseResult,
   opts: CommonOptions,
 ): Suggestion[] {
-  const targetFlag = opts.target.pg
-    ? ` --pg '${withoutUrlSecrets(opts.target.pg)}'`
-    : opts.target.mysql
-      ? ` --mysql '${withoutUrlSecrets(opts.target.mysql)}'`
-      : '';
+  const given = givenEngineFlag(opts.target);
+  const targetFlag = given ? ` ${given.flag} '${withoutUrlSecrets(given.url)}'` : '';
   return suggestedActions(result.findings).flatMap((id) => {
     const action = runbook.actions.find((a) => a.id === id);
     if (!action) return [];

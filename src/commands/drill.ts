@@ -9,6 +9,7 @@ import {
   type DrillKind,
   type DrillSession,
 } from '../drill/types.js';
+import type { EngineFlag } from '../engines.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { formatDuration, parseDuration, parseInteger } from '../runbook/params.js';
 import { resolveDatabaseTarget, targetLabel } from '../targets/resolve.js';
@@ -16,10 +17,7 @@ import type { TargetFlags } from '../targets/resolve.js';
 import { poolctlVersion } from '../version.js';
 import { parseCommonOptions, type CommonFlags, type Deps, type Outcome } from './common.js';
 
-export interface DrillFlags extends Pick<
-  CommonFlags,
-  'pg' | 'mysql' | 'connectTimeout' | 'output'
-> {
+export interface DrillFlags extends Pick<CommonFlags, EngineFlag | 'connectTimeout' | 'output'> {
   idle?: string;
   idleInTx?: string;
   long?: string;

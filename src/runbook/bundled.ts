@@ -4,6 +4,7 @@
  * the YAML parser or the schema library, which would add ~60 ms to every diagnose.
  */
 import { readFileSync } from 'node:fs';
+import { engineOf } from '../engines.js';
 import { UsageError } from '../errors.js';
 import type { Engine, Runbook } from './types.js';
 
@@ -44,9 +45,9 @@ function knownIds(): string {
     .join(', ');
 }
 
-/** The runbook a target's engine gets without `--runbook`: `<engine>/pool-exhausted`. */
+/** The runbook a target's engine gets without `--runbook` (src/engines.ts: `<engine>/pool-exhausted`). */
 export function defaultRunbookFor(engine: Engine): Runbook {
-  const id = `${engine}/pool-exhausted`;
+  const id = engineOf(engine).defaultRunbook;
   const rb = findRunbook(id);
   if (!rb)
     throw new UsageError(

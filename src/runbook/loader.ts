@@ -7,6 +7,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { engineOf } from '../engines.js';
 import { UsageError } from '../errors.js';
 import {
   formatPath,
@@ -151,7 +152,7 @@ async function readSql(rb: RunbookDocument, dir: string): Promise<Issue[]> {
       if (used !== step.params.length) {
         const plural = used === 1 ? '' : 's';
         const style =
-          rb.engine === 'postgres'
+          engineOf(rb.engine).placeholders === 'numbered'
             ? used > 1
               ? `$1..$${used}`
               : used
@@ -172,12 +173,13 @@ async function readSql(rb: RunbookDocument, dir: string): Promise<Issue[]> {
 }
 
 /**
- * How many positional parameters the SQL expects: PostgreSQL's highest `$n`, MySQL's count of `?`,
- * outside comments, strings and quoted names. A mismatch would otherwise fail at 3 AM with "bind
- * message supplies 1 parameters, but prepared statement requires 2".
+ * How many positional parameters the SQL expects, in the engine's style (src/engines.ts): the
+ * highest `$n` (PostgreSQL's), or the count of `?` (MySQL's), outside comments, strings and quoted
+ * names as that dialect writes them. A mismatch would otherwise fail at 3 AM with "bind message
+ * supplies 1 parameters, but prepared statement requires 2".
  */
 export function placeholderCount(engine: Engine, sql: string): number {
-  if (engine === 'postgres') {
+  if (engineOf(engine).placeholders === 'numbered') {
     const code = sql.replace(
       /--[^\n]*|\/\*[\s\S]*?\*\/|'(?:[^']|'')*'|"(?:[^"]|"")*"|\$([A-Za-z_]\w*)?\$[\s\S]*?\$\1\$/g,
       ' ',

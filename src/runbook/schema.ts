@@ -5,6 +5,7 @@
  * `path: what was expected (got what)`. Loaded only by the loader and the build, never on diagnose.
  */
 import { z } from 'zod';
+import { ENGINE_IDS } from '../engines.js';
 import { parseParameterValue } from './params.js';
 import type { Runbook, Step } from './types.js';
 
@@ -154,7 +155,7 @@ export const runbookSchema = z.strictObject({
       'expected <engine>/<name> like postgres/pool-exhausted',
     ),
   title: oneLine,
-  engine: z.enum(['postgres', 'mysql']),
+  engine: z.enum(ENGINE_IDS),
   sources: z.array(text).default([]),
   parameters: z.record(paramName, parameterSpecSchema).default({}),
   diagnose: z.array(step).min(1, 'expected at least one step'),

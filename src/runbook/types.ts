@@ -4,7 +4,10 @@
  * loads the YAML parser or the schema library.
  */
 
-export type Engine = 'postgres' | 'mysql';
+import type { Engine } from '../engines.js';
+
+// The engines are described once, in src/engines.ts.
+export type { Engine };
 export type Severity = 'info' | 'warning' | 'critical';
 export type StepKind = 'query' | 'promql' | 'kubectl' | 'terminate' | 'change' | 'manual';
 export type Phase = 'diagnose' | 'actions' | 'verify' | 'prevent';

@@ -38,7 +38,13 @@ const HEAVY = [
 ];
 
 /** The sources of poolctl itself that `--help` may load. */
-const START_UP_SOURCES = ['src/cli.ts', 'src/errors.ts', 'src/version.ts', 'src/interrupt.ts'];
+const START_UP_SOURCES = [
+  'src/cli.ts',
+  'src/engines.ts',
+  'src/errors.ts',
+  'src/version.ts',
+  'src/interrupt.ts',
+];
 
 /** poolctl's own source files bundled into the dist files a run loaded. */
 function sourcesLoaded(trace: Traced): string[] {
