@@ -26,6 +26,14 @@ export interface DatabaseTarget {
   /** Runs one read-only statement with positional parameters bound by the driver. */
   query(sql: string, params: unknown[]): Promise<Row[]>;
   /**
+   * Runs `read`, whose statements go through `query`, as of one view of the server's sessions,
+   * where the engine keeps one per transaction (PostgreSQL reads its session table once per
+   * transaction): the statements then agree with one another, and a server with 1,000 sessions
+   * copies them once instead of once per statement. A statement that fails ends the shared
+   * view; the next one starts another. Absent: each statement sees the server as it is then.
+   */
+  readTogether?<T>(read: () => Promise<T>): Promise<T>;
+  /**
    * Runs a terminate step's candidate query and returns the sessions it selects, each marked
    * with whether its user is a superuser (protection needs it).
    */

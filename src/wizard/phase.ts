@@ -39,6 +39,15 @@ const TRANSCRIPT_ROWS = 50;
 
 /** Runs the read-only steps of a phase straight through, each reported as it completes. */
 export async function runPhase(ctx: PhaseContext): Promise<PhaseResult> {
+  // Straight through, the steps read the server as of one moment (DatabaseTarget.readTogether).
+  // Not with --step: a transaction must not stay open while the operator thinks.
+  if (!ctx.stepPrompter && ctx.target.readTogether) {
+    return ctx.target.readTogether(() => runSteps(ctx));
+  }
+  return runSteps(ctx);
+}
+
+async function runSteps(ctx: PhaseContext): Promise<PhaseResult> {
   const steps = ctx.runbook[ctx.phase];
   const outcomes: StepOutcome[] = [];
   const findings: Finding[] = [];
