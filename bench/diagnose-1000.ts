@@ -1,6 +1,6 @@
 // Diagnose benchmark: `poolctl diagnose` of 1,000 connections against psql running the same SQL.
 //
-//   npm run build && npx tsx bench/diagnose-1000.ts [--runs 7] [--psql /usr/bin/psql]
+//   npm run build && npx tsx bench/diagnose-1000.ts [--runs 7] [--psql /usr/bin/psql] [--baseline DIR]
 //
 // Starts a throwaway PostgreSQL (max_connections 1100) with test/helpers' rig, holds 1,000
 // sessions (700 idle, 200 idle in transaction, 100 in pg_sleep) under the application names api,
@@ -12,6 +12,8 @@
 //       runbook's diagnose steps, read from dist/runbooks.json with the bound parameters
 //       substituted as literals
 //   (c) node -e 0
+//   (d) with --baseline DIR: another built checkout's bin/poolctl.js (say, the commit before a
+//       change), so that before and after are measured in the same run, under the same load
 // and prints the medians and poolctl / (psql + node start-up); the target is ≤ 1.5. It only
 // prints: exit 0 unless a run fails. The server is stopped at the end, and by the rig's signal
 // handlers on Ctrl-C.
@@ -42,11 +44,22 @@ const RUNBOOK = 'postgres/pool-exhausted';
 const compiled = path.join(root, 'dist', 'runbooks.json');
 
 const { values: flags } = parseArgs({
-  options: { runs: { type: 'string', default: '7' }, psql: { type: 'string' } },
+  options: {
+    runs: { type: 'string', default: '7' },
+    psql: { type: 'string' },
+    baseline: { type: 'string' },
+  },
 });
 const runs = Number(flags.runs);
 if (!Number.isInteger(runs) || runs < 1) {
   console.error(`bench/diagnose-1000: --runs ${flags.runs}: expected a whole number above 0`);
+  process.exit(2);
+}
+const baselineBin = flags.baseline && path.resolve(flags.baseline, 'bin', 'poolctl.js');
+if (baselineBin && !existsSync(path.resolve(flags.baseline!, 'dist', 'cli.js'))) {
+  console.error(
+    `bench/diagnose-1000: --baseline ${flags.baseline}: no dist/cli.js there: build it first`,
+  );
   process.exit(2);
 }
 if (!existsSync(compiled) || !existsSync(path.join(root, 'dist', 'cli.js'))) {
@@ -113,6 +126,7 @@ async function main(): Promise<void> {
       );
     const poolctl = diagnose(bin);
     const checkout = diagnose(checkoutBin);
+    const baseline = baselineBin ? diagnose(baselineBin) : undefined;
     // --psql /usr/bin/psql measures against Debian's wrapper, the `psql` on PATH.
     const psqlBin = flags.psql ?? psqlBinary();
     const psql = (): Promise<Run> =>
@@ -153,22 +167,29 @@ async function main(): Promise<void> {
     }
     await bare();
     await checkout();
+    if (baseline) {
+      const b = await baseline();
+      if (b.code !== 0 && b.code !== 4) throw new Error(`baseline exited ${b.code}: ${b.stderr}`);
+    }
 
     const times = {
       poolctl: [] as number[],
       checkout: [] as number[],
       psql: [] as number[],
       node: [] as number[],
+      baseline: [] as number[],
     };
     for (let i = 0; i < runs; i++) {
-      for (const [name, run] of [
+      const contenders = [
         ['poolctl', poolctl],
         ['checkout', checkout],
         ['psql', psql],
         ['node', bare],
-      ] as const) {
+        ...(baseline ? [['baseline', baseline] as const] : []),
+      ] as const;
+      for (const [name, run] of contenders) {
         const r = await run();
-        const isPoolctl = name === 'poolctl' || name === 'checkout';
+        const isPoolctl = name === 'poolctl' || name === 'checkout' || name === 'baseline';
         if (r.code !== 0 && !(isPoolctl && r.code === 4)) {
           throw new Error(`${name} exited ${r.code}: ${r.stderr}`);
         }
@@ -188,6 +209,15 @@ async function main(): Promise<void> {
       ["(a') the same, checkout's bin/poolctl.js", f(c)],
       [`(b) psql, the same ${steps.length} queries`, f(q)],
       ['(c) node -e 0', f(n)],
+      ...(baseline
+        ? ([
+            [`(d) --baseline ${flags.baseline}`, f(median(times.baseline))],
+            [
+              'ratio baseline / (psql + node)',
+              `${(median(times.baseline) / (q + n)).toFixed(2).padStart(7)}x`,
+            ],
+          ] as [string, string][])
+        : []),
       ['poolctl - (psql + node)', f(p - q - n)],
       [
         'ratio poolctl / (psql + node)',
