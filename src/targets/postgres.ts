@@ -104,6 +104,11 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
   // Inside readTogether: whether its transaction is open (it opens before the first statement
   // and again after a failed one, which ended it).
   let together: { open: boolean } | undefined;
+  // A kill inside readTogether would re-check and poll against the transaction's old copy of
+  // pg_stat_activity, and wait for victims that are long gone: a bug, not a run to go on with.
+  const notTogether = (what: string) => {
+    if (together) throw new Error(`internal: ${what}() called inside readTogether()`);
+  };
   const run = async (sql: string, params: unknown[]): Promise<Row[]> => {
     const shared = together;
     try {
@@ -132,9 +137,10 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
     query: run,
     // pg_stat_activity is a copy of every backend's status, taken at its first use in a
     // transaction and kept until the transaction ends (PostgreSQL's "Statistics Functions"
-    // docs). With autocommit every step copied it again: at 1,000 sessions that copy was a third
-    // of the server's time for a diagnose. One transaction per phase copies it once, and every
-    // step of the phase counts the same sessions. No prompt waits inside it (phase.ts).
+    // docs). With autocommit every step copied it again: at 1,000 sessions that was about a
+    // quarter of the server's time for a diagnose (bench/README.md). One transaction per phase
+    // copies it once, and every step of the phase counts the same sessions. No prompt waits
+    // inside it (phase.ts), and no kill runs inside it: its polls would see that old copy.
     async readTogether(read) {
       if (together) return read();
       const shared = (together = { open: false });
@@ -153,10 +159,12 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
       return result;
     },
     async candidates(request) {
+      notTogether('candidates');
       const rows = await run(candidatesSql(request.sql), request.params);
       return rows.map(toSession);
     },
     async signal(request) {
+      notTogether('signal');
       const killed = await run(
         signalSql(request.sql, request.params.length, request.mode),
         signalParams(request),
@@ -167,6 +175,7 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
       return classify(request, killed, lookup);
     },
     async stillThere(sessions, mode) {
+      notTogether('stillThere');
       if (sessions.length === 0) return new Set<number>();
       const rows = await run(stillThereSql(mode), [
         sessions.map((s) => s.pid),
