@@ -1,5 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectDatabase } from '../../src/targets/connect.js';
+import { resolveDatabaseTarget } from '../../src/targets/resolve.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { runCli } from '../helpers/run-cli.js';
 
@@ -73,5 +75,27 @@ describe('PostgreSQL: one view of the sessions per phase', () => {
     expect(step('fails')).toMatchObject({ status: 'failed', error: 'division by zero' });
     expect(step('late-after-failure')).toMatchObject({ status: 'ok' });
     expect(lateCount('late-after-failure')).toBe(1);
+  });
+
+  it("refuses a kill's calls inside the shared view, whose copy of the sessions would not change", async () => {
+    const target = await connectDatabase(
+      await resolveDatabaseTarget(
+        { pg: server.superuserUrl, connectTimeoutMs: 5000, statementTimeoutMs: 5000 },
+        {},
+      ),
+    );
+    try {
+      expect(target.readTogether).toBeDefined();
+      await expect(
+        target.readTogether!(async () => {
+          await target.query('SELECT count(*) FROM pg_stat_activity', []);
+          return target.stillThere([], 'terminate');
+        }),
+      ).rejects.toThrow('internal: stillThere() called inside readTogether()');
+      // The connection goes on working, outside the shared view.
+      expect(await target.query('SELECT 1 AS one', [])).toEqual([{ one: 1 }]);
+    } finally {
+      await target.close();
+    }
   });
 });
