@@ -121,9 +121,10 @@ describe('httpClient: lifetime and loading', () => {
     expect(run.stderr).toBe('');
     const [status, answeredAt] = run.stdout.trim().split(' ').map(Number);
     expect(status).toBe(200);
-    // undici keeps the connection for reuse (4 s by default) but unrefs it when idle.
+    // undici keeps the connection for reuse (4 s by default) but unrefs it when idle: the
+    // process ends well before the connection would (slack for a loaded machine).
     const exitedAt = Date.now();
-    expect(exitedAt - answeredAt!).toBeLessThan(1_500);
+    expect(exitedAt - answeredAt!).toBeLessThan(3_500);
   });
 
   it('importing the seams and both adapters loads neither undici nor execa; using them does', async () => {

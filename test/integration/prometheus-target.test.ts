@@ -297,7 +297,7 @@ describe('Prometheus target: failures, each one line', () => {
     expect(error.reason).toBe('timeout');
     expect(error.message).toBe(`Prometheus ${s.url}/api/v1/query: no answer within 700ms`);
     expect(took).toBeGreaterThanOrEqual(650);
-    expect(took).toBeLessThan(2_000);
+    expect(took).toBeLessThan(700 + 3_000); // slack for a loaded machine; undici's own limit is 300 s
   });
 
   it('a server that sends headers and then stalls the body: "timeout" too', async () => {
@@ -308,7 +308,7 @@ describe('Prometheus target: failures, each one line', () => {
     const started = Date.now();
     const error = await failure(open({ url: s.url, timeoutMs: 700 }).instant('up'));
     expect(error.reason).toBe('timeout');
-    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(Date.now() - started).toBeLessThan(700 + 3_000);
   });
 
   it('an abort (Ctrl-C) stops the request at once: reason "aborted"', async () => {
