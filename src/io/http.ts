@@ -102,7 +102,9 @@ export function httpClient(opts: HttpClientOptions): HttpClient {
           `${where}: no answer within ${formatDuration(req.timeoutMs / 1000)}`,
         );
 
-      const undici = await import('undici');
+      // undici is CommonJS: its exports are under `default` both in Node's ESM loader and in
+      // the esbuild bundle (where the named exports of a dynamic import are absent).
+      const { default: undici } = await import('undici');
       dispatcher ??= agent(undici.Agent, opts.caFile, caFlag);
       const url = new URL(req.url);
       url.username = '';

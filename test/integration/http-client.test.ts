@@ -158,4 +158,46 @@ describe('httpClient: lifetime and loading', () => {
     expect(after.some(of('undici'))).toBe(true);
     expect(after.some(of('execa'))).toBe(true);
   });
+
+  it('bundled as scripts/bundle.js bundles dependencies (esbuild, ESM chunks), both seams still work', async () => {
+    // A dynamic import of a CommonJS package (undici) has only `default` in the bundle, while
+    // Node's own loader also offers the named exports: a test from the sources alone misses it.
+    const esbuild = await import('esbuild');
+    const entry = path.join(dir, 'bundle-entry.ts');
+    writeFileSync(
+      entry,
+      `
+      const { httpClient } = await import(${JSON.stringify(path.join(repoRoot, 'src/io/http.ts'))});
+      const { execaRunner } = await import(${JSON.stringify(path.join(repoRoot, 'src/io/process.ts'))});
+      const r = await httpClient({ caFile: ${JSON.stringify(corp.caFile)} }).request({ method: 'GET', url: new URL(${JSON.stringify(`${corpServer.url}/x`)}), timeoutMs: 5000 });
+      const p = await execaRunner.run('echo', ['hi'], { timeoutMs: 5000 });
+      console.log(r.status, r.body, p.stdout.trim());
+    `,
+    );
+    const outdir = path.join(dir, 'bundle');
+    await esbuild.build({
+      absWorkingDir: repoRoot,
+      entryPoints: { entry },
+      outdir,
+      bundle: true,
+      splitting: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      banner: {
+        js: "import { createRequire as __poolctlCreateRequire } from 'node:module'; const require = __poolctlCreateRequire(import.meta.url);",
+      },
+      logLevel: 'silent',
+    });
+    const run = await new Promise<{ stdout: string; stderr: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        [path.join(outdir, 'entry.js')],
+        { cwd: dir, encoding: 'utf8' },
+        (_e, stdout, stderr) => resolve({ stdout, stderr }),
+      ),
+    );
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('200 ok hi');
+  });
 });
