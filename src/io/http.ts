@@ -88,7 +88,10 @@ const NETWORK_WORDS: Record<string, string> = {
  */
 export function httpClient(opts: HttpClientOptions): HttpClient {
   const caFlag = opts.caFlag ?? '--prometheus-ca';
-  let dispatcher: Promise<import('undici').Dispatcher> | undefined;
+  // One agent per timeout: undici's signal does not interrupt a connect or a TLS handshake in
+  // progress (measured: a silent TLS port held the call for undici's default 10 s), so the
+  // connect limit is the agent's, set to the request's whole deadline.
+  const agents = new Map<number, Promise<import('undici').Dispatcher>>();
 
   return {
     async request(req) {
@@ -105,7 +108,11 @@ export function httpClient(opts: HttpClientOptions): HttpClient {
       // undici is CommonJS: its exports are under `default` both in Node's ESM loader and in
       // the esbuild bundle (where the named exports of a dynamic import are absent).
       const { default: undici } = await import('undici');
-      dispatcher ??= agent(undici.Agent, opts.caFile, caFlag);
+      let dispatcher = agents.get(req.timeoutMs);
+      if (!dispatcher) {
+        dispatcher = agent(undici.Agent, opts.caFile, caFlag, req.timeoutMs);
+        agents.set(req.timeoutMs, dispatcher);
+      }
       const url = new URL(req.url);
       url.username = '';
       url.password = '';
@@ -116,7 +123,14 @@ export function httpClient(opts: HttpClientOptions): HttpClient {
         body = new URLSearchParams(req.form).toString();
         headers['content-type'] = 'application/x-www-form-urlencoded';
       }
-      try {
+      // The answer, or the deadline / the caller's abort, whichever comes first: a connect in
+      // progress does not see the signal, and the caller must not wait for it.
+      let onStop: (() => void) | undefined;
+      const stopped = new Promise<never>((_resolve, reject) => {
+        onStop = () => reject(new Error('stopped'));
+        signal.addEventListener('abort', onStop, { once: true });
+      });
+      const exchange = (async (): Promise<HttpResponse> => {
         const response = await undici.request(url, {
           method: req.method,
           headers,
@@ -134,6 +148,10 @@ export function httpClient(opts: HttpClientOptions): HttpClient {
           contentType: (Array.isArray(contentType) ? contentType[0] : contentType) ?? '',
           body: await response.body.text(),
         };
+      })();
+      exchange.catch(() => undefined); // its failure after the deadline is nobody's business
+      try {
+        return await Promise.race([exchange, stopped]);
       } catch (error) {
         if (error instanceof HttpError) throw error;
         if (deadline.aborted) throw timedOut();
@@ -153,6 +171,8 @@ export function httpClient(opts: HttpClientOptions): HttpClient {
         }
         if (/SSL|TLS/.test(code)) throw new HttpError('tls', `${where}: TLS failed (${code})`);
         throw error;
+      } finally {
+        if (onStop) signal.removeEventListener('abort', onStop);
       }
     },
   };
@@ -162,8 +182,9 @@ async function agent(
   Agent: typeof import('undici').Agent,
   caFile: string | undefined,
   caFlag: string,
+  connectTimeoutMs: number,
 ): Promise<import('undici').Dispatcher> {
-  if (!caFile) return new Agent();
+  if (!caFile) return new Agent({ connect: { timeout: connectTimeoutMs } });
   const tls = await import('node:tls');
   let pem: string;
   try {
@@ -175,5 +196,7 @@ async function agent(
   const extra = process.env.NODE_EXTRA_CA_CERTS;
   // Node already warned at start-up when this file could not be read; it then trusts no extra CA.
   const extraPem = extra ? await readFile(extra, 'utf8').catch(() => '') : '';
-  return new Agent({ connect: { ca: [...tls.rootCertificates, extraPem, pem] } });
+  return new Agent({
+    connect: { timeout: connectTimeoutMs, ca: [...tls.rootCertificates, extraPem, pem] },
+  });
 }

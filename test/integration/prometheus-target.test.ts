@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -298,6 +299,33 @@ describe('Prometheus target: failures, each one line', () => {
     expect(error.message).toBe(`Prometheus ${s.url}/api/v1/query: no answer within 700ms`);
     expect(took).toBeGreaterThanOrEqual(650);
     expect(took).toBeLessThan(700 + 3_000); // slack for a loaded machine; undici's own limit is 300 s
+  });
+
+  it('an HTTPS address whose TLS handshake never completes: "timeout" too (the connect phase)', async () => {
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen({ host: '127.0.0.1', port: 0 }, resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    try {
+      const started = Date.now();
+      const error = await failure(
+        open({ url: `https://127.0.0.1:${port}`, timeoutMs: 700 }).instant('up'),
+      );
+      expect(error.reason).toBe('timeout');
+      expect(Date.now() - started).toBeLessThan(700 + 3_000); // undici's connect limit is 10 s
+      // An abort while the handshake hangs ends the call at once, too.
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 100);
+      const abortedAt = Date.now();
+      const aborted = await failure(
+        open({ url: `https://127.0.0.1:${port}`, timeoutMs: 20_000 }).instant('up', {
+          signal: controller.signal,
+        }),
+      );
+      expect(aborted.reason).toBe('aborted');
+      expect(Date.now() - abortedAt).toBeLessThan(3_000);
+    } finally {
+      silent.close();
+    }
   });
 
   it('a server that sends headers and then stalls the body: "timeout" too', async () => {
