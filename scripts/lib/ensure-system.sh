@@ -4,7 +4,7 @@
 # the repository root) under `set -euo pipefail`; `ensure_system` does all three.
 
 # Debian packages the test rigs and the demo run, as "package:command-it-provides". The one list:
-# add the Prometheus (+ exporters) and PgBouncer packages here when their rigs land.
+# add the PgBouncer package here when its rig lands.
 DEB_PACKAGES=(
   postgresql:/usr/lib/postgresql # server binaries; the rig picks the newest version there
   mariadb-server:mariadbd        # MariaDB rig: mariadb-install-db + mariadbd in a temp dir
@@ -15,6 +15,7 @@ DEB_PACKAGES=(
                                  # setpriv: the MariaDB rig's server dies with its test process)
   prometheus-postgres-exporter:/usr/bin/prometheus-postgres-exporter # the real exporter's sessions
   prometheus-mysqld-exporter:/usr/bin/prometheus-mysqld-exporter     # (test/faults/exporter-*)
+  prometheus:/usr/bin/prometheus # the Prometheus target's rig (test/helpers/prometheus-server.ts)
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -47,8 +48,8 @@ ensure_system_packages() {
     log "installing ${missing[*]}"
     apt-get update
     # Debian's postgresql creates and starts a cluster "main" on 5432, mariadb-server a server on
-    # 3306, the exporters services on 9187 and 9104; the tests never use them (they run their own
-    # exporters on free ports).
+    # 3306, the exporters services on 9187 and 9104, prometheus one on 9090 (where systemd
+    # runs); the tests never use them (they run their own servers and exporters on free ports).
     DEBIAN_FRONTEND=noninteractive "${install[@]}"
   fi
 }
