@@ -130,41 +130,58 @@ export async function checkRunbookFile(
   return { file, ok: true, runbook: { ...rb, origin: path.resolve(file) }, errors: [] };
 }
 
-/** Fills each query and terminate step's `sql` from its file and checks its placeholders. */
+/**
+ * Fills each SQL step's text from its file (query, terminate, a database change and its read) and
+ * checks its placeholders against `params`.
+ */
 async function readSql(rb: RunbookDocument, dir: string): Promise<Issue[]> {
   const issues: Issue[] = [];
+  const read = async (
+    at: (string | number)[],
+    file: string,
+    params: string[],
+    listKey: 'params' | null,
+  ): Promise<string | undefined> => {
+    const where = path.join(dir, file);
+    let sql: string;
+    try {
+      sql = await readFile(where, 'utf8');
+    } catch (err) {
+      issues.push({ path: at, message: `cannot read ${where}: ${reason(err)}` });
+      return undefined;
+    }
+    if (sql.trim() === '') {
+      issues.push({ path: at, message: `${where} is empty` });
+      return undefined;
+    }
+    const used = placeholderCount(rb.engine, sql);
+    if (used !== params.length) {
+      const plural = used === 1 ? '' : 's';
+      const style =
+        rb.engine === 'postgres'
+          ? used > 1
+            ? `$1..$${used}`
+            : used
+              ? '$1'
+              : 'no $n placeholders'
+          : `${used} ? placeholder${plural}`;
+      const listed = params.length ? `${params.length} (${params.join(', ')})` : 'none';
+      issues.push({
+        path: listKey ? [...at.slice(0, -1), listKey] : at,
+        message: listKey
+          ? `${file} uses ${style}, but params lists ${listed}`
+          : `${file} uses ${style}, but a read takes no parameters`,
+      });
+    }
+    return sql;
+  };
   for (const phase of PHASES) {
     for (const [i, step] of rb[phase].entries()) {
-      if (step.kind !== 'query' && step.kind !== 'terminate') continue;
-      const where = path.join(dir, step.sqlFile);
-      try {
-        step.sql = await readFile(where, 'utf8');
-      } catch (err) {
-        issues.push({ path: [phase, i, 'sql'], message: `cannot read ${where}: ${reason(err)}` });
-        continue;
-      }
-      if (step.sql.trim() === '') {
-        issues.push({ path: [phase, i, 'sql'], message: `${where} is empty` });
-        continue;
-      }
-      const used = placeholderCount(rb.engine, step.sql);
-      if (used !== step.params.length) {
-        const plural = used === 1 ? '' : 's';
-        const style =
-          rb.engine === 'postgres'
-            ? used > 1
-              ? `$1..$${used}`
-              : used
-                ? '$1'
-                : 'no $n placeholders'
-            : `${used} ? placeholder${plural}`;
-        const listed = step.params.length
-          ? `${step.params.length} (${step.params.join(', ')})`
-          : 'none';
-        issues.push({
-          path: [phase, i, 'params'],
-          message: `${step.sqlFile} uses ${style}, but params lists ${listed}`,
-        });
+      if (step.kind === 'query' || step.kind === 'terminate') {
+        step.sql = (await read([phase, i, 'sql'], step.sqlFile, step.params, 'params')) ?? '';
+      } else if (step.kind === 'change' && step.target === 'database') {
+        step.sql = (await read([phase, i, 'sql'], step.sqlFile, step.params, 'params')) ?? '';
+        step.readSql = (await read([phase, i, 'read'], step.readFile, [], null)) ?? '';
       }
     }
   }
