@@ -69,4 +69,21 @@ describe('diagnose on PostgreSQL: the steps poolctl cannot run are rendered by h
       'flag',
     );
   });
+
+  it('a user runbook (--runbook FILE) that includes a shared part runs it, overrides applied', async () => {
+    const result = await runCli([
+      'diagnose',
+      '--pg',
+      server.superuserUrl,
+      '--runbook',
+      'test/fixtures/runbooks/include/main.yaml',
+    ]);
+    // Exit 4: the fixture has no metrics step, so its status is unknown; the steps ran.
+    expect(result.code, result.stderr).toBe(4);
+    expect(result.stdout).toContain('runbook postgres/main');
+    // The part's kubectl step, with main.yaml's default for the part's parameter.
+    expect(result.stdout).toContain(
+      ['  - Rollouts', '    kubectl rollout history deployment/web'].join('\n'),
+    );
+  });
 });
