@@ -3,7 +3,8 @@ import { ExitCode, UsageError } from '../errors.js';
 import type { DiagnoseView, Suggestion } from '../io/diagnose-view.js';
 import { buildReport, writeReport } from '../io/json-report.js';
 import { recordingPrompter } from '../io/prompter.js';
-import type { Runbook } from '../runbook/types.js';
+import { byHandCommand } from '../runbook/render.js';
+import type { ParameterValues, Runbook } from '../runbook/types.js';
 import type { ActionRecord } from '../wizard/mitigation.js';
 import { healthOf, suggestedActions, type PhaseResult } from '../wizard/model.js';
 import { redactText, withoutUrlSecrets } from '../transcript/redact.js';
@@ -81,7 +82,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
       reporter: view ?? quietReporter,
       stepPrompter: opts.step ? recordingPrompter(deps.prompter(), transcript) : undefined,
     });
-    const suggestions = suggestionsFor(runbook, result, opts);
+    const suggestions = suggestionsFor(runbook, values, result, opts);
     const status = healthOf(result);
     view?.summary({ status, result, suggestions, transcript });
     if (run.interactive && ui && view && style && suggestions.length > 0) {
@@ -150,6 +151,7 @@ export async function verifyAndReport(
 /** The fitting actions, each with the exact command that repeats it without prompts. */
 export function suggestionsFor(
   runbook: Runbook,
+  values: ParameterValues,
   result: PhaseResult,
   opts: CommonOptions,
 ): Suggestion[] {
@@ -165,9 +167,10 @@ export function suggestionsFor(
       .map((s) => ` --set ${withoutUrlSecrets(redactText(s))}`)
       .join('');
     const summary = ('summary' in action && action.summary) || action.why;
+    // A manual action is the operator's: its commands with the real values, ready to paste.
     const command =
       action.kind === 'manual'
-        ? action.command
+        ? byHandCommand(action, values, runbook.parameters).lines.join('\n')
         : `poolctl mitigate --action ${id}${targetFlag}${sets} --yes`;
     return [{ id, title: action.title, summary, command }];
   });

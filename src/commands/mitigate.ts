@@ -115,7 +115,7 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
         transcript,
         reporter: view,
       });
-      const suggestions = suggestionsFor(runbook, result, opts);
+      const suggestions = suggestionsFor(runbook, values, result, opts);
       view.summary({
         status: healthOf(result),
         result,

@@ -165,17 +165,34 @@ function describeStep(step: Step, n: number): string[] {
     }
     case 'promql':
       out.push(`     promql${step.range ? ` over ${step.range}` : ''}: ${step.query}`);
+      if (step.columns) out.push(`     columns: ${step.columns.join(', ')}`);
       break;
-    case 'kubectl':
+    case 'kubectl': {
+      const filters = [
+        step.grep ? `lines matching ${step.grep}` : '',
+        step.tail ? `last ${step.tail}` : '',
+      ].filter(Boolean);
       out.push(
-        `     command: kubectl ${step.args.join(' ')}${step.grep ? `   (lines matching ${step.grep})` : ''}`,
+        `     command: kubectl ${step.args.join(' ')}${filters.length ? `   (${filters.join(', ')})` : ''}`,
       );
       break;
+    }
     case 'change':
-      out.push(`     summary: ${step.summary}`, `     preview: ${step.preview}`);
+      out.push(`     summary: ${step.summary}`, `     target: ${step.target}`);
+      if (step.target === 'kubernetes') {
+        for (const c of step.commands) out.push(`     command: kubectl ${c.join(' ')}`);
+        if (step.wait) out.push(`     wait: kubectl ${step.wait.join(' ')}`);
+      } else {
+        out.push(`     sql: ${step.sqlFile} (params: ${step.params.join(', ') || 'none'})`);
+        out.push(indent(step.sql.trimEnd(), '       '));
+        out.push(`     read: ${step.readFile}`);
+        out.push(indent(step.readSql.trimEnd(), '       '));
+      }
       break;
     case 'manual':
-      out.push(`     command: ${step.command}`);
+      if (step.summary) out.push(`     summary: ${step.summary}`);
+      for (const c of step.commands) out.push(`     command: ${c.join(' ')}`);
+      if (step.note) out.push(`     note: ${step.note}`);
       break;
   }
   if (step.findings.length) {

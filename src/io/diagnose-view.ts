@@ -210,6 +210,8 @@ export class DiagnoseView implements PhaseReporter {
       for (const st of manual) {
         this.print(indent(`- ${st.title}`));
         this.print(indent(s.cyan(st.command ?? ''), 4));
+        if (st.flag)
+          this.print(indent(s.dim(`(poolctl can run this itself, given ${st.flag})`), 4));
       }
     }
     this.print();

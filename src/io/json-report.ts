@@ -19,7 +19,8 @@ export interface JsonReport {
   findings: Finding[];
   actions: object[];
   suggested: Suggestion[];
-  manual: { step: string; title: string; command: string; status: string }[];
+  /** `flag`: what would let poolctl run the step itself (`--prometheus URL`). */
+  manual: { step: string; title: string; command: string; flag?: string; status: string }[];
   metrics: Metrics;
   /** Where the transcript was meant to be (as given or by default). */
   transcript: string;
@@ -91,6 +92,7 @@ export function buildReport(input: {
         step: s.id,
         title: s.title,
         command: s.command ?? '',
+        ...(s.flag ? { flag: s.flag } : {}),
         status: s.manual ?? 'pending',
       })),
     metrics: input.metrics ?? input.result?.metrics ?? {},

@@ -6,16 +6,10 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { engineOf } from '../engines.js';
 import { UsageError } from '../errors.js';
-import {
-  formatPath,
-  parseRunbookDocument,
-  PHASES,
-  type Issue,
-  type RunbookDocument,
-} from './schema.js';
+import { assemble, isRecord, issueLine, readSource, reason } from './include.js';
+import { parseRunbookDocument, PHASES, type Issue, type RunbookDocument } from './schema.js';
 import type { Engine, Runbook } from './types.js';
 
 /** The outcome of checking one runbook file; `errors` are complete one-line messages. */
@@ -53,13 +47,22 @@ export function validateRunbookFiles(
   return Promise.all(files.map((f) => checkRunbookFile(f, options)));
 }
 
-/** Every `*.yaml` directly in `dir` and one level down (`<engine>/<name>.yaml`), sorted. */
+/**
+ * The folder of parts that runbooks include (`include: [../shared/application.yaml]`): they are no
+ * runbooks of their own, and are checked through each runbook that includes them.
+ */
+export const SHARED_DIR = 'shared';
+
+/**
+ * Every `*.yaml` directly in `dir` and one level down (`<engine>/<name>.yaml`), sorted; the
+ * `shared/` folder of included parts is left out.
+ */
 export async function findRunbookSources(dir: string): Promise<string[]> {
   const found: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     if (entry.isFile() && /\.ya?ml$/.test(entry.name)) found.push(full);
-    if (entry.isDirectory()) {
+    if (entry.isDirectory() && entry.name !== SHARED_DIR) {
       for (const sub of await readdir(full, { withFileTypes: true })) {
         if (sub.isFile() && /\.ya?ml$/.test(sub.name)) found.push(path.join(full, sub.name));
       }
@@ -83,36 +86,28 @@ export async function checkRunbookFile(
   options: CheckOptions = {},
 ): Promise<RunbookFileResult> {
   const fail = (errors: string[]): RunbookFileResult => ({ file, ok: false, errors });
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    return fail([`${file}: cannot read the runbook: ${reason(err)}`]);
-  }
+  const read = await readSource(file, (why) => `${file}: cannot read the runbook: ${why}`);
+  if (!read.source) return fail(read.errors);
+  const root = read.source;
 
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-  if (doc.errors.length) {
-    // One broken line often yields several parser errors; the first says the most.
-    const byLine = new Map<number, string>();
-    for (const e of doc.errors) {
-      const line = e.linePos?.[0].line ?? lines.linePos(e.pos[0]).line;
-      if (!byLine.has(line))
-        byLine.set(line, `${file}:${line}: invalid YAML: ${e.message.split('\n')[0]}`);
-    }
-    return fail([...byLine.values()]);
-  }
-
+  // A mapping may include shared parts; anything else is the schema's to describe.
+  const assembled = isRecord(root.value) ? await assemble(root) : undefined;
+  if (assembled && !assembled.data) return fail(assembled.errors);
+  const locate = (p: readonly (string | number)[]) =>
+    assembled ? assembled.locate(p) : { source: root, path: [...p] };
+  const sources = [root.file];
   const format = (issues: Issue[]) =>
     issues
-      .map((i) => ({
-        line: lineOf(doc, lines, i.path),
-        text: `${formatPath(i.path)}: ${i.message}`,
-      }))
-      .sort((a, b) => a.line - b.line)
-      .map((i) => `${file}:${i.line}: ${i.text}`);
+      .map((i) => {
+        const at = locate(i.path);
+        if (!sources.includes(at.source.file)) sources.push(at.source.file);
+        return { ...issueLine(at.source, { ...i, path: at.path }), file: at.source.file };
+      })
+      // The runbook's own problems first, then each included file's, each by line.
+      .sort((a, b) => sources.indexOf(a.file) - sources.indexOf(b.file) || a.line - b.line)
+      .map((i) => i.text);
 
-  const parsed = parseRunbookDocument(doc.toJS());
+  const parsed = parseRunbookDocument(assembled ? assembled.data : root.value);
   if (!parsed.runbook) return fail(format(parsed.issues));
   const rb = parsed.runbook;
 
@@ -126,46 +121,67 @@ export async function checkRunbookFile(
       });
     }
   }
-  issues.push(...(await readSql(rb, path.dirname(file))));
+  // A step's SQL files sit next to the file the step is written in.
+  issues.push(...(await readSql(rb, (p) => path.dirname(locate(p).source.file))));
   if (issues.length) return fail(format(issues));
   return { file, ok: true, runbook: { ...rb, origin: path.resolve(file) }, errors: [] };
 }
 
-/** Fills each query and terminate step's `sql` from its file and checks its placeholders. */
-async function readSql(rb: RunbookDocument, dir: string): Promise<Issue[]> {
+/**
+ * Fills each SQL step's text from its file (query, terminate, a database change and its read) and
+ * checks its placeholders against `params`.
+ */
+async function readSql(
+  rb: RunbookDocument,
+  dirOf: (stepPath: (string | number)[]) => string,
+): Promise<Issue[]> {
   const issues: Issue[] = [];
+  const read = async (
+    at: (string | number)[],
+    file: string,
+    params: string[],
+    listKey: 'params' | null,
+  ): Promise<string | undefined> => {
+    const where = path.join(dirOf(at), file);
+    let sql: string;
+    try {
+      sql = await readFile(where, 'utf8');
+    } catch (err) {
+      issues.push({ path: at, message: `cannot read ${where}: ${reason(err)}` });
+      return undefined;
+    }
+    if (sql.trim() === '') {
+      issues.push({ path: at, message: `${where} is empty` });
+      return undefined;
+    }
+    const used = placeholderCount(rb.engine, sql);
+    if (used !== params.length) {
+      const plural = used === 1 ? '' : 's';
+      const style =
+        engineOf(rb.engine).placeholders === 'numbered'
+          ? used > 1
+            ? `$1..$${used}`
+            : used
+              ? '$1'
+              : 'no $n placeholders'
+          : `${used} ? placeholder${plural}`;
+      const listed = params.length ? `${params.length} (${params.join(', ')})` : 'none';
+      issues.push({
+        path: listKey ? [...at.slice(0, -1), listKey] : at,
+        message: listKey
+          ? `${file} uses ${style}, but params lists ${listed}`
+          : `${file} uses ${style}, but a read takes no parameters`,
+      });
+    }
+    return sql;
+  };
   for (const phase of PHASES) {
     for (const [i, step] of rb[phase].entries()) {
-      if (step.kind !== 'query' && step.kind !== 'terminate') continue;
-      const where = path.join(dir, step.sqlFile);
-      try {
-        step.sql = await readFile(where, 'utf8');
-      } catch (err) {
-        issues.push({ path: [phase, i, 'sql'], message: `cannot read ${where}: ${reason(err)}` });
-        continue;
-      }
-      if (step.sql.trim() === '') {
-        issues.push({ path: [phase, i, 'sql'], message: `${where} is empty` });
-        continue;
-      }
-      const used = placeholderCount(rb.engine, step.sql);
-      if (used !== step.params.length) {
-        const plural = used === 1 ? '' : 's';
-        const style =
-          engineOf(rb.engine).placeholders === 'numbered'
-            ? used > 1
-              ? `$1..$${used}`
-              : used
-                ? '$1'
-                : 'no $n placeholders'
-            : `${used} ? placeholder${plural}`;
-        const listed = step.params.length
-          ? `${step.params.length} (${step.params.join(', ')})`
-          : 'none';
-        issues.push({
-          path: [phase, i, 'params'],
-          message: `${step.sqlFile} uses ${style}, but params lists ${listed}`,
-        });
+      if (step.kind === 'query' || step.kind === 'terminate') {
+        step.sql = (await read([phase, i, 'sql'], step.sqlFile, step.params, 'params')) ?? '';
+      } else if (step.kind === 'change' && step.target === 'database') {
+        step.sql = (await read([phase, i, 'sql'], step.sqlFile, step.params, 'params')) ?? '';
+        step.readSql = (await read([phase, i, 'read'], step.readFile, [], null)) ?? '';
       }
     }
   }
@@ -193,34 +209,4 @@ export function placeholderCount(engine: Engine, sql: string): number {
     ' ',
   );
   return (code.match(/\?/g) ?? []).length;
-}
-
-function reason(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EACCES') return 'permission denied';
-  if (code === 'EISDIR') return 'is a directory';
-  return (err as Error).message;
-}
-
-/** The line of the YAML node at `path`: the key's line for a mapping entry, else the nearest parent's. */
-function lineOf(doc: Document, lines: LineCounter, docPath: readonly (string | number)[]): number {
-  let node: unknown = doc.contents;
-  let offset = (node as { range?: [number] } | null)?.range?.[0] ?? 0;
-  for (const key of docPath) {
-    if (isMap(node)) {
-      const pair = node.items.find(
-        (p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(key),
-      );
-      if (!pair) break;
-      offset = (pair.key as { range?: [number] }).range?.[0] ?? offset;
-      node = pair.value;
-    } else if (isSeq(node) && typeof key === 'number' && node.items[key]) {
-      node = node.items[key];
-      offset = (node as { range?: [number] }).range?.[0] ?? offset;
-    } else {
-      break;
-    }
-  }
-  return lines.linePos(offset).line;
 }

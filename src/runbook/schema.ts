@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { ENGINE_IDS } from '../engines.js';
 import { parseParameterValue } from './params.js';
-import type { Runbook, Step } from './types.js';
+import type { ChangeStep, Phase, Runbook, Step } from './types.js';
 
 /** One problem in a runbook document: where (a path into the YAML) and what was expected. */
 export interface Issue {
@@ -86,6 +86,16 @@ const stepBase = {
 };
 
 const params = z.array(paramName).default([]);
+/** An argument array (argv, never a shell line); YAML reads `--tail, 500` as a number: same text. */
+const argv = z.array(scalarText).min(1, 'expected at least one argument');
+const jsRegex = text.refine((s) => {
+  try {
+    new RegExp(s, 'i');
+    return true;
+  } catch {
+    return false;
+  }
+}, 'expected a JavaScript regular expression like connection|leak');
 
 /** The YAML shape of each step kind, before `sql` (a file name) becomes `sqlFile`. */
 export const stepShapes = {
@@ -103,12 +113,14 @@ export const stepShapes = {
     kind: z.literal('promql'),
     query: text,
     range: duration.optional(),
+    columns: z.array(text).min(1, 'expected at least one column').optional(),
   }),
   kubectl: z.strictObject({
     ...stepBase,
     kind: z.literal('kubectl'),
-    args: z.array(scalarText).min(1, 'expected at least one argument'),
-    grep: text.optional(),
+    args: argv,
+    grep: jsRegex.optional(),
+    tail: z.number().int().min(1, 'expected a whole number of at least 1').optional(),
   }),
   terminate: z.strictObject({
     ...stepBase,
@@ -118,17 +130,35 @@ export const stepShapes = {
     mode: z.enum(['cancel', 'terminate']),
     summary: oneLine,
   }),
-  change: z.strictObject({
-    ...stepBase,
-    kind: z.literal('change'),
-    summary: oneLine,
-    preview: text,
-  }),
   manual: z.strictObject({
     ...stepBase,
     kind: z.literal('manual'),
     summary: oneLine.optional(),
-    command: text,
+    commands: z.array(argv).min(1, 'expected at least one command'),
+    note: oneLine.optional(),
+  }),
+};
+
+export const CHANGE_TARGETS = ['database', 'kubernetes'] as const;
+
+/** A change step's YAML shape per target. */
+export const changeShapes = {
+  kubernetes: z.strictObject({
+    ...stepBase,
+    kind: z.literal('change'),
+    target: z.literal('kubernetes'),
+    summary: oneLine,
+    commands: z.array(argv).min(1, 'expected at least one command'),
+    wait: argv.optional(),
+  }),
+  database: z.strictObject({
+    ...stepBase,
+    kind: z.literal('change'),
+    target: z.literal('database'),
+    summary: oneLine,
+    sql: sqlFile,
+    params,
+    read: sqlFile,
   }),
 };
 
@@ -137,7 +167,16 @@ const step = z.discriminatedUnion('kind', [
   stepShapes.promql,
   stepShapes.kubectl,
   stepShapes.terminate.transform(({ sql, ...rest }) => ({ ...rest, sqlFile: sql, sql: '' })),
-  stepShapes.change,
+  z.discriminatedUnion('target', [
+    changeShapes.kubernetes,
+    changeShapes.database.transform(({ sql, read, ...rest }) => ({
+      ...rest,
+      sqlFile: sql,
+      sql: '',
+      readFile: read,
+      readSql: '',
+    })),
+  ]),
   stepShapes.manual,
 ]);
 
@@ -181,12 +220,21 @@ type StepsMatch = false extends {
 }[Step['kind']]
   ? false
   : true;
+type ChangesMatch = false extends {
+  [T in ChangeStep['target']]: SameKeys<
+    Extract<ParsedStep, { kind: 'change'; target: T }>,
+    Extract<ChangeStep, { target: T }>
+  >;
+}[ChangeStep['target']]
+  ? false
+  : true;
 const _schemaMatchesTypes: [
   Parsed extends RunbookDocument ? true : false,
   RunbookDocument extends Parsed ? true : false,
   StepsMatch,
+  ChangesMatch,
   SameKeys<Parsed, RunbookDocument>,
-] = [true, true, true, true];
+] = [true, true, true, true, true];
 void _schemaMatchesTypes;
 
 /** Validates a parsed YAML document: schema first, then the cross-checks on what parsed. */
@@ -264,6 +312,8 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown): Issue[] {
         message: unknownKeyMessage(key, knownKeysAt(path, data)),
       }));
     case 'invalid_union': {
+      if (issue.discriminator === 'target')
+        return [{ path, message: expectMissing(`one of ${CHANGE_TARGETS.join(', ')}`) }];
       if (issue.discriminator)
         return [{ path, message: expectMissing(`one of ${STEP_KINDS.join(', ')}`) }];
       const types = issue.errors.flatMap((branch) =>
@@ -302,9 +352,15 @@ function knownKeysAt(path: readonly PropertyKey[], data: unknown): string[] {
   if (last === 'count') return keys(countCondition);
   if (path[path.length - 2] === 'findings') return keys(findingRule);
   const kind = at(data, [...path, 'kind']).value;
+  if (kind === 'change') {
+    const target = at(data, [...path, 'target']).value;
+    if (typeof target === 'string' && Object.hasOwn(changeShapes, target))
+      return keys(changeShapes[target as ChangeStep['target']]);
+    return [...new Set(Object.values(changeShapes).flatMap(keys))];
+  }
   const shape =
     typeof kind === 'string' && Object.hasOwn(stepShapes, kind)
-      ? stepShapes[kind as Step['kind']]
+      ? stepShapes[kind as Exclude<Step['kind'], 'change'>]
       : undefined;
   return shape ? keys(shape) : [];
 }
@@ -335,6 +391,54 @@ function editDistance(a: string, b: string): number {
 
 function list(names: string[], none: string): string {
   return names.length ? names.join(', ') : none;
+}
+
+/**
+ * The step kinds each phase may hold. Diagnose and verify only read (a destructive step there would
+ * run without the preview and approval of an action); actions change things or say what to do by
+ * hand; prevent is advice and configuration, never a session kill.
+ */
+export const PHASE_KINDS: Record<Phase, readonly Step['kind'][]> = {
+  diagnose: ['query', 'promql', 'kubectl', 'manual'],
+  verify: ['query', 'promql', 'kubectl', 'manual'],
+  actions: ['terminate', 'change', 'manual'],
+  prevent: ['query', 'promql', 'kubectl', 'change', 'manual'],
+};
+
+const PHASE_RULE: Record<Phase, string> = {
+  diagnose: 'diagnose only reads',
+  verify: 'verify only reads',
+  actions: 'an action changes something or is done by hand',
+  prevent: 'prevent never kills sessions',
+};
+
+/** `{name}` in a template, as `renderTemplate` and `renderArgs` replace it. */
+const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+export function placeholdersIn(template: string): string[] {
+  return [...template.matchAll(PLACEHOLDER)].map((m) => m[1]!);
+}
+
+/** Every text of a step that takes `{param}` placeholders, with its path inside the step. */
+function templatesOf(s: Step): [(string | number)[], string][] {
+  const argvs = (key: string, list: string[][]) =>
+    list.flatMap((args, i) => args.map((a, j): [(string | number)[], string] => [[key, i, j], a]));
+  switch (s.kind) {
+    case 'promql':
+      return [[['query'], s.query]];
+    case 'kubectl':
+      return s.args.map((a, j) => [['args', j], a]);
+    case 'manual':
+      return argvs('commands', s.commands);
+    case 'change':
+      if (s.target === 'database') return [];
+      return [
+        ...argvs('commands', s.commands),
+        ...(s.wait ?? []).map((a, j): [(string | number)[], string] => [['wait', j], a]),
+      ];
+    default:
+      return [];
+  }
 }
 
 /** The rules across fields: unique ids, references that resolve, defaults that parse. */
@@ -380,8 +484,21 @@ export function crossCheck(rb: RunbookDocument): Issue[] {
           message: `duplicate step id "${s.id}" (first used at ${first})`,
         });
       else stepIds.set(s.id, formatPath([...here, 'id']));
-      if (s.kind === 'query' || s.kind === 'terminate') {
-        s.params.forEach((p, k) => checkParam([...here, 'params', k], p));
+      if (!PHASE_KINDS[phase].includes(s.kind)) {
+        issues.push({
+          path: [...here, 'kind'],
+          message: `expected one of ${PHASE_KINDS[phase].join(', ')}: ${PHASE_RULE[phase]} (got "${s.kind}")`,
+        });
+      }
+      if ('params' in s) s.params.forEach((p, k) => checkParam([...here, 'params', k], p));
+      for (const [where, template] of templatesOf(s)) {
+        for (const name of placeholdersIn(template)) {
+          if (declared.includes(name)) continue;
+          issues.push({
+            path: [...here, ...where],
+            message: `step "${s.id}" uses {${name}}, which is not a declared parameter (declared: ${list(declared, 'none')})`,
+          });
+        }
       }
       s.findings.forEach((f, j) => {
         const fpath = [...here, 'findings', j];

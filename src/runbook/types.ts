@@ -11,6 +11,8 @@ export type { Engine };
 export type Severity = 'info' | 'warning' | 'critical';
 export type StepKind = 'query' | 'promql' | 'kubectl' | 'terminate' | 'change' | 'manual';
 export type Phase = 'diagnose' | 'actions' | 'verify' | 'prevent';
+/** The kinds of system a step runs against; `targetOf` in `targets.ts` maps a step to one. */
+export type TargetKind = 'database' | 'prometheus' | 'kubernetes';
 
 export type ParameterType = 'duration' | 'percent' | 'integer' | 'string';
 
@@ -78,16 +80,26 @@ export interface QueryStep extends StepBase {
   maxRows?: number;
 }
 
+/** A Prometheus query: read-only, needs a `prometheus` target. */
 export interface PromqlStep extends StepBase {
   kind: 'promql';
+  /** PromQL; `{param}` placeholders are replaced by the raw value (a label selector, a metric name). */
   query: string;
+  /** A range query over this long (`1h`); absent = an instant query. */
   range?: string;
+  /** The series' labels and value columns shown in the human table, in order (default: all). */
+  columns?: string[];
 }
 
+/** A kubectl read: read-only, needs a `kubernetes` target. */
 export interface KubectlStep extends StepBase {
   kind: 'kubectl';
+  /** kubectl's argument array; `{param}` replaced per element (an argv element, never a shell). */
   args: string[];
+  /** A JS regular expression source matched case-insensitively per output line: only matches are kept. */
   grep?: string;
+  /** Keep only the last N lines (after `grep`). */
+  tail?: number;
 }
 
 export interface TerminateStep extends StepBase {
@@ -101,19 +113,47 @@ export interface TerminateStep extends StepBase {
   summary: string;
 }
 
-export interface ChangeStep extends StepBase {
+interface ChangeBase extends StepBase {
   kind: 'change';
+  /** Shown in the action menu. */
   summary: string;
-  /** The command or statement shown in the preview, with `{param}` placeholders. */
-  preview: string;
 }
 
+/** A change to the cluster: kubectl commands applied in order, then one that confirms the effect. */
+export interface KubernetesChangeStep extends ChangeBase {
+  target: 'kubernetes';
+  /** kubectl argument arrays, applied in order; `{param}` placeholders per element. */
+  commands: string[][];
+  /** kubectl arguments that wait for and confirm the effect, e.g. `rollout status deployment/{deployment}`. */
+  wait?: string[];
+}
+
+/** A change to the database server's settings (`SET GLOBAL`), read before and after. */
+export interface DatabaseChangeStep extends ChangeBase {
+  target: 'database';
+  /** The statement's .sql file relative to the runbook. */
+  sqlFile: string;
+  /** The statement, read from `sqlFile` by the loader. */
+  sql: string;
+  /** Parameter names bound positionally, as for a query. Never interpolated. */
+  params: string[];
+  /** The .sql file that reads the current value: one row with columns `setting` and `value`. */
+  readFile: string;
+  /** Its text, read by the loader. */
+  readSql: string;
+}
+
+export type ChangeStep = KubernetesChangeStep | DatabaseChangeStep;
+
+/** What the operator does by hand: poolctl never runs it. */
 export interface ManualStep extends StepBase {
   kind: 'manual';
   /** Shown in the action menu when the manual step is an action. */
   summary?: string;
-  /** The exact command for the operator, with `{param}` placeholders. */
-  command: string;
+  /** Argument arrays of the commands to run, in order, with `{param}` placeholders per element. */
+  commands: string[][];
+  /** One line after the commands, e.g. "then restart PostgreSQL: pg_reload_conf() is not enough". */
+  note?: string;
 }
 
 export type Step = QueryStep | PromqlStep | KubectlStep | TerminateStep | ChangeStep | ManualStep;

@@ -2,6 +2,7 @@ import { CancelledError } from '../errors.js';
 import { critical, interruptRequested } from '../interrupt.js';
 import type { Prompter } from '../io/prompter.js';
 import { bindParameters, renderTemplate } from '../runbook/params.js';
+import { byHandCommand } from '../runbook/render.js';
 import type { ParameterValues, Runbook, Step, TerminateStep } from '../runbook/types.js';
 import { countOutcomes, executeKill, type VictimResult } from '../safety/kill.js';
 import { selectVictims, type Selection } from '../safety/selection.js';
@@ -84,9 +85,7 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
   };
   if (action.kind !== 'terminate') {
     // Changes through kubectl and configuration are done by hand until their adapters exist.
-    const template =
-      action.kind === 'change' ? action.preview : action.kind === 'manual' ? action.command : '';
-    record.command = renderTemplate(template, ctx.values, ctx.runbook.parameters);
+    record.command = byHandCommand(action, ctx.values, ctx.runbook.parameters).lines.join('\n');
     ctx.transcript.append({
       type: 'manual',
       step: action.id,

@@ -31,8 +31,13 @@ export interface StepOutcome {
   rows?: Row[];
   findings: Finding[];
   error?: string;
-  /** Manual steps: the exact command for the operator and whether it was done. */
+  /**
+   * Steps done by hand (manual ones, and those whose target poolctl does not have): the exact
+   * command lines for the operator and whether it was done.
+   */
   command?: string;
+  /** The flag that would let poolctl run the step itself (`--prometheus URL`). */
+  flag?: string;
   manual?: 'pending' | 'done' | 'skipped';
   note?: string;
 }

@@ -1,4 +1,5 @@
-import { bindParameters, renderTemplate } from '../runbook/params.js';
+import { bindParameters } from '../runbook/params.js';
+import { byHandCommand } from '../runbook/render.js';
 import type { ParameterValues, Runbook, Step } from '../runbook/types.js';
 import { sanitizeRows } from '../io/sanitize.js';
 import type { Prompter } from '../io/prompter.js';
@@ -61,8 +62,8 @@ async function runSteps(ctx: PhaseContext): Promise<PhaseResult> {
       continue;
     }
     let outcome = await runStep(step, ctx, metrics);
-    // Manual steps already asked the operator (done / skip) inside runStep.
-    if (ctx.stepPrompter && step.kind !== 'manual') {
+    // Steps done by hand already asked the operator (done / skip) inside runStep.
+    if (ctx.stepPrompter && outcome.manual === undefined) {
       // --step: continue, skip the next step, re-run this one, add a note, or quit.
       for (;;) {
         const choice = await pauseAfter(ctx.stepPrompter, step, outcome);
@@ -164,9 +165,13 @@ async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise
     phase: ctx.phase,
   });
 
-  if (step.kind === 'manual') {
-    const command = renderTemplate(step.command, ctx.values, ctx.runbook.parameters);
+  // No Prometheus or kubectl target yet: those steps, like manual ones, are the operator's, with
+  // the command rendered from the real values and the flag that would let poolctl run them.
+  if (step.kind === 'manual' || step.kind === 'promql' || step.kind === 'kubectl') {
+    const byHand = byHandCommand(step, ctx.values, ctx.runbook.parameters);
+    const command = byHand.lines.join('\n');
     const outcome: StepOutcome = { ...base, command, manual: 'pending' };
+    if (byHand.flag) outcome.flag = byHand.flag;
     if (ctx.stepPrompter) {
       outcome.manual = await ctx.stepPrompter.select<'done' | 'skipped'>(
         `By hand: ${command}`,
@@ -193,7 +198,7 @@ async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise
   }
 
   if (step.kind !== 'query') {
-    // promql and kubectl get their adapters later; destructive kinds never run in a read-only phase.
+    // Destructive kinds never run in a read-only phase (validation keeps them out).
     const outcome: StepOutcome = { ...base, error: `no ${step.kind} adapter in this phase` };
     await ctx.reporter.stepFinished(outcome);
     return outcome;

@@ -63,7 +63,9 @@ describe('PostgreSQL: secrets never leave poolctl', () => {
   let bare: string;
   let password: string;
   let oncallUrl: string;
-  const promSet = `prometheus_url=http://prom:${PROM_SECRET}@127.0.0.1:9/?token=${PROM_TOKEN}`;
+  // A --set value that reaches a by-hand command (the kubectl logs line): credentials in a URL,
+  // as the prometheus_url parameter carried them before Prometheus became a target.
+  const promSet = `label_selector=http://prom:${PROM_SECRET}@127.0.0.1:9/?token=${PROM_TOKEN}`;
   const sets = ['--set', 'leak_idle_after=1s', '--set', 'kill_idle_after=1s', '--set', promSet];
 
   beforeAll(async () => {

@@ -65,6 +65,7 @@ describe('diagnose --step walks the runbook one step at a time', () => {
       ['app-pool-wait', 'skipped'],
       ['app-logs-leaks', 'skipped'],
       ['recent-changes', 'skipped'],
+      ['recent-db-code-changes', 'skipped'],
     ]);
   });
 

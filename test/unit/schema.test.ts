@@ -110,6 +110,7 @@ describe('each kind of mistake is one line naming the file, line, field and what
       `11: diagnose[0].sql: cannot read ${path.join(B, 'missing.sql')}: no such file`,
     ],
     ['placeholders', `18: actions[0].params: kill.sql uses $1, but params lists none`],
+    ['change-read-params', `18: actions[0].read: kill.sql uses $1, but a read takes no parameters`],
     [
       'empty-verify',
       `11: verify: expected at least one step: an empty verify would call any server recovered`,
@@ -146,7 +147,7 @@ describe('each kind of mistake is one line naming the file, line, field and what
 
 describe('parseRunbookDocument on documents the fixtures do not cover', () => {
   const base = { id: 's', title: 'S', why: 'W' };
-  const step = { ...base, kind: 'manual', command: 'true' };
+  const step = { ...base, kind: 'manual', commands: [['true']] };
   const doc = (over: Record<string, unknown>) => ({
     id: 'postgres/x',
     title: 'T',
@@ -314,5 +315,193 @@ describe('placeholderCount', () => {
     ['mysql', 'SELECT ? , \'?\', "?", `?` -- ?\n# ?\n/* ? */ , ?', 2],
   ] as const)('%s: %j has %d', (engine, sql, n) => {
     expect(placeholderCount(engine, sql)).toBe(n);
+  });
+});
+
+describe('the step shapes for every system: each mistake names its path and what was expected', () => {
+  const base = { id: 's', title: 'S', why: 'W' };
+  const act = { ...base, id: 'a1' };
+  const manual = { ...base, kind: 'manual', commands: [['true']] };
+  const doc = (over: Record<string, unknown>) => ({
+    id: 'postgres/x',
+    title: 'T',
+    engine: 'postgres',
+    diagnose: [manual],
+    verify: [{ ...manual, id: 'after' }],
+    ...over,
+  });
+  const d = (step: unknown) => doc({ diagnose: [step] });
+  const a = (step: unknown) => doc({ actions: [step] });
+  const kube = { ...act, kind: 'change', target: 'kubernetes', summary: 's' };
+  const db = { ...act, kind: 'change', target: 'database', summary: 's' };
+  const messages = (data: unknown) =>
+    parseRunbookDocument(data).issues.map((i) => `${i.path.join('/')}: ${i.message}`);
+
+  it('accepts every new shape, and the loader fills a database change from its files', () => {
+    const rb = doc({
+      parameters: {
+        deployment: { type: 'string', default: 'api', description: 'd' },
+        n: { type: 'integer', default: '200', description: 'n' },
+      },
+      diagnose: [
+        { ...base, kind: 'promql', query: 'up{job="x"}', range: '1h', columns: ['pod'] },
+        { ...base, id: 'k', kind: 'kubectl', args: ['logs', '{deployment}'], grep: 'a|b', tail: 5 },
+        { ...manual, id: 'm', commands: [['git', 'log']], note: 'in the repository', summary: 's' },
+      ],
+      actions: [
+        { ...kube, commands: [['rollout', 'restart', 'deployment/{deployment}']], wait: ['x'] },
+        { ...db, id: 'a2', sql: 'set.sql', params: ['n'], read: 'read.sql' },
+      ],
+    });
+    const { runbook, issues } = parseRunbookDocument(rb);
+    expect(issues).toEqual([]);
+    expect(runbook?.actions[1]).toEqual({
+      ...db,
+      id: 'a2',
+      findings: [],
+      sqlFile: 'set.sql',
+      sql: '',
+      params: ['n'],
+      readFile: 'read.sql',
+      readSql: '',
+    });
+  });
+
+  it.each([
+    [d({ ...base, kind: 'promql' }), ['diagnose/0/query: required: expected a string']],
+    [
+      d({ ...base, kind: 'promql', query: 'up', columns: [] }),
+      ['diagnose/0/columns: expected at least one column'],
+    ],
+    [
+      d({ ...base, kind: 'kubectl', args: [] }),
+      ['diagnose/0/args: expected at least one argument'],
+    ],
+    [
+      d({ ...base, kind: 'kubectl', args: ['logs'], grep: 'conn(' }),
+      [
+        'diagnose/0/grep: expected a JavaScript regular expression like connection|leak (got "conn(")',
+      ],
+    ],
+    [
+      d({ ...base, kind: 'kubectl', args: ['logs'], tail: 0 }),
+      ['diagnose/0/tail: expected a whole number of at least 1 (got 0)'],
+    ],
+    [
+      a({ ...act, kind: 'change', summary: 's', commands: [['x']] }),
+      ['actions/0/target: required: expected one of database, kubernetes'],
+    ],
+    [
+      a({ ...kube, target: 'cluster' }),
+      ['actions/0/target: expected one of database, kubernetes (got "cluster")'],
+    ],
+    [a(kube), ['actions/0/commands: required: expected a list']],
+    [
+      a({ ...kube, commands: [['x']], preview: 'x' }),
+      [
+        'actions/0/preview: unknown key (expected one of id, title, why, findings, source, kind, target, summary, commands, wait)',
+      ],
+    ],
+    [
+      a({ ...kube, commands: [['x']], wait: [] }),
+      ['actions/0/wait: expected at least one argument'],
+    ],
+    [a({ ...db, sql: 'a.sql' }), ['actions/0/read: required: expected a string']],
+    [
+      a({ ...db, sql: 'a.sql', read: 'b.sql', commands: [['x']] }),
+      [
+        'actions/0/commands: unknown key (expected one of id, title, why, findings, source, kind, target, summary, sql, params, read)',
+      ],
+    ],
+    [
+      d({ ...base, kind: 'manual', command: 'x' }),
+      [
+        'diagnose/0/commands: required: expected a list',
+        'diagnose/0/command: unknown key (did you mean "commands"?)',
+      ],
+    ],
+    [
+      d({ ...base, kind: 'manual', commands: [[]] }),
+      ['diagnose/0/commands/0: expected at least one argument'],
+    ],
+    [
+      d({ ...base, kind: 'manual', commands: [] }),
+      ['diagnose/0/commands: expected at least one command'],
+    ],
+    [
+      d({ ...manual, note: 'a\nb' }),
+      ['diagnose/0/note: expected a single line of text (got "a\\nb")'],
+    ],
+  ])('shape %#: %j', (data, expected) => {
+    expect(messages(data)).toEqual(expected);
+  });
+
+  it.each([
+    [
+      d({ ...base, kind: 'terminate', mode: 'cancel', sql: 'k.sql', summary: 's' }),
+      [
+        'diagnose/0/kind: expected one of query, promql, kubectl, manual: diagnose only reads (got "terminate")',
+      ],
+    ],
+    [
+      doc({ verify: [{ ...kube, commands: [['x']] }] }),
+      [
+        'verify/0/kind: expected one of query, promql, kubectl, manual: verify only reads (got "change")',
+      ],
+    ],
+    [
+      a({ ...act, kind: 'promql', query: 'up' }),
+      [
+        'actions/0/kind: expected one of terminate, change, manual: an action changes something or is done by hand (got "promql")',
+      ],
+    ],
+    [
+      doc({ prevent: [{ ...act, kind: 'terminate', mode: 'cancel', sql: 'k.sql', summary: 's' }] }),
+      [
+        'prevent/0/kind: expected one of query, promql, kubectl, change, manual: prevent never kills sessions (got "terminate")',
+      ],
+    ],
+  ])('phase rule %#: %j', (data, expected) => {
+    expect(messages(data)).toEqual(expected);
+  });
+
+  it.each([
+    [
+      d({ ...base, kind: 'kubectl', args: ['rollout', 'history', 'deployment/{deploymnt}'] }),
+      [
+        'diagnose/0/args/2: step "s" uses {deploymnt}, which is not a declared parameter (declared: none)',
+      ],
+    ],
+    [
+      d({ ...base, kind: 'promql', query: 'up{job="x"} * {factor}' }),
+      [
+        'diagnose/0/query: step "s" uses {factor}, which is not a declared parameter (declared: none)',
+      ],
+    ],
+    [
+      a({ ...kube, commands: [['scale', '--replicas={n}']], wait: ['rollout', 'status', '{dep}'] }),
+      [
+        'actions/0/commands/0/1: step "a1" uses {n}, which is not a declared parameter (declared: none)',
+        'actions/0/wait/2: step "a1" uses {dep}, which is not a declared parameter (declared: none)',
+      ],
+    ],
+    [
+      d({
+        ...manual,
+        commands: [
+          ['git', 'log'],
+          ['psql', '-c', '{sql}'],
+        ],
+      }),
+      [
+        'diagnose/0/commands/1/2: step "s" uses {sql}, which is not a declared parameter (declared: none)',
+      ],
+    ],
+    [
+      a({ ...db, sql: 'a.sql', read: 'b.sql', params: ['nmc'] }),
+      ['actions/0/params/0: unknown parameter "nmc" (declared: none)'],
+    ],
+  ])('placeholder %#: %j', (data, expected) => {
+    expect(messages(data)).toEqual(expected);
   });
 });

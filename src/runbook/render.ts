@@ -1,0 +1,166 @@
+/**
+ * A step as the operator runs it by hand: its command with the real parameter values, quoted for
+ * the shell, and what is unknown left visibly open (`<PROMETHEUS_URL>`) rather than guessed. Used
+ * for steps whose target poolctl does not have and for manual steps. On the diagnose path: imports
+ * nothing heavier than the parameter helpers.
+ */
+import { formatDuration } from './params.js';
+import type { ParameterSpec, ParameterValues, Step } from './types.js';
+
+/** What poolctl knows about the targets it does not run the step on. */
+export interface KnownTargets {
+  /** The Prometheus base URL, when one was given. */
+  prometheusUrl?: string;
+  /** kubectl's argv for the given arguments (binary, context and namespace flags), when known. */
+  kubectlArgv?: (args: string[]) => string[];
+}
+
+export interface ByHandCommand {
+  /** Shell lines, each pasteable on its own; a `# …` line is a comment for the operator. */
+  lines: string[];
+  /** The flag that would let poolctl run this step itself (absent when there is none). */
+  flag?: string;
+}
+
+/** An unknown value, visibly open: `{namespace}` unset → `<NAMESPACE>`. */
+export function openValue(name: string): string {
+  return `<${name.toUpperCase()}>`;
+}
+
+function valueText(
+  name: string,
+  values: ParameterValues,
+  specs: Record<string, ParameterSpec>,
+): string | undefined {
+  const value = Object.hasOwn(values, name) ? values[name] : undefined;
+  if (value === undefined) return undefined;
+  if (specs[name]?.type === 'duration' && typeof value === 'number') return formatDuration(value);
+  return String(value);
+}
+
+/** `{param}` → its value (durations as `5m`); an unset parameter → `<PARAM>`; others untouched. */
+function renderText(
+  text: string,
+  values: ParameterValues,
+  specs: Record<string, ParameterSpec>,
+): string {
+  return text.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name: string) => {
+    if (!Object.hasOwn(specs, name)) return whole;
+    return valueText(name, values, specs) ?? openValue(name);
+  });
+}
+
+/** {param} → the value (durations as 5m etc.); unset optional → `<PARAM_NAME>`, visibly open. */
+export function renderArgs(
+  args: string[],
+  values: ParameterValues,
+  specs: Record<string, ParameterSpec>,
+): string[] {
+  return args.map((a) => renderText(a, values, specs));
+}
+
+// Characters no POSIX shell, bash or zsh treats specially inside a word.
+const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/**
+ * One argument for a POSIX shell: as is when it has nothing special, else in single quotes (a `'`
+ * inside becomes `'\''`). Single quotes turn off every expansion, `$(…)`, `;` and `<X>` included,
+ * so a `<PLACEHOLDER>` pasted unchanged reaches the program as text and fails there, loudly,
+ * instead of being read as a redirection from a file named PLACEHOLDER.
+ *
+ * Five lines rather than the shell-quote package: its quote() escapes with backslashes, which
+ * turns `<NAMESPACE>` into `\<NAMESPACE\>`, harder to read and to replace.
+ */
+export function shellQuote(arg: string): string {
+  if (arg === '') return "''";
+  if (SAFE_WORD.test(arg)) return arg;
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/** One shell line, every element quoted as needed. */
+export function shellLine(argv: string[]): string {
+  return argv.map(shellQuote).join(' ');
+}
+
+/** A SQL literal for the operator's psql or mysql: numbers as they are, text in single quotes. */
+function sqlLiteral(value: string | number | undefined, name: string): string {
+  if (value === undefined) return openValue(name);
+  if (typeof value === 'number') return String(value);
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/**
+ * The statement on one line with its bound parameters written in as literals, for the operator to
+ * paste into psql or mysql (poolctl itself always binds them). Comment lines are dropped.
+ */
+function inlineSql(sql: string, params: string[], values: ParameterValues): string {
+  const literal = (i: number) => {
+    const name = params[i];
+    return name === undefined ? '?' : sqlLiteral(values[name], name);
+  };
+  const oneLine = sql
+    .split('\n')
+    .filter((l) => !/^\s*--/.test(l))
+    .join(' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  if (/\$\d/.test(oneLine))
+    return oneLine.replace(/\$(\d+)/g, (_, n: string) => literal(Number(n) - 1));
+  let i = 0;
+  return oneLine.replace(/\?/g, () => literal(i++));
+}
+
+/** By hand: the command an operator runs for a step whose target poolctl does not have. */
+export function byHandCommand(
+  step: Step,
+  values: ParameterValues,
+  specs: Record<string, ParameterSpec>,
+  known: KnownTargets = {},
+): ByHandCommand {
+  const kubectl = (args: string[]) => {
+    const rendered = renderArgs(args, values, specs);
+    return shellLine(known.kubectlArgv ? known.kubectlArgv(rendered) : ['kubectl', ...rendered]);
+  };
+  switch (step.kind) {
+    case 'promql': {
+      const base = (known.prometheusUrl ?? openValue('prometheus_url')).replace(/\/+$/, '');
+      const query = renderText(step.query, values, specs);
+      const argv = ['curl', '-sG', `${base}/api/v1/${step.range ? 'query_range' : 'query'}`];
+      argv.push('--data-urlencode', `query=${query}`);
+      const lines: string[] = [];
+      if (step.range) {
+        argv.push('--data-urlencode', `start=${openValue('start')}`);
+        argv.push('--data-urlencode', `end=${openValue('end')}`);
+        argv.push('--data-urlencode', 'step=60s');
+        lines.push(shellLine(argv), `# START and END: the last ${step.range}, in Unix seconds`);
+      } else {
+        lines.push(shellLine(argv));
+      }
+      return known.prometheusUrl ? { lines } : { lines, flag: '--prometheus URL' };
+    }
+    case 'kubectl': {
+      let line = kubectl(step.args);
+      if (step.grep !== undefined) line += ` | grep -iE ${shellQuote(step.grep)}`;
+      if (step.tail !== undefined) line += ` | tail -n ${step.tail}`;
+      return known.kubectlArgv
+        ? { lines: [line] }
+        : { lines: [line], flag: '--kubectl PATH / --kube-context NAME' };
+    }
+    case 'change': {
+      if (step.target === 'database') {
+        return { lines: [inlineSql(step.sql, step.params, values)] };
+      }
+      const lines = step.commands.map(kubectl);
+      if (step.wait) lines.push(kubectl(step.wait));
+      return known.kubectlArgv ? { lines } : { lines, flag: '--kube-context NAME' };
+    }
+    case 'manual': {
+      const lines = step.commands.map((c) => shellLine(renderArgs(c, values, specs)));
+      if (step.note) lines.push(`# ${renderText(step.note, values, specs)}`);
+      return { lines };
+    }
+    case 'query':
+    case 'terminate':
+      return { lines: [inlineSql(step.sql, step.params, values)] };
+  }
+}
