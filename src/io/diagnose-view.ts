@@ -208,8 +208,9 @@ export class DiagnoseView implements PhaseReporter {
       this.print();
       this.print(s.bold('To do by hand'));
       for (const st of manual) {
-        this.print(indent(`- ${st.title}`));
-        this.print(indent(s.cyan(st.command ?? ''), 4));
+        const needs = st.needs ? s.dim(` (poolctl runs this with ${st.needs})`) : '';
+        this.print(indent(`- ${st.title}${needs}`));
+        for (const line of (st.command ?? '').split('\n')) this.print(indent(s.cyan(line), 4));
       }
     }
     this.print();

@@ -14,12 +14,14 @@ export interface JsonReport {
   incident: string;
   /** `unknown` when the run failed before it could measure (then `error` says why). */
   status: HealthStatus | 'unknown';
-  targets: { engine: string; label: string; version: string }[];
+  /** `version` is absent when the run never reached the database (a kubectl action only). */
+  targets: { engine: string; label: string; version?: string }[];
   steps: object[];
   findings: Finding[];
   actions: object[];
   suggested: Suggestion[];
-  manual: { step: string; title: string; command: string; status: string }[];
+  /** Steps done by hand; `needs` names the flag that would let poolctl run it. */
+  manual: { step: string; title: string; command: string; status: string; needs?: string }[];
   metrics: Metrics;
   /** Where the transcript was meant to be (as given or by default). */
   transcript: string;
@@ -80,6 +82,9 @@ export function buildReport(input: {
       results: a.results,
       spared: a.spared,
       ...(a.command !== undefined ? { command: a.command } : {}),
+      ...(a.unavailable !== undefined ? { unavailable: a.unavailable } : {}),
+      ...(a.commands !== undefined ? { commands: a.commands } : {}),
+      ...(a.setting !== undefined ? { setting: a.setting } : {}),
       before: a.before,
       after: a.after,
       stoppedEarly: a.stoppedEarly,
@@ -92,6 +97,7 @@ export function buildReport(input: {
         title: s.title,
         command: s.command ?? '',
         status: s.manual ?? 'pending',
+        ...(s.needs !== undefined ? { needs: s.needs } : {}),
       })),
     metrics: input.metrics ?? input.result?.metrics ?? {},
     ...transcriptFields(input.transcript),

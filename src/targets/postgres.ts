@@ -117,6 +117,9 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
     label,
     info,
     query: run,
+    async change(sql, params) {
+      await run(sql, params);
+    },
     async candidates(request) {
       const rows = await run(candidatesSql(request.sql), request.params);
       return rows.map(toSession);

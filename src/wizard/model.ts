@@ -34,6 +34,8 @@ export interface StepOutcome {
   /** Manual steps: the exact command for the operator and whether it was done. */
   command?: string;
   manual?: 'pending' | 'done' | 'skipped';
+  /** A step done by hand because its target was not given: the flag that lets poolctl run it. */
+  needs?: string;
   note?: string;
 }
 
