@@ -3,8 +3,8 @@ import { exitCodeOf, ExitCode, isExpected } from './errors.js';
 import type { IO } from './io/io.js';
 import type { Transcript } from './transcript/types.js';
 import { poolctlVersion } from './version.js';
-import { deferInterrupt } from './interrupt.js';
 import { ENGINE_LIST } from './engines.js';
+import { InterruptGate } from './interrupt.js';
 
 // Only commander is imported at the top: `poolctl --help` must not load drivers or prompt
 // libraries. Each action imports its command module when it runs.
@@ -19,6 +19,16 @@ function addTargetFlags(cmd: Command): Command {
       'give up on any one statement (or a server that stopped answering) after this long',
       '10s',
     );
+}
+
+/** The systems around the database: the application's metrics and its cluster. */
+function addSystemFlags(cmd: Command): Command {
+  return cmd
+    .option('--prometheus <url>', "Prometheus for the application's pool (else PROMETHEUS_URL)")
+    .option('--prometheus-ca <file>', "CA certificate (PEM) for Prometheus's HTTPS")
+    .option('--kube-context <name>', 'Kubernetes context poolctl reads and changes with kubectl')
+    .option('--namespace <ns>', "the application's Kubernetes namespace")
+    .option('--kubectl <path>', 'kubectl binary (default: kubectl on PATH, with --kube-context)');
 }
 
 function addModeFlags(cmd: Command): Command {
@@ -109,6 +119,9 @@ export async function main(argv: string[]): Promise<void> {
     });
   };
 
+  // Ctrl-C during a destructive step is deferred to the step's end (src/interrupt.ts).
+  const interrupts = new InterruptGate();
+
   async function makeDeps() {
     const [
       { systemIO },
@@ -116,12 +129,16 @@ export async function main(argv: string[]): Promise<void> {
       { connectDatabase },
       { openTranscript },
       { redactText },
+      { httpClient },
+      { execaRunner },
     ] = await Promise.all([
       import('./io/io.js'),
       import('./io/prompter.js'),
       import('./targets/connect.js'),
       import('./transcript/writer.js'),
       import('./transcript/redact.js'),
+      import('./io/http.js'),
+      import('./io/process.js'),
     ]);
     return (flags: { nonInteractive?: boolean; color?: boolean }) => {
       const io = withRedactedResults(
@@ -138,6 +155,9 @@ export async function main(argv: string[]): Promise<void> {
         argv: ['poolctl', ...argv],
         prompter: () => new InquirerPrompter(io),
         connect: connectDatabase,
+        http: httpClient,
+        processes: () => execaRunner,
+        interrupts,
         openTranscript,
         onTranscript: (t: Transcript) => (transcript = t),
         now: () => new Date(),
@@ -175,11 +195,15 @@ Examples:
 
   addSafetyFlags(
     addModeFlags(
-      addTargetFlags(
-        program
-          .command('diagnose')
-          .description('find out how full the server is, who holds the connections and what to do')
-          .option('--step', 'pause after every step: continue, skip, re-run, add a note, quit'),
+      addSystemFlags(
+        addTargetFlags(
+          program
+            .command('diagnose')
+            .description(
+              'find out how full the server is, who holds the connections and what to do',
+            )
+            .option('--step', 'pause after every step: continue, skip, re-run, add a note, quit'),
+        ),
       ),
     ),
   )
@@ -205,39 +229,43 @@ Examples:
 
   addSafetyFlags(
     addModeFlags(
-      addTargetFlags(
-        program
-          .command('mitigate')
-          .description(
-            'free connections: terminate or cancel sessions, safely, with before/after numbers',
-          )
-          .option(
-            '--action <id>',
-            'runbook action to run, e.g. kill-idle (repeatable)',
-            collect,
-            [],
-          )
-          .option(
-            '--pid <pid>',
-            'act on this one session (terminate-pid, or cancel-pid with --cancel)',
-          )
-          .option('--cancel', 'with --pid: cancel its query instead of terminating the session'),
+      addSystemFlags(
+        addTargetFlags(
+          program
+            .command('mitigate')
+            .description(
+              'free connections: terminate or cancel sessions, safely, with before/after numbers',
+            )
+            .option(
+              '--action <id>',
+              'runbook action to run, e.g. kill-idle (repeatable)',
+              collect,
+              [],
+            )
+            .option(
+              '--pid <pid>',
+              'act on this one session (terminate-pid, or cancel-pid with --cancel)',
+            )
+            .option('--cancel', 'with --pid: cancel its query instead of terminating the session'),
+        ),
       ),
     ),
   )
     .addHelpText(
       'after',
       `
-Actions (postgres/pool-exhausted): kill-idle, kill-idle-in-tx, cancel-long, kill-long,
-terminate-pid, cancel-pid; restart-app, scale-app, raise-pool-size, raise-max-connections and
-route-reads are printed as commands to run by hand.
+Actions: kill-idle, kill-idle-in-tx, cancel-long, kill-long, terminate-pid, cancel-pid (the
+database); restart-app, scale-app, raise-pool-size, route-reads (kubectl: --kube-context);
+raise-max-connections (MySQL/MariaDB: SET GLOBAL; PostgreSQL: by hand, it needs a restart).
+Each shows exactly what it will touch and asks first (or needs --yes).
 
 Examples:
   $ poolctl mitigate                                    # measure, then choose (interactive)
   $ poolctl mitigate --action kill-idle --dry-run       # who would be terminated
   $ poolctl mitigate --action kill-idle --yes --protect-app migrations
   $ poolctl mitigate --action cancel-long --escalate 15s --yes
-  $ poolctl mitigate --pid 4242 --yes`,
+  $ poolctl mitigate --pid 4242 --yes
+  $ poolctl mitigate --action restart-app --kube-context prod --namespace shop`,
     )
     .action(async (flags) => {
       const [{ parseMitigateOptions, runMitigate }, deps] = await Promise.all([
@@ -249,14 +277,16 @@ Examples:
     });
 
   addModeFlags(
-    addTargetFlags(
-      program
-        .command('verify')
-        .description(
-          'check the recovery against the runbook thresholds (exit 0 healthy, 4 not yet)',
-        )
-        .option('--wait <duration>', 'keep checking until healthy or this long has passed')
-        .option('--interval <duration>', 'time between checks with --wait', '5s'),
+    addSystemFlags(
+      addTargetFlags(
+        program
+          .command('verify')
+          .description(
+            'check the recovery against the runbook thresholds (exit 0 healthy, 4 not yet)',
+          )
+          .option('--wait <duration>', 'keep checking until healthy or this long has passed')
+          .option('--interval <duration>', 'time between checks with --wait', '5s'),
+      ),
     ),
   )
     .addHelpText(
@@ -406,7 +436,7 @@ Examples:
     // The run has ended and its transcript says how: only the clean-up (closing the connection)
     // is left. Stop now, with the exit code the record already holds.
     if (transcript?.exitCode !== undefined) process.exit(transcript.exitCode);
-    if (deferInterrupt()) {
+    if (interrupts.defer()) {
       process.stderr.write(
         '\npoolctl: finishing the kill in flight and recording it; Ctrl-C again to stop now\n',
       );

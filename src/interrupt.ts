@@ -1,30 +1,33 @@
 /**
  * Ctrl-C policy. Outside a critical section the top-level handler closes the transcript and exits
- * 130 at once. Inside one (a kill in flight) the interrupt is only noted: the batch in flight
- * finishes, its outcome is recorded, and the kill stops before the next batch. A second Ctrl-C
- * exits at once.
+ * 130 at once. Inside one (a destructive step in flight) the interrupt only aborts `signal`: the
+ * batch or command in flight finishes, its outcome is recorded, and the step stops before the
+ * next one. A second Ctrl-C exits at once. One gate per run, made by the CLI and passed down.
  */
-let depth = 0;
-let requested = false;
+export class InterruptGate {
+  private readonly controller = new AbortController();
+  private depth = 0;
 
-export function interruptRequested(): boolean {
-  return requested;
-}
-
-/** Called by the SIGINT handler; returns true when the interrupt was deferred. */
-export function deferInterrupt(): boolean {
-  if (depth > 0 && !requested) {
-    requested = true;
-    return true;
+  /** Aborted by a Ctrl-C that came during a critical section: stop before the next batch. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
   }
-  return false;
-}
 
-export async function critical<T>(fn: () => Promise<T>): Promise<T> {
-  depth++;
-  try {
-    return await fn();
-  } finally {
-    depth--;
+  /** Called by the SIGINT handler; true when the interrupt was deferred to the critical section. */
+  defer(): boolean {
+    if (this.depth > 0 && !this.controller.signal.aborted) {
+      this.controller.abort();
+      return true;
+    }
+    return false;
+  }
+
+  async critical<T>(fn: () => Promise<T>): Promise<T> {
+    this.depth++;
+    try {
+      return await fn();
+    } finally {
+      this.depth--;
+    }
   }
 }

@@ -4,6 +4,9 @@ import type { IO } from '../io/io.js';
 import type { Prompter } from '../io/prompter.js';
 import { parseDuration } from '../runbook/params.js';
 import type { TargetFlags } from '../targets/resolve.js';
+import type { InterruptGate } from '../interrupt.js';
+import type { HttpClient } from '../io/http.js';
+import type { ProcessRunner } from '../io/process.js';
 import type { DatabaseTarget, DatabaseTargetSpec } from '../targets/types.js';
 import type { Transcript } from '../transcript/types.js';
 import type { TranscriptOptions } from '../transcript/writer.js';
@@ -20,10 +23,17 @@ export interface CommonFlags extends EngineUrlFlags {
   transcript?: string;
   incident?: string;
   debug?: boolean;
+  prometheus?: string;
+  prometheusCa?: string;
+  kubeContext?: string;
+  namespace?: string;
+  kubectl?: string;
 }
 
 export interface CommonOptions {
   target: TargetFlags;
+  /** Prometheus and kubectl, as given; resolved with the environment when the run opens. */
+  systems: SystemFlags;
   runbookId?: string;
   sets: string[];
   output: 'human' | 'json';
@@ -55,6 +65,14 @@ export function parseCommonOptions(flags: CommonFlags): CommonOptions {
       connectTimeoutMs: Math.round(connectTimeoutS * 1000),
       statementTimeoutMs: Math.round(statementTimeoutS * 1000),
     },
+    systems: {
+      prometheus: flags.prometheus,
+      prometheusCa: flags.prometheusCa,
+      kubeContext: flags.kubeContext,
+      namespace: flags.namespace,
+      kubectl: flags.kubectl,
+      timeoutMs: Math.round(statementTimeoutS * 1000),
+    },
     runbookId: flags.runbook,
     sets: flags.set ?? [],
     output,
@@ -76,10 +94,27 @@ export interface Deps {
   argv: string[];
   prompter: () => Prompter;
   connect: (spec: DatabaseTargetSpec) => Promise<DatabaseTarget>;
+  /** The HTTP client Prometheus is read with (built on first use). */
+  http: (opts: { caFile?: string }) => HttpClient;
+  /** The process runner kubectl is run with. */
+  processes: () => ProcessRunner;
+  /** Ctrl-C during a destructive step: the gate the SIGINT handler and the step share. */
+  interrupts: InterruptGate;
   openTranscript: (path: string, incident: string, opts?: TranscriptOptions) => Transcript;
   /** The run's transcript, once open, so the top-level handler can close it on any error. */
   onTranscript: (transcript: Transcript) => void;
   now: () => Date;
+}
+
+/** The flags of the systems around the database; each is optional. */
+export interface SystemFlags {
+  prometheus?: string;
+  prometheusCa?: string;
+  kubeContext?: string;
+  namespace?: string;
+  kubectl?: string;
+  /** How long one Prometheus query or read-only kubectl call may take. */
+  timeoutMs: number;
 }
 
 /** What a command returns; the top-level handler turns it into the exit code. */

@@ -61,7 +61,8 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
   const ui = human ? await import('../io/views.js') : undefined;
   const style = ui?.makeStyle(run.color);
   const view = ui && style ? new ui.DiagnoseView(io, style, runbook, values) : undefined;
-  const target = await deps.connect(run.spec);
+  const { targets } = run;
+  const target = await targets.database();
   let result: PhaseResult;
   let records: ActionRecord[] = [];
   let verified: PhaseResult | undefined;
@@ -77,7 +78,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
       runbook,
       phase: 'diagnose',
       values,
-      target,
+      targets,
       transcript,
       reporter: view ?? quietReporter,
       stepPrompter: opts.step ? recordingPrompter(deps.prompter(), transcript) : undefined,
@@ -95,12 +96,13 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
         mitigation: mitigationContext(opts.safety, {
           runbook,
           values,
-          target,
+          targets,
+          interrupts: deps.interrupts,
           transcript,
           reporter: new ui.MitigationView(io, style),
           prompter,
         }),
-        verify: () => verifyAndReport(view, { runbook, values, target, transcript }),
+        verify: () => verifyAndReport(view, { runbook, values, targets, transcript }),
         note: (text) => transcript.append({ type: 'note', text }),
       }));
     }
@@ -134,14 +136,14 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
     return { exitCode, status: finalStatus };
   } finally {
     view?.stopSpinner();
-    await target.close();
+    await targets.close();
   }
 }
 
 /** Runs the verify phase with the human view and says whether the pool recovered. */
 export async function verifyAndReport(
   view: DiagnoseView,
-  ctx: Pick<PhaseContext, 'runbook' | 'values' | 'target' | 'transcript'>,
+  ctx: Pick<PhaseContext, 'runbook' | 'values' | 'targets' | 'transcript'>,
 ): Promise<PhaseResult> {
   const verified = await runPhase({ ...ctx, phase: 'verify', reporter: view });
   view.verdict(healthOf(verified), verified);

@@ -1,10 +1,17 @@
-import { ExitCode, UsageError } from '../errors.js';
+import { ExitCode, TargetError, UsageError } from '../errors.js';
+import { targetOf } from '../executors/registry.js';
+import { byHandCommand } from '../runbook/render.js';
 import { buildReport, writeReport } from '../io/json-report.js';
 import { recordingPrompter } from '../io/prompter.js';
 import { TranscriptError } from '../transcript/writer.js';
 import { parseInteger } from '../runbook/params.js';
-import type { Runbook } from '../runbook/types.js';
-import { runAction, type ActionRecord, type MitigationReporter } from '../wizard/mitigation.js';
+import type { ParameterValues, Runbook, Step } from '../runbook/types.js';
+import {
+  runAction,
+  type ActionRecord,
+  type MitigationContext,
+  type MitigationReporter,
+} from '../wizard/mitigation.js';
 import { measureOrUnknown, type Measurement } from '../wizard/measure.js';
 import { healthOf, notMeasured, type PhaseResult } from '../wizard/model.js';
 import { offerMitigations } from '../wizard/offer.js';
@@ -23,7 +30,7 @@ import {
   type SafetyFlags,
   type SafetyOptions,
 } from './safety-options.js';
-import { openSession } from './session.js';
+import { openSession, type RunSession } from './session.js';
 
 export interface MitigateFlags extends CommonFlags, SafetyFlags {
   action?: string[];
@@ -74,18 +81,24 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
   const reporter: MitigationReporter =
     ui && style
       ? new ui.MitigationView(io, style)
-      : { victims() {}, notice: (text) => io.err.write(`poolctl: ${text}\n`), result() {} };
-  const target = await deps.connect(run.spec).catch((err: unknown) => {
-    run.releaseWarning();
-    throw err;
-  });
+      : {
+          victims() {},
+          change() {},
+          notice: (text) => io.err.write(`poolctl: ${text}\n`),
+          result() {},
+        };
+  const { targets } = run;
   try {
+    // An action whose system poolctl was not given is refused before any action runs: asked for
+    // by name, it must be done or said to be impossible, not listed as a command and passed.
+    for (const action of actions) refuseUnreachable(action, run, values);
     // Every question the operator answers is recorded by the prompter itself.
     const prompter = canAsk ? recordingPrompter(deps.prompter(), transcript) : undefined;
     const context = mitigationContext(opts.safety, {
       runbook,
       values,
-      target,
+      targets,
+      interrupts: deps.interrupts,
       transcript,
       reporter,
       prompter,
@@ -99,6 +112,7 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
       for (const action of actions) records.push(await runAction(action, context));
     } else if (ui && style) {
       // Alone and without --action (only at a terminal): measure first, then offer what fits.
+      const target = await targets.database();
       const view = new ui.DiagnoseView(io, style, runbook, values);
       view.header(
         'mitigate',
@@ -111,7 +125,7 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
         runbook,
         phase: 'diagnose',
         values,
-        target,
+        targets,
         transcript,
         reporter: view,
       });
@@ -127,7 +141,7 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
         prompter: prompter!,
         suggested: suggestions.map((s) => s.id),
         mitigation: context,
-        verify: () => verifyAndReport(view, { runbook, values, target, transcript }),
+        verify: () => verifyAndReport(view, { runbook, values, targets, transcript }),
         note: (text) => transcript.append({ type: 'note', text }),
       }));
     }
@@ -137,13 +151,12 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
     // read of the metrics step (after the last kill, before it when nothing was killed, the
     // diagnosis when it came first), else a read taken now (manual actions change nothing).
     const final: Measurement | PhaseResult =
-      verified ??
-      latestMeasurement(records) ??
-      result ??
-      (await measureOrUnknown(context, 'after the actions'));
+      verified ?? latestMeasurement(records) ?? result ?? (await measureAtEnd(context, records));
     const status = healthOf(final);
-    const victimFailed = records.some((r) =>
-      r.results.some((x) => x.outcome === 'failed' || x.outcome === 'still-there'),
+    const victimFailed = records.some(
+      (r) =>
+        r.results.some((x) => x.outcome === 'failed' || x.outcome === 'still-there') ||
+        (r.commands ?? []).some((c) => c.status === 'failed' || c.status === 'not-confirmed'),
     );
     // Exit 4 (README "Exit codes" for mitigate): a victim could not be killed, or the server is
     // still critical or its health unknown afterwards; a verify that ran must have passed.
@@ -169,7 +182,13 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
         runbook: runbook.id,
         incident: run.incident,
         status,
-        targets: [{ engine: run.spec.engine, label: run.label, version: target.info.version }],
+        targets: [
+          {
+            engine: run.spec.engine,
+            label: run.label,
+            version: targets.connectedDatabase?.info.version,
+          },
+        ],
         result,
         findings: result
           ? undefined
@@ -187,7 +206,39 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
     if (!(err instanceof TranscriptError)) run.releaseWarning();
     throw err;
   } finally {
-    await target.close();
+    await targets.close();
+  }
+}
+
+/** Exit 2 for an action whose target is not configured, with the flag and the command by hand. */
+function refuseUnreachable(action: Step, run: RunSession, values: ParameterValues): void {
+  const target = targetOf(action);
+  if (target === null || run.targets.has(target) || action.kind === 'manual') return;
+  const byHand = byHandCommand(action, values, run.runbook.parameters, {});
+  throw new UsageError(
+    `--action ${action.id} needs a ${target} target: pass ${byHand.flag ?? 'its flag'}; nothing was done (by hand: ${byHand.lines.join(' && ')})`,
+  );
+}
+
+/**
+ * The read taken when no action measured: after manual actions, or changes whose database
+ * measurement is part of their record. A database that does not answer leaves the health
+ * unknown when no action needed it (a restart through kubectl has done its work regardless).
+ */
+async function measureAtEnd(
+  context: MitigationContext,
+  records: ActionRecord[],
+): Promise<Measurement> {
+  try {
+    return await measureOrUnknown(context, 'after the actions');
+  } catch (err) {
+    const neededDatabase = records.some((r) => r.kind === 'terminate');
+    if (neededDatabase || !(err instanceof TargetError)) throw err;
+    return {
+      metrics: {},
+      findings: [],
+      unmeasured: [`the database after the actions: ${err.message}`],
+    };
   }
 }
 

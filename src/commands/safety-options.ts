@@ -2,7 +2,8 @@ import { UsageError } from '../errors.js';
 import type { Prompter } from '../io/prompter.js';
 import { parseDuration, parseInteger } from '../runbook/params.js';
 import type { ParameterValues, Runbook } from '../runbook/types.js';
-import type { DatabaseTarget } from '../targets/types.js';
+import type { InterruptGate } from '../interrupt.js';
+import type { Targets } from '../targets/set.js';
 import type { Transcript } from '../transcript/types.js';
 import type { MitigationContext, MitigationReporter } from '../wizard/mitigation.js';
 
@@ -60,7 +61,8 @@ export function mitigationContext(
   parts: {
     runbook: Runbook;
     values: ParameterValues;
-    target: DatabaseTarget;
+    targets: Targets;
+    interrupts: InterruptGate;
     transcript: Transcript;
     reporter: MitigationReporter;
     prompter?: Prompter;
@@ -68,6 +70,7 @@ export function mitigationContext(
 ): MitigationContext {
   return {
     ...parts,
+    signal: parts.interrupts.signal,
     yes: safety.yes,
     dryRun: safety.dryRun,
     protection: {

@@ -4,7 +4,10 @@ import { UsageError } from '../errors.js';
 import { defaultRunbookFor, loadRunbookById } from '../runbook/bundled.js';
 import { parseSetFlags, resolveParameters } from '../runbook/params.js';
 import type { ParameterValues, Runbook } from '../runbook/types.js';
+import { openKubernetes, resolveKubernetes } from '../targets/kubernetes.js';
+import { openPrometheus, resolvePrometheus } from '../targets/prometheus.js';
 import { resolveDatabaseTarget, targetLabel } from '../targets/resolve.js';
+import { Targets, type TargetSpecs } from '../targets/set.js';
 import type { DatabaseTargetSpec } from '../targets/types.js';
 import { transcriptPathFor } from '../transcript/paths.js';
 import type { Transcript } from '../transcript/types.js';
@@ -14,7 +17,11 @@ import type { CommonOptions, Deps } from './common.js';
 /** Everything a command run shares once its flags are known to be good and its transcript is open. */
 export interface RunSession {
   spec: DatabaseTargetSpec;
+  /** The database's label; `targets` opens it and the other systems on first use. */
   label: string;
+  targets: Targets;
+  /** Every configured target's label: database first, then Prometheus and Kubernetes. */
+  labels: string[];
   runbook: Runbook;
   /** `--set` values as given, for the transcript and the commands poolctl suggests. */
   overrides: Record<string, string>;
@@ -46,6 +53,11 @@ export async function openSession(
 ): Promise<RunSession> {
   const interactive = !opts.nonInteractive && deps.io.canPrompt();
   const spec = await resolveDatabaseTarget(opts.target, deps.env);
+  const specs: TargetSpecs = {
+    database: spec,
+    prometheus: resolvePrometheus(opts.systems, deps.env),
+    kubernetes: resolveKubernetes(opts.systems, deps.env),
+  };
   const runbook = await loadRunbookById(opts.runbookId ?? defaultRunbookFor(spec.engine).id);
   if (runbook.engine !== spec.engine) {
     throw new UsageError(
@@ -70,13 +82,20 @@ export async function openSession(
   });
   deps.onTranscript(transcript);
   const label = targetLabel(spec);
+  const labels = [label, ...systemLabels(specs)];
+  const targets = new Targets(specs, {
+    database: deps.connect,
+    prometheus: async (prometheus) =>
+      openPrometheus(prometheus, deps.http({ caFile: prometheus.caFile })),
+    kubernetes: async (kubernetes) => openKubernetes(kubernetes, deps.processes()),
+  });
   transcript.append({
     type: 'session.start',
     schema: TRANSCRIPT_SCHEMA,
     command,
     argv: deps.argv,
     runbook: runbook.id,
-    targets: [label],
+    targets: labels,
     poolctl: poolctlVersion(),
     mode: interactive ? 'interactive' : 'non-interactive',
     parameters: overrides,
@@ -86,6 +105,8 @@ export async function openSession(
   return {
     spec,
     label,
+    targets,
+    labels,
     runbook,
     overrides,
     values,
@@ -99,6 +120,20 @@ export async function openSession(
       held = undefined;
     },
   };
+}
+
+/** How the systems around the database read in a header and a transcript: never a secret. */
+function systemLabels(specs: TargetSpecs): string[] {
+  const labels: string[] = [];
+  if (specs.prometheus) labels.push(`prometheus ${specs.prometheus.url}`);
+  if (specs.kubernetes) {
+    const where = [
+      specs.kubernetes.context && `context ${specs.kubernetes.context}`,
+      specs.kubernetes.namespace && `namespace ${specs.kubernetes.namespace}`,
+    ].filter(Boolean);
+    labels.push(`kubectl${where.length ? ` (${where.join(', ')})` : ''}`);
+  }
+  return labels;
 }
 
 /** Who ran poolctl and where, for the postmortem's "run by". */

@@ -44,7 +44,8 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
   const ui = opts.output === 'human' ? await import('../io/views.js') : undefined;
   const style = ui?.makeStyle(run.color);
   const view = ui && style ? new ui.DiagnoseView(deps.io, style, runbook, values) : undefined;
-  const target = await deps.connect(run.spec);
+  const { targets } = run;
+  const target = await targets.database();
   try {
     if (view) {
       view.header(
@@ -62,7 +63,7 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
         runbook,
         phase: 'verify',
         values,
-        target,
+        targets,
         transcript,
         reporter: view ?? quietReporter,
       });
@@ -93,6 +94,6 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
     transcript.end(status, exitCode);
     return { exitCode, status };
   } finally {
-    await target.close();
+    await targets.close();
   }
 }

@@ -14,7 +14,8 @@ export interface JsonReport {
   incident: string;
   /** `unknown` when the run failed before it could measure (then `error` says why). */
   status: HealthStatus | 'unknown';
-  targets: { engine: string; label: string; version: string }[];
+  /** `version` is absent when the run never reached the database (a kubectl action only). */
+  targets: { engine: string; label: string; version?: string }[];
   steps: object[];
   findings: Finding[];
   actions: object[];
@@ -81,6 +82,9 @@ export function buildReport(input: {
       results: a.results,
       spared: a.spared,
       ...(a.command !== undefined ? { command: a.command } : {}),
+      ...(a.unavailable !== undefined ? { unavailable: a.unavailable } : {}),
+      ...(a.commands !== undefined ? { commands: a.commands } : {}),
+      ...(a.setting !== undefined ? { setting: a.setting } : {}),
       before: a.before,
       after: a.after,
       stoppedEarly: a.stoppedEarly,

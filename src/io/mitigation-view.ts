@@ -1,6 +1,6 @@
 import type { ChalkInstance } from 'chalk';
 import { formatDuration } from '../runbook/params.js';
-import type { TerminateStep } from '../runbook/types.js';
+import type { Step, TerminateStep } from '../runbook/types.js';
 import { countOutcomes } from '../safety/kill.js';
 import type { Selection } from '../safety/selection.js';
 import type { ActionRecord, MitigationReporter } from '../wizard/mitigation.js';
@@ -60,6 +60,13 @@ export class MitigationView implements MitigationReporter {
     }
   }
 
+  change(action: Step, lines: string[]) {
+    const s = this.style;
+    this.print(s.bold(`${action.title} [${action.id}]`));
+    this.print(indent(s.dim(action.why)));
+    for (const line of lines) this.print(indent(s.cyan(line), 4));
+  }
+
   notice(text: string) {
     this.print(indent(this.style.yellow(text)));
   }
@@ -68,12 +75,34 @@ export class MitigationView implements MitigationReporter {
     const s = this.style;
     if (record.command !== undefined) {
       this.print(s.bold(`${record.title} [${record.id}]`));
-      this.print(indent(`poolctl does not do this one itself yet; run it by hand:`));
-      this.print(indent(s.cyan(record.command), 4));
+      this.print(
+        indent(
+          record.unavailable
+            ? `Not done: ${record.unavailable}. By hand:`
+            : 'poolctl does not do this one itself; run it by hand:',
+        ),
+      );
+      for (const line of record.command.split('\n')) this.print(indent(s.cyan(line), 4));
       this.print();
       return;
     }
     if (!record.executed) {
+      this.print();
+      return;
+    }
+    if (record.commands) {
+      for (const c of record.commands) {
+        const mark =
+          c.status === 'failed' || c.status === 'not-confirmed' ? s.red('✖') : s.green('✔');
+        const detail = c.detail ? `: ${c.detail}` : '';
+        this.print(indent(`${mark} ${c.status} ${s.dim(c.command.join(' '))}${detail}`));
+      }
+      if (record.setting?.after !== undefined)
+        this.print(
+          indent(`${record.setting.name}: ${record.setting.current} → ${record.setting.after}`),
+        );
+      if (record.before && record.after)
+        this.print(indent(beforeAfter(record.before, record.after, s)));
       this.print();
       return;
     }

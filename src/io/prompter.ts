@@ -17,6 +17,8 @@ export interface Prompter {
   input(message: string, defaultValue?: string): Promise<string>;
   /** The operator must type `expected` exactly (e.g. the number of sessions to kill). */
   typedConfirm(message: string, expected: string): Promise<boolean>;
+  /** The same prompter, its questions recorded as asked for this step (the approval of an action). */
+  forStep?(step: string): Prompter;
 }
 
 /** Prompts drawn by @inquirer/prompts on stderr, read from the IO's stdin; loaded on first use. */
@@ -82,9 +84,16 @@ function isDecline(value: string): boolean {
 export function recordingPrompter(
   prompter: Prompter,
   transcript: Pick<Transcript, 'append'>,
+  step?: string,
 ): Prompter {
   const record = (question: string, answer: string) =>
-    transcript.append({ type: 'prompt', question, answer, answeredBy: 'operator' });
+    transcript.append({
+      type: 'prompt',
+      question,
+      answer,
+      answeredBy: 'operator',
+      ...(step !== undefined ? { step } : {}),
+    });
   const yesNo = (answer: boolean) => (answer ? 'yes' : 'no');
   return {
     async confirm(message, defaultAnswer) {
@@ -107,5 +116,6 @@ export function recordingPrompter(
       record(message, yesNo(answer));
       return answer;
     },
+    forStep: (id) => recordingPrompter(prompter, transcript, id),
   };
 }

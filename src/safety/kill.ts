@@ -33,7 +33,7 @@ export interface KillPlan {
   timeoutMs?: number;
   pollMs?: number;
   /** Checked between batches: Ctrl-C finishes the batch in flight and stops there. */
-  interrupted?: () => boolean;
+  signal?: AbortSignal;
   /**
    * Told each batch's results as soon as its statement returns (delivered signals as
    * `signalled`), then the confirmed outcome of the signalled victims, so the caller can record
@@ -64,7 +64,7 @@ export async function executeKill(plan: KillPlan): Promise<KillReport> {
   let stoppedEarly = false;
 
   for (let i = 0; i < plan.victims.length; i += batchSize) {
-    if (plan.interrupted?.()) {
+    if (plan.signal?.aborted) {
       stoppedEarly = true;
       const rest = plan.victims.slice(i).map((s) => ({
         pid: s.pid,
@@ -85,7 +85,7 @@ export async function executeKill(plan: KillPlan): Promise<KillReport> {
         sessions: batch,
         protection: plan.protection,
         // An adapter that sends one KILL at a time stops at Ctrl-C within the batch too.
-        ...(plan.interrupted && { interrupted: plan.interrupted }),
+        ...(plan.signal && { signal: plan.signal }),
       });
     } catch (err) {
       // The connection went (a restart, our session killed): whether this batch's statement ran

@@ -653,8 +653,8 @@ export interface SequentialKill {
   probe: (id: number) => Promise<Row | undefined>;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
-  /** Asked before every KILL: once true (Ctrl-C), no further KILL is sent. */
-  interrupted?: () => boolean;
+  /** Looked at before every KILL: once aborted (Ctrl-C), no further KILL is sent. */
+  signal?: AbortSignal;
 }
 
 /** killOneByOne's outcome: also the victims an interrupt left without their KILL. */
@@ -700,7 +700,7 @@ export async function killOneByOne(
   for (let pass = 0; pass < KILL_PASSES && pending.length > 0; pass++) {
     const again: typeof pending = [];
     for (const [i, victim] of pending.entries()) {
-      if (deps.interrupted?.()) {
+      if (deps.signal?.aborted) {
         // A repeat is only ever for a victim whose KILL went already: only the first pass
         // leaves victims without one.
         if (pass === 0) {

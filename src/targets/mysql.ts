@@ -168,6 +168,9 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
     label,
     info,
     query: run,
+    async change(sql, params) {
+      await run(sql, params);
+    },
     async candidates(request) {
       const rows = await run(candidatesSql(request.sql, readable), request.params);
       return rows.map((row) => ({
@@ -202,7 +205,7 @@ export async function connectMysql(spec: DatabaseTargetSpec): Promise<DatabaseTa
         const oneByOne = await killOneByOne(
           {
             run: runBatch,
-            ...(request.interrupted && { interrupted: request.interrupted }),
+            ...(request.signal && { signal: request.signal }),
             // Raw: an error here is caught below and told once, like the KILLs'.
             probe: async (id) =>
               firstResultSet(

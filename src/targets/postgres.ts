@@ -158,6 +158,9 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
       if (shared.open) await run('COMMIT', []);
       return result;
     },
+    async change(sql, params) {
+      await run(sql, params);
+    },
     async candidates(request) {
       notTogether('candidates');
       const rows = await run(candidatesSql(request.sql), request.params);

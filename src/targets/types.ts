@@ -34,6 +34,11 @@ export interface DatabaseTarget {
    */
   readTogether?<T>(read: () => Promise<T>): Promise<T>;
   /**
+   * Runs one statement that changes the server (a change step's apply, after its intent is
+   * recorded): `SET GLOBAL max_connections = ?`. Only the destructive path calls it.
+   */
+  change(sql: string, params: unknown[]): Promise<void>;
+  /**
    * Runs a terminate step's candidate query and returns the sessions it selects, each marked
    * with whether its user is a superuser (protection needs it).
    */
@@ -104,10 +109,10 @@ export interface SignalRequest extends CandidateRequest {
   sessions: Session[];
   protection: Protection;
   /**
-   * Ctrl-C, asked by an adapter whose kill takes more than one statement (MySQL's KILLs one at a
-   * time): once true, no further KILL is sent and the rest are returned as spared.
+   * Ctrl-C, looked at by an adapter whose kill takes more than one statement (MySQL's KILLs one
+   * at a time): once aborted, no further KILL is sent and the rest are returned as spared.
    */
-  interrupted?: () => boolean;
+  signal?: AbortSignal;
 }
 
 export interface SignalResult {

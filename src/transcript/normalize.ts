@@ -15,6 +15,8 @@ import type { Finding } from '../wizard/model.js';
 import type {
   ActionEvent,
   AnsweredBy,
+  ChangeIntentEvent,
+  ChangeOutcomeEvent,
   EventType,
   ManualEvent,
   RecordedEvent,
@@ -60,6 +62,8 @@ const KNOWN: ReadonlySet<string> = new Set<EventType>([
   'prompt',
   'intent',
   'outcome',
+  'change.intent',
+  'change.outcome',
   'action',
   'note',
   'manual',
@@ -117,6 +121,7 @@ function known(type: EventType, e: Raw): TranscriptEvent {
         question: text(e.question),
         answer: text(e.answer),
         answeredBy: answeredBy(e.answeredBy),
+        ...(typeof e.step === 'string' ? { step: e.step } : {}),
       };
     case 'intent':
       return {
@@ -130,6 +135,34 @@ function known(type: EventType, e: Raw): TranscriptEvent {
       };
     case 'outcome':
       return { type, step: text(e.step), mode: mode(e.mode), results: arr(e.results).map(result) };
+    case 'change.intent': {
+      const out: ChangeIntentEvent = {
+        type,
+        step: text(e.step),
+        title: str(e.title),
+        target: e.target === 'database' ? 'database' : 'kubernetes',
+        ...(typeof e.approvedBy === 'string' ? { approvedBy: answeredBy(e.approvedBy) } : {}),
+      };
+      if (Array.isArray(e.commands)) out.commands = arr(e.commands).map((c) => arr(c).map(str));
+      if (e.setting && typeof e.setting === 'object') {
+        const s = obj(e.setting);
+        out.setting = {
+          name: str(s.name),
+          current: str(s.current),
+          next: str(s.next),
+          statement: str(s.statement),
+        };
+      }
+      return out;
+    }
+    case 'change.outcome':
+      return {
+        type,
+        step: text(e.step),
+        command: arr(e.command).map(str),
+        status: (optStr(e.status) ?? 'failed') as ChangeOutcomeEvent['status'],
+        ...(typeof e.detail === 'string' ? { detail: e.detail } : {}),
+      };
     case 'action':
       return action(e);
     case 'note':

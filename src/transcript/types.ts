@@ -62,6 +62,8 @@ export interface PromptEvent {
   question: string;
   answer: string;
   answeredBy: AnsweredBy;
+  /** The step the question was about (an action's approval); absent for the wizard's menus. */
+  step?: string;
 }
 
 /** What a destructive step is about to do to whom; committed (fsynced) before it acts. */
@@ -82,6 +84,29 @@ export interface OutcomeEvent {
   step: string;
   mode: 'cancel' | 'terminate';
   results: VictimResult[];
+}
+
+/**
+ * What a change (kubectl, a database setting) is about to do, committed before it runs: the exact
+ * argv of every command, or the setting with its value now and the new one.
+ */
+export interface ChangeIntentEvent {
+  type: 'change.intent';
+  step: string;
+  title: string;
+  target: 'kubernetes' | 'database';
+  approvedBy?: AnsweredBy;
+  commands?: string[][];
+  setting?: { name: string; current: string; next: string; statement: string };
+}
+
+/** One command's or statement's result, as it comes; `confirmed` is the effect seen afterwards. */
+export interface ChangeOutcomeEvent {
+  type: 'change.outcome';
+  step: string;
+  command: string[];
+  status: 'done' | 'failed' | 'confirmed' | 'not-confirmed';
+  detail?: string;
 }
 
 /** A mitigation, whatever became of it; `outcomes` counts `results` by outcome. */
@@ -126,6 +151,8 @@ export type TranscriptEvent =
   | PromptEvent
   | IntentEvent
   | OutcomeEvent
+  | ChangeIntentEvent
+  | ChangeOutcomeEvent
   | ActionEvent
   | NoteEvent
   | ManualEvent

@@ -37,6 +37,8 @@ const DURABLE_EVENTS = new Set<TranscriptEvent['type']>([
   'prompt',
   'intent',
   'outcome',
+  'change.intent',
+  'change.outcome',
   'action',
   'manual',
   'note',

@@ -2,7 +2,7 @@ import { TargetError } from '../errors.js';
 import { sanitizeRows } from '../io/sanitize.js';
 import { bindParameters } from '../runbook/params.js';
 import type { ParameterValues, Runbook } from '../runbook/types.js';
-import type { DatabaseTarget } from '../targets/types.js';
+import type { Targets } from '../targets/set.js';
 import { evaluateFindings } from './findings.js';
 import { headlineGaps, type Finding, type Metrics, type PhaseResult } from './model.js';
 
@@ -19,7 +19,7 @@ export interface Measurement extends Pick<PhaseResult, 'findings' | 'unmeasured'
 export interface MeasureContext {
   runbook: Runbook;
   values: ParameterValues;
-  target: DatabaseTarget;
+  targets: Targets;
 }
 
 /** Runs the metrics step once. A failing query throws: the caller decides what that means. */
@@ -32,9 +32,8 @@ export async function measureServer(ctx: MeasureContext): Promise<Measurement> {
       unmeasured: [`the diagnose phase of ${ctx.runbook.id} has no metrics step`],
     };
   }
-  const rows = sanitizeRows(
-    await ctx.target.query(step.sql, bindParameters(step.params, ctx.values)),
-  );
+  const target = await ctx.targets.database();
+  const rows = sanitizeRows(await target.query(step.sql, bindParameters(step.params, ctx.values)));
   const findings = evaluateFindings(
     step.findings,
     rows,

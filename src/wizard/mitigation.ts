@@ -1,17 +1,32 @@
-import { CancelledError } from '../errors.js';
-import { critical, interruptRequested } from '../interrupt.js';
+/**
+ * The one destructive path. Every step that changes something — a session kill, a kubectl
+ * change, a database setting — goes through `runAction`: preview (what exactly will be touched)
+ * → approval (the operator, a typed count, --yes, --dry-run, or no terminal to ask at) → intent
+ * committed to the transcript → apply → effect confirmed → outcomes recorded → measured after.
+ * The executors (src/executors/) say only what to show and how to do it.
+ */
+import { CancelledError, TargetError } from '../errors.js';
+import { executorFor, targetOf } from '../executors/registry.js';
+import type { IntentDraft, Preview } from '../executors/types.js';
+import type { InterruptGate } from '../interrupt.js';
 import type { Prompter } from '../io/prompter.js';
-import { bindParameters, renderTemplate } from '../runbook/params.js';
 import { byHandCommand } from '../runbook/render.js';
 import type { ParameterValues, Runbook, Step, TerminateStep } from '../runbook/types.js';
-import { countOutcomes, executeKill, type VictimResult } from '../safety/kill.js';
-import { selectVictims, type Selection } from '../safety/selection.js';
-import type { DatabaseTarget, Protection, Session } from '../targets/types.js';
+import { countOutcomes, type VictimResult } from '../safety/kill.js';
+import type { Selection } from '../safety/selection.js';
+import type { Targets } from '../targets/set.js';
+import type { Protection, Session } from '../targets/types.js';
 import type { AnsweredBy, Transcript } from '../transcript/types.js';
 import { TranscriptError } from '../transcript/writer.js';
-import { measureOrUnknown, measureServer, type Measurement } from './measure.js';
+import { measureOrUnknown, type Measurement } from './measure.js';
 import type { Metrics } from './model.js';
-import { refuseBlindKill } from './visibility.js';
+
+/** What happened to one command of a change: run, failed, and whether its effect was seen. */
+export interface CommandResult {
+  command: string[];
+  status: 'done' | 'failed' | 'confirmed' | 'not-confirmed';
+  detail?: string;
+}
 
 /** What happened to one action: shown, asked, done, and the numbers around it. */
 export interface ActionRecord {
@@ -22,18 +37,26 @@ export interface ActionRecord {
   executed: boolean;
   dryRun: boolean;
   declined: boolean;
-  answeredBy?: 'operator' | '--yes' | '--dry-run' | 'non-interactive';
+  answeredBy?: AnsweredBy;
   victims: Session[];
   spared: { pid: number; user: string; application: string; reason: string }[];
   results: VictimResult[];
-  /** For change and manual actions: the exact command for the operator. */
+  /** A change's commands (or statement) and what became of each. */
+  commands?: CommandResult[];
+  /** A database setting a change moves: its value before, the one asked for, the one after. */
+  setting?: { name: string; current: string; next: string; after?: string };
+  /**
+   * Set when poolctl did not do the action itself: the exact command for the operator, and why
+   * (a manual step, or the target it needs is not configured: `unavailable` names the flag).
+   */
   command?: string;
+  unavailable?: string;
   before?: Metrics;
   after?: Metrics;
   /**
-   * The action's last read of the metrics step (after the kill, else before), findings and gaps
-   * included: what the command's status is judged from. Not recorded as such: the transcript
-   * has the numbers, and the findings are re-derived from them.
+   * The action's last read of the metrics step (after the action, else before), findings and
+   * gaps included: what the command's status is judged from. Not recorded as such: the
+   * transcript has the numbers, and the findings are re-derived from them.
    */
   measured?: Measurement;
   stoppedEarly: boolean;
@@ -45,6 +68,8 @@ export interface MitigationReporter {
    * selection used (`kill_idle_after = 5m`), so "nothing matches" says against what.
    */
   victims(action: TerminateStep, selection: Selection, criteria: string[]): void | Promise<void>;
+  /** A change's exact commands (or setting, current → new), before the question. */
+  change(action: Step, lines: string[]): void | Promise<void>;
   notice(text: string): void;
   result(record: ActionRecord): void | Promise<void>;
 }
@@ -52,11 +77,15 @@ export interface MitigationReporter {
 export interface MitigationContext {
   runbook: Runbook;
   values: ParameterValues;
-  target: DatabaseTarget;
+  targets: Targets;
   transcript: Transcript;
   reporter: MitigationReporter;
   /** Present when a human can answer (absent in non-interactive runs); records its own answers. */
   prompter?: Prompter;
+  /** Ctrl-C during an action: aborted once, and the action stops before its next batch. */
+  interrupts: InterruptGate;
+  /** `interrupts.signal`, for the executors. */
+  signal: AbortSignal;
   yes: boolean;
   dryRun: boolean;
   protection: Protection;
@@ -67,6 +96,8 @@ export interface MitigationContext {
   escalateAfterS?: number;
   /** How long "terminated" may take before a victim is reported as still there. */
   killTimeoutMs?: number;
+  /** How long a change's commands and its confirmation (a rollout) may take. */
+  changeTimeoutMs?: number;
 }
 
 /** Shows, asks, does and records one action. Declining is recorded, not thrown. */
@@ -83,9 +114,15 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
     results: [],
     stoppedEarly: false,
   };
-  if (action.kind !== 'terminate') {
-    // Changes through kubectl and configuration are done by hand until their adapters exist.
-    record.command = byHandCommand(action, ctx.values, ctx.runbook.parameters).lines.join('\n');
+  const executor = executorFor(action);
+  const target = targetOf(action);
+  if (executor.role !== 'destructive' || (target && !ctx.targets.has(target))) {
+    // Done by hand: a manual step, or one whose target poolctl was not given.
+    const byHand = byHandCommand(action, ctx.values, ctx.runbook.parameters, {});
+    record.command = byHand.lines.join('\n');
+    if (executor.role === 'destructive' && target) {
+      record.unavailable = `no ${target} target: pass ${byHand.flag ?? 'its flag'} to let poolctl do it`;
+    }
     ctx.transcript.append({
       type: 'manual',
       step: action.id,
@@ -96,219 +133,139 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
     return record;
   }
 
-  record.mode = action.mode;
-  const params = bindParameters(action.params, ctx.values);
-  // One read gives both the before-numbers and the visibility check: every path to a kill
-  // (--action, the wizard's offer) refuses one it cannot see to choose.
-  const before = await measureServer(ctx);
-  refuseBlindKill(action.id, before);
-  record.before = before.metrics;
-  record.measured = before;
-  const candidates = await ctx.target.candidates({ sql: action.sql, params });
-  const selection = selectVictims(candidates, {
-    ownSessionId: ctx.target.info.ownSessionId,
-    protection: ctx.protection,
-    maxVictims: ctx.maxVictims,
-  });
-  record.victims = selection.victims;
-  record.spared = selection.spared.map(({ session, reason }) => ({
-    pid: session.pid,
-    user: session.user,
-    application: session.application,
-    reason,
-  }));
-  const criteria = action.params.map(
-    (name) => `${name} = ${renderTemplate(`{${name}}`, ctx.values, ctx.runbook.parameters)}`,
-  );
-  await ctx.reporter.victims(action, selection, criteria);
-  if (selection.victims.length === 0) return finish(record, ctx);
-  // No record, no kill: say so now rather than after the operator has said yes.
+  const preview = await executor.preview(action as never, ctx, record);
+  if (preview.count === 0) return finish(record, ctx);
+  // No record, no act: say so now rather than after the operator has said yes.
   if (!ctx.dryRun && ctx.transcript.unrecorded !== undefined) {
-    throw unrecordedKill(ctx.transcript, ctx.transcript.unrecorded, action.mode, selection.victims);
+    throw unrecorded(ctx.transcript, ctx.transcript.unrecorded, preview);
   }
-  if (!(await approve(action, selection.victims.length, ctx, record))) return finish(record, ctx);
+  if (!(await approve(action, preview, ctx, record))) return finish(record, ctx);
 
-  // Audit first (DESIGN.md, safety rule 6): the intent is on disk before the kill statement is
-  // sent, and each batch's outcomes follow as they come, so whatever ends this run — Ctrl-C, a
-  // SIGKILL, a lost server — every session gone is named in the transcript. No record, no kill.
-  const report = await critical(async () => {
-    recordIntent(action, selection.victims, action.mode, record, ctx);
-    return executeKill({
-      target: ctx.target,
-      sql: action.sql,
-      params,
-      mode: action.mode,
-      victims: selection.victims,
-      protection: ctx.protection,
-      timeoutMs:
-        action.mode === 'cancel' && ctx.escalateAfterS !== undefined
-          ? ctx.escalateAfterS * 1000
-          : ctx.killTimeoutMs,
-      interrupted: interruptRequested,
-      onResults: recordOutcomes(action, action.mode, ctx),
-    });
+  // Audit first (DESIGN.md, safety rule 6): the intent is on disk before anything is sent, and
+  // each outcome follows as it comes, so whatever ends this run — Ctrl-C, a SIGKILL, a lost
+  // server — everything touched is named in the transcript. No record, no act.
+  const commit = (intent: IntentDraft) => recordIntent(intent, record, ctx);
+  await ctx.interrupts.critical(async () => {
+    commit(preview.intent);
+    await executor.apply(action as never, preview, ctx, record, commit);
   });
   record.executed = true;
-  record.results = report.results;
-  record.stoppedEarly = report.stoppedEarly;
-
-  if (action.mode === 'cancel' && ctx.escalateAfterS !== undefined && !interruptRequested()) {
-    await escalate(action, params, record, ctx);
-  }
   // Interrupted: every outcome is recorded; do not make the operator wait for a measurement.
-  if (!interruptRequested()) {
-    record.measured = await measureOrUnknown(ctx, 'after the kill');
+  if (!ctx.signal.aborted) {
+    const when = action.kind === 'terminate' ? 'after the kill' : `after ${action.id}`;
+    record.measured = await measureAfter(ctx, target === 'database', when);
     if (Object.keys(record.measured.metrics).length > 0) record.after = record.measured.metrics;
   }
   await finish(record, ctx);
-  // Ctrl-C during the kill: what was done is recorded above; now stop (exit 130).
-  if (interruptRequested())
-    throw new CancelledError('interrupted during the kill; its outcome is recorded');
+  // Ctrl-C during the action: what was done is recorded above; now stop (exit 130).
+  if (ctx.signal.aborted)
+    throw new CancelledError(`interrupted during ${action.id}; its outcome is recorded`);
   return record;
 }
 
 /**
- * Writes and fsyncs what is about to be done to whom, on whose word; throws (exit 2) when it
- * cannot, and then nothing is done. A session is named by its id and the token that tells it
- * apart from a later one with the same id (PostgreSQL backend_start, MySQL user@host).
+ * The metrics step once more. An action that needed the database lets a lost server end the run
+ * (exit 3); one that did not (a restart through kubectl) has done its work whatever the database
+ * says now, so an unreachable server leaves the health unknown, with the reason.
  */
-function recordIntent(
-  action: TerminateStep,
-  victims: Session[],
-  mode: 'cancel' | 'terminate',
-  record: ActionRecord,
+async function measureAfter(
   ctx: MitigationContext,
-): void {
+  neededDatabase: boolean,
+  when: string,
+): Promise<Measurement> {
   try {
-    ctx.transcript.commit({
-      type: 'intent',
-      step: action.id,
-      title: action.title,
-      mode,
-      ...(mode !== action.mode ? { escalation: true } : {}),
-      approvedBy: record.answeredBy,
-      victims,
-    });
+    return await measureOrUnknown(ctx, when);
   } catch (err) {
-    if (!(err instanceof TranscriptError)) throw err;
-    throw unrecordedKill(
-      ctx.transcript,
-      ctx.transcript.unrecorded ?? err.message,
-      mode,
-      victims,
-      err,
-    );
+    if (neededDatabase || !(err instanceof TargetError)) throw err;
+    return { metrics: {}, findings: [], unmeasured: [`the database ${when}: ${err.message}`] };
   }
 }
 
-/** The error (exit 2) of a kill refused because its intent cannot be recorded. */
-function unrecordedKill(
+/**
+ * Writes and fsyncs what is about to be done, on whose word; throws (exit 2) when it cannot, and
+ * then nothing is done.
+ */
+function recordIntent(intent: IntentDraft, record: ActionRecord, ctx: MitigationContext): void {
+  try {
+    ctx.transcript.commit({ ...intent, approvedBy: record.answeredBy });
+  } catch (err) {
+    if (!(err instanceof TranscriptError)) throw err;
+    const reason = ctx.transcript.unrecorded ?? err.message;
+    throw unrecorded(ctx.transcript, reason, describeIntent(intent), err);
+  }
+}
+
+/** Count, noun and verb of an intent, for the refusal of an escalation that cannot be recorded. */
+function describeIntent(intent: IntentDraft): Pick<Preview, 'count' | 'noun' | 'verb'> {
+  if (intent.type === 'intent') {
+    const verb = intent.mode === 'cancel' ? 'cancel the queries of' : 'terminate';
+    return { count: intent.victims.length, noun: 'session', verb };
+  }
+  return intent.setting
+    ? { count: 1, noun: 'setting', verb: 'change' }
+    : { count: intent.commands?.length ?? 0, noun: 'command', verb: 'run' };
+}
+
+/** The error (exit 2) of an action refused because its intent cannot be recorded. */
+function unrecorded(
   transcript: Transcript,
   reason: string,
-  mode: 'cancel' | 'terminate',
-  victims: Session[],
+  what: Pick<Preview, 'count' | 'noun' | 'verb'>,
   cause?: unknown,
 ): TranscriptError {
-  const verb = mode === 'cancel' ? 'cancel the queries of' : 'terminate';
-  const n = victims.length;
   return new TranscriptError(
-    `cannot write transcript ${transcript.path}: ${reason}; refusing to ${verb} ${n} session${n === 1 ? '' : 's'} without a record: nothing was changed`,
+    `cannot write transcript ${transcript.path}: ${reason}; refusing to ${what.verb} ${counted(what.count, what.noun)} without a record: nothing was changed`,
     { cause },
   );
 }
 
-/** Appends each batch's outcomes as the kill reports them. */
-function recordOutcomes(
-  action: TerminateStep,
-  mode: 'cancel' | 'terminate',
-  ctx: MitigationContext,
-): (results: VictimResult[]) => void {
-  return (results) => {
-    if (results.length > 0)
-      ctx.transcript.append({ type: 'outcome', step: action.id, mode, results });
-  };
+function counted(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /** Records the action in the transcript, whatever became of it, and shows the outcome. */
 async function finish(record: ActionRecord, ctx: MitigationContext): Promise<ActionRecord> {
   // Manual actions are recorded as 'manual' events; the measurement's numbers are before/after.
-  const { command, measured, ...event } = record;
+  const { command, unavailable, measured, ...event } = record;
   ctx.transcript.append({ type: 'action', ...event, outcomes: countOutcomes(record.results) });
   await ctx.reporter.result(record);
   return record;
 }
 
-/** Cancel first; terminate only the victims whose statement is still running after the grace. */
-async function escalate(
-  action: TerminateStep,
-  params: unknown[],
-  record: ActionRecord,
-  ctx: MitigationContext,
-) {
-  const stuck = new Set(
-    record.results.filter((r) => r.outcome === 'still-there').map((r) => r.pid),
-  );
-  if (stuck.size === 0) return;
-  const victims = record.victims.filter((s) => stuck.has(s.pid));
-  ctx.reporter.notice(
-    `${victims.length} still running after the cancel: terminating them (--escalate)`,
-  );
-  const report = await critical(async () => {
-    recordIntent(action, victims, 'terminate', record, ctx);
-    return executeKill({
-      target: ctx.target,
-      sql: action.sql,
-      params,
-      mode: 'terminate',
-      victims,
-      protection: ctx.protection,
-      timeoutMs: ctx.killTimeoutMs,
-      interrupted: interruptRequested,
-      onResults: recordOutcomes(action, 'terminate', ctx),
-    });
-  });
-  const escalated = new Map(report.results.map((r) => [r.pid, r]));
-  record.results = record.results.map((r) => {
-    const e = escalated.get(r.pid);
-    return e ? { ...e, reason: e.reason ?? `cancel had no effect in ${ctx.escalateAfterS}s` } : r;
-  });
-}
-
 async function approve(
-  action: TerminateStep,
-  count: number,
+  action: Step,
+  preview: Preview,
   ctx: MitigationContext,
   record: ActionRecord,
 ): Promise<boolean> {
-  const verb = action.mode === 'cancel' ? 'cancel the queries of' : 'terminate';
-  const question = `${action.title}: ${verb} these ${count} session${count === 1 ? '' : 's'}?`;
+  const { count, noun, verb } = preview;
+  const question = `${action.title}: ${verb} these ${counted(count, noun)}?`;
   if (ctx.dryRun) {
     record.answeredBy = '--dry-run';
-    ctx.reporter.notice(
-      `--dry-run: would ${verb} ${count} session${count === 1 ? '' : 's'}; nothing was changed`,
-    );
-    recordDecision(ctx.transcript, question, false, '--dry-run');
+    ctx.reporter.notice(`--dry-run: would ${verb} ${counted(count, noun)}; nothing was changed`);
+    recordDecision(ctx.transcript, action.id, question, false, '--dry-run');
     return false;
   }
   if (ctx.yes) {
     record.answeredBy = '--yes';
-    recordDecision(ctx.transcript, question, true, '--yes');
+    recordDecision(ctx.transcript, action.id, question, true, '--yes');
     return true;
   }
   if (!ctx.prompter) {
     record.answeredBy = 'non-interactive';
     record.declined = true;
-    recordDecision(ctx.transcript, question, false, 'non-interactive');
+    recordDecision(ctx.transcript, action.id, question, false, 'non-interactive');
     ctx.reporter.notice(
-      `would ${verb} ${count} session${count === 1 ? '' : 's'}: pass --yes to do it when not running interactively`,
+      `would ${verb} ${counted(count, noun)}: pass --yes to do it when not running interactively`,
     );
     return false;
   }
-  // The operator's answer is recorded by the prompter itself (recordingPrompter).
+  // The operator's answer is recorded by the prompter itself (recordingPrompter), as this step's.
+  const prompter = ctx.prompter.forStep?.(action.id) ?? ctx.prompter;
   const answer =
     count > ctx.confirmTypedOver
-      ? await ctx.prompter.typedConfirm(question, String(count))
-      : await ctx.prompter.confirm(question, false);
+      ? await prompter.typedConfirm(question, String(count))
+      : await prompter.confirm(question, false);
   record.answeredBy = 'operator';
   record.declined = !answer;
   return answer;
@@ -317,9 +274,10 @@ async function approve(
 /** A question answered without asking (a flag, or no terminal to ask at), recorded as a prompt. */
 function recordDecision(
   transcript: Transcript,
+  step: string,
   question: string,
   answer: boolean,
   answeredBy: Exclude<AnsweredBy, 'operator'>,
 ): void {
-  transcript.append({ type: 'prompt', question, answer: answer ? 'yes' : 'no', answeredBy });
+  transcript.append({ type: 'prompt', step, question, answer: answer ? 'yes' : 'no', answeredBy });
 }

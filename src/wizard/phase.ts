@@ -1,9 +1,9 @@
-import { bindParameters } from '../runbook/params.js';
+import { executorFor, targetOf } from '../executors/registry.js';
 import { byHandCommand } from '../runbook/render.js';
 import type { ParameterValues, Runbook, Step } from '../runbook/types.js';
-import { sanitizeRows } from '../io/sanitize.js';
 import type { Prompter } from '../io/prompter.js';
-import type { DatabaseTarget, Row } from '../targets/types.js';
+import type { Targets } from '../targets/set.js';
+import type { Row } from '../targets/types.js';
 import type { Transcript } from '../transcript/types.js';
 import { evaluateFindings } from './findings.js';
 import {
@@ -27,7 +27,7 @@ export interface PhaseContext {
   runbook: Runbook;
   phase: 'diagnose' | 'verify';
   values: ParameterValues;
-  target: DatabaseTarget;
+  targets: Targets;
   transcript: Transcript;
   reporter: PhaseReporter;
   /** Given with `--step`: pause after every step for the operator. */
@@ -42,8 +42,9 @@ const TRANSCRIPT_ROWS = 50;
 export async function runPhase(ctx: PhaseContext): Promise<PhaseResult> {
   // Straight through, the steps read the server as of one moment (DatabaseTarget.readTogether).
   // Not with --step: a transaction must not stay open while the operator thinks.
-  if (!ctx.stepPrompter && ctx.target.readTogether) {
-    return ctx.target.readTogether(() => runSteps(ctx));
+  const database = ctx.targets.connectedDatabase;
+  if (!ctx.stepPrompter && database?.readTogether) {
+    return database.readTogether(() => runSteps(ctx));
   }
   return runSteps(ctx);
 }
@@ -103,7 +104,8 @@ async function runSteps(ctx: PhaseContext): Promise<PhaseResult> {
 /**
  * The measurements a status needs that the phase could not make: the headline numbers of a
  * metrics step (none declared, failed, skipped, no row, a column missing) and, in verify, every
- * query step, since each one is a check of the recovery.
+ * step poolctl can run (its target is configured), since each one is a check of the recovery.
+ * A check whose target was not given is listed "to do by hand" instead.
  */
 function unmeasuredIn(ctx: PhaseContext, outcomes: StepOutcome[]): string[] {
   const steps = ctx.runbook[ctx.phase];
@@ -112,14 +114,17 @@ function unmeasuredIn(ctx: PhaseContext, outcomes: StepOutcome[]): string[] {
     reasons.push(`the ${ctx.phase} phase of ${ctx.runbook.id} has no metrics step`);
   }
   for (const step of steps) {
-    if (step.kind !== 'query' || !(step.metrics || ctx.phase === 'verify')) continue;
+    const isMetrics = step.kind === 'query' && step.metrics === true;
+    const target = targetOf(step);
+    const runnable = target !== null && ctx.targets.has(target);
+    if (!isMetrics && !(ctx.phase === 'verify' && runnable)) continue;
     const outcome = [...outcomes].reverse().find((o) => o.id === step.id);
     if (!outcome || outcome.status !== 'ok') {
       const why = outcome?.status === 'failed' ? `failed (${outcome.error})` : 'did not run';
       reasons.push(`"${step.title}" ${why}`);
       continue;
     }
-    if (step.metrics) reasons.push(...headlineGaps(step.title, outcome.rows?.[0]));
+    if (isMetrics) reasons.push(...headlineGaps(step.title, outcome.rows?.[0]));
   }
   return reasons;
 }
@@ -165,10 +170,11 @@ async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise
     phase: ctx.phase,
   });
 
-  // No Prometheus or kubectl target yet: those steps, like manual ones, are the operator's, with
-  // the command rendered from the real values and the flag that would let poolctl run them.
-  if (step.kind === 'manual' || step.kind === 'promql' || step.kind === 'kubectl') {
-    const byHand = byHandCommand(step, ctx.values, ctx.runbook.parameters);
+  const executor = executorFor(step);
+  const target = targetOf(step);
+  if (executor.role !== 'read' || (target !== null && !ctx.targets.has(target))) {
+    // Done by hand: a manual step, or one whose target poolctl was not given (the flag says how).
+    const byHand = byHandCommand(step, ctx.values, ctx.runbook.parameters, {});
     const command = byHand.lines.join('\n');
     const outcome: StepOutcome = { ...base, command, manual: 'pending' };
     if (byHand.flag) outcome.flag = byHand.flag;
@@ -197,18 +203,11 @@ async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise
     return outcome;
   }
 
-  if (step.kind !== 'query') {
-    // Destructive kinds never run in a read-only phase (validation keeps them out).
-    const outcome: StepOutcome = { ...base, error: `no ${step.kind} adapter in this phase` };
-    await ctx.reporter.stepFinished(outcome);
-    return outcome;
-  }
-
   ctx.reporter.stepStarted(step);
   const started = now();
   let rows: Row[];
   try {
-    rows = sanitizeRows(await ctx.target.query(step.sql, bindParameters(step.params, ctx.values)));
+    rows = await executor.read(step, ctx);
   } catch (err) {
     if ((err as { name?: string }).name === 'TargetError') throw err;
     const error = (err as Error).message;
@@ -255,7 +254,7 @@ async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise
     rowCount: rows.length,
     rows: rows.slice(0, TRANSCRIPT_ROWS),
   });
-  if (step.metrics && rows[0]) {
+  if (step.kind === 'query' && step.metrics && rows[0]) {
     for (const [key, value] of Object.entries(rows[0])) {
       if (typeof value === 'number') metrics[key] = value;
     }

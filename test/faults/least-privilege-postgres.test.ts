@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { parseSafetyOptions, mitigationContext } from '../../src/commands/safety-options.js';
 import { defaultRunbookFor } from '../../src/runbook/bundled.js';
 import { resolveParameters } from '../../src/runbook/params.js';
+import { InterruptGate } from '../../src/interrupt.js';
 import { connectDatabase } from '../../src/targets/connect.js';
+import { Targets } from '../../src/targets/set.js';
 import { resolveDatabaseTarget } from '../../src/targets/resolve.js';
 import { openTranscript } from '../../src/transcript/writer.js';
 import { runAction } from '../../src/wizard/mitigation.js';
@@ -134,11 +136,17 @@ describe('least-privileged PostgreSQL roles on a server filled by another role',
       const pids = held!.pids;
       const runbook = defaultRunbookFor('postgres');
       const values = resolveParameters(runbook.parameters, { kill_idle_after: '1s' }, runbook.id);
-      const target = await connectDatabase(
-        await resolveDatabaseTarget(
-          { pg: blindUrl, connectTimeoutMs: 5000, statementTimeoutMs: 10_000 },
-          {},
-        ),
+      const spec = await resolveDatabaseTarget(
+        { pg: blindUrl, connectTimeoutMs: 5000, statementTimeoutMs: 10_000 },
+        {},
+      );
+      const targets = new Targets(
+        { database: spec },
+        {
+          database: connectDatabase,
+          prometheus: () => Promise.reject(new Error('not configured')),
+          kubernetes: () => Promise.reject(new Error('not configured')),
+        },
       );
       const dir = mkdtempSync(join(tmpdir(), 'poolctl-blind-'));
       const transcript = openTranscript(join(dir, 'blind.jsonl'), 'blind');
@@ -146,9 +154,10 @@ describe('least-privileged PostgreSQL roles on a server filled by another role',
         const context = mitigationContext(parseSafetyOptions({ yes: true }), {
           runbook,
           values,
-          target,
+          targets,
+          interrupts: new InterruptGate(),
           transcript,
-          reporter: { victims() {}, notice() {}, result() {} },
+          reporter: { victims() {}, change() {}, notice() {}, result() {} },
         });
         const killIdle = runbook.actions.find((a) => a.id === 'kill-idle')!;
         await expect(runAction(killIdle, context)).rejects.toThrow(
@@ -156,7 +165,7 @@ describe('least-privileged PostgreSQL roles on a server filled by another role',
         );
       } finally {
         transcript.end('error', 2);
-        await target.close();
+        await targets.close();
       }
       expect(await alive(pids)).toEqual([...pids].sort((a, b) => a - b));
     });

@@ -1,5 +1,8 @@
 import type { Deps } from '../../src/commands/common.js';
 import type { Prompter } from '../../src/io/prompter.js';
+import { InterruptGate } from '../../src/interrupt.js';
+import { httpClient } from '../../src/io/http.js';
+import { execaRunner } from '../../src/io/process.js';
 import { connectDatabase } from '../../src/targets/connect.js';
 import { openTranscript } from '../../src/transcript/writer.js';
 import { testIO, type TestIO } from './test-io.js';
@@ -15,6 +18,9 @@ export function inProcessDeps(
     argv: opts.argv ?? ['poolctl'],
     prompter: () => prompter,
     connect: connectDatabase,
+    http: httpClient,
+    processes: () => execaRunner,
+    interrupts: new InterruptGate(),
     openTranscript,
     onTranscript: () => {},
     now: () => new Date(),

@@ -133,14 +133,14 @@ describe('killOneByOne', () => {
 
   it('Ctrl-C after the first victim: no further KILL; the rest are spared, saying why', async () => {
     const server = fakeServer({});
-    let interrupted = false;
+    const abort = new AbortController();
     const probe = async () => {
       // The first victim's statement has ended; the operator presses Ctrl-C meanwhile.
-      interrupted = true;
+      abort.abort();
       return undefined;
     };
     const outcome = await killOneByOne(
-      { run: server.run, probe, sleep: async () => {}, interrupted: () => interrupted },
+      { run: server.run, probe, sleep: async () => {}, signal: abort.signal },
       [
         { pid: 1, queryId: 7 },
         { pid: 2, queryId: 8 },

@@ -123,6 +123,21 @@ const SAMPLES: { [K in EventType]: Extract<TranscriptEvent, { type: K }> } = {
     command: 'kubectl logs deployment/api',
     status: 'done',
   },
+  'change.intent': {
+    type: 'change.intent',
+    step: 'restart-app',
+    title: 'Restart the application',
+    target: 'kubernetes',
+    approvedBy: '--yes',
+    commands: [['kubectl', '--context', 'prod', 'rollout', 'restart', 'deployment/api']],
+  },
+  'change.outcome': {
+    type: 'change.outcome',
+    step: 'restart-app',
+    command: ['kubectl', '--context', 'prod', 'rollout', 'restart', 'deployment/api'],
+    status: 'done',
+    detail: 'deployment.apps/api restarted',
+  },
   note: { type: 'note', step: 'utilization', text: 'dashboards agree' },
   'session.end': { type: 'session.end', status: 'healthy', exitCode: 0 },
 };
@@ -137,6 +152,9 @@ const TIMELINE_TEXT: Record<EventType, string | undefined> = {
   prompt: '"Terminate idle connections: terminate these 1 session?" → yes (answered by operator)',
   intent: 'kill-idle: about to terminate 1 session (approved by operator)',
   outcome: 'kill-idle: terminated 1',
+  'change.intent':
+    'restart-app: about to run kubectl --context prod rollout restart deployment/api (approved by --yes)',
+  'change.outcome': 'restart-app: done: deployment.apps/api restarted',
   action: 'kill-idle (terminate): terminated 1 of 1; 1 spared · utilization 97% → 12%',
   manual: 'How full',
   note: 'on utilization: dashboards agree',

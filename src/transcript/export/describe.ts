@@ -179,6 +179,21 @@ export function describeEvent(
       for (const r of e.results) counts[r.outcome] = (counts[r.outcome] ?? 0) + 1;
       return { event: 'outcome', text: `${clean(e.step)}: ${outcomesLine(counts)}` };
     }
+    case 'change.intent': {
+      const what = e.setting
+        ? `change ${clean(e.setting.name)} from ${clean(e.setting.current)} to ${clean(e.setting.next)}`
+        : `run ${(e.commands ?? []).map((c) => clean(c.join(' '))).join('; ')}`;
+      return {
+        event: 'intent',
+        text: `${clean(e.step)}: about to ${what} (approved by ${clean(e.approvedBy) || '?'})`,
+      };
+    }
+    case 'change.outcome':
+      return {
+        event: 'outcome',
+        text: `${clean(e.step)}: ${clean(e.status)}${e.detail ? `: ${clean(e.detail)}` : ''}`,
+        code: clean(e.command.join(' ')),
+      };
     case 'action':
       return { event: 'action', text: actionLine(e) };
     case 'manual':
@@ -206,8 +221,10 @@ function actionLine(e: ActionEvent): string {
   const sparedText = spared ? `; ${spared} spared` : '';
   if (!e.executed) {
     const why =
-      victims === 0
-        ? 'no session matched'
+      victims === 0 && !e.dryRun && !e.declined
+        ? e.kind === 'change'
+          ? 'nothing to change'
+          : 'no session matched'
         : e.dryRun
           ? `dry run, would act on ${victims}`
           : e.declined

@@ -265,9 +265,18 @@ function action(a: ActionReport): string {
   const out = [
     `<h3>${html(a.id)}${a.mode ? `: ${html(a.mode)}` : ''} (${html(a.command)}, ${clock(a.ts)})</h3>`,
   ];
-  const items = [
-    `<li><strong>Selected:</strong> ${plural(a.victims.length, 'session')}${a.spared.length ? `; ${a.spared.length} spared` : ''}</li>`,
-  ];
+  const items = a.commands
+    ? a.commands.map(
+        (c) =>
+          `<li><strong>${html(c.status)}:</strong> ${code(c.command.join(' '))}${c.detail ? ` — ${html(c.detail)}` : ''}</li>`,
+      )
+    : [
+        `<li><strong>Selected:</strong> ${plural(a.victims.length, 'session')}${a.spared.length ? `; ${a.spared.length} spared` : ''}</li>`,
+      ];
+  if (a.setting)
+    items.push(
+      `<li><strong>Setting:</strong> ${html(a.setting.name)} ${html(a.setting.current)} → ${html(a.setting.after ?? a.setting.next)}</li>`,
+    );
   if (a.prompt)
     items.push(
       `<li><strong>Asked:</strong> “${html(a.prompt.question)}” → ${html(a.prompt.answer)} (answered by ${html(a.prompt.answeredBy)})</li>`,
@@ -282,8 +291,10 @@ function action(a: ActionReport): string {
       items.push(`<li><strong>Interrupted:</strong> ${html(INTERRUPTED_NOTE)}</li>`);
   } else {
     const why =
-      a.victims.length === 0
-        ? 'no session matched'
+      a.victims.length === 0 && !a.dryRun && !a.declined
+        ? a.kind === 'change'
+          ? 'nothing to change'
+          : 'no session matched'
         : a.dryRun
           ? '--dry-run'
           : a.declined

@@ -248,9 +248,20 @@ function cell(column: string, value: unknown): string {
 function action(a: ActionReport): string[] {
   const title = `### ${mdText(a.id)}${a.mode ? `: ${mdText(a.mode)}` : ''} (${mdText(a.command)}, ${clock(a.ts)})`;
   const out = [title, ''];
-  out.push(
-    `- **Selected:** ${plural(a.victims.length, 'session')}${a.spared.length ? `; ${a.spared.length} spared` : ''}`,
-  );
+  if (a.commands) {
+    for (const c of a.commands)
+      out.push(
+        `- **${mdText(c.status)}:** ${mdCode(c.command.join(' '))}${c.detail ? ` — ${mdText(c.detail)}` : ''}`,
+      );
+    if (a.setting)
+      out.push(
+        `- **Setting:** ${mdText(a.setting.name)} ${mdText(a.setting.current)} → ${mdText(a.setting.after ?? a.setting.next)}`,
+      );
+  } else {
+    out.push(
+      `- **Selected:** ${plural(a.victims.length, 'session')}${a.spared.length ? `; ${a.spared.length} spared` : ''}`,
+    );
+  }
   if (a.prompt)
     out.push(
       `- **Asked:** "${mdText(a.prompt.question)}" → ${mdText(a.prompt.answer)} (answered by ${mdText(a.prompt.answeredBy)})`,
@@ -261,8 +272,10 @@ function action(a: ActionReport): string[] {
     if (a.interrupted) out.push(`- **Interrupted:** ${INTERRUPTED_NOTE}`);
   } else {
     const why =
-      a.victims.length === 0
-        ? 'no session matched'
+      a.victims.length === 0 && !a.dryRun && !a.declined
+        ? a.kind === 'change'
+          ? 'nothing to change'
+          : 'no session matched'
         : a.dryRun
           ? '--dry-run'
           : a.declined

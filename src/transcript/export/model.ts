@@ -67,6 +67,7 @@ export interface ActionReport {
   ts: string;
   command: string;
   id: string;
+  kind: string;
   mode?: string;
   executed: boolean;
   dryRun: boolean;
@@ -76,6 +77,9 @@ export interface ActionReport {
   victims: VictimRow[];
   spared: { pid: number; user: string; application: string; reason: string }[];
   outcomes: Record<string, number>;
+  /** A change's commands (or statement) and what became of each; `unknown` when not recorded. */
+  commands?: { command: string[]; status: string; detail?: string }[];
+  setting?: { name: string; current: string; next: string; after?: string };
   before?: Metrics;
   after?: Metrics;
   stoppedEarly: boolean;
@@ -187,6 +191,8 @@ export function buildIncident(events: RecordedEvent[], opts: BuildOptions): Inci
   const titles = new Map<string, string>();
   let pendingStart: { ts: string; step: string; title: string } | undefined;
   let pendingPrompt: ActionReport['prompt'] | undefined;
+  /** Approvals recorded with their step (schema 1 onwards), by run and step: no guessing. */
+  const approvals = new Map<string, NonNullable<ActionReport['prompt']>>();
   let run: RunInfo | undefined;
   let lastTs = t0;
   // Two runs of one incident may write at once: their events carry `run` (older files do not, and
@@ -211,6 +217,12 @@ export function buildIncident(events: RecordedEvent[], opts: BuildOptions): Inci
       text: `${title} (${step}): started, no result recorded`,
     });
     pendingStart = undefined;
+  };
+
+  const approvalOf = (key: string) => {
+    const asked = approvals.get(key);
+    approvals.delete(key);
+    return asked;
   };
 
   events.forEach((e, i) => {
@@ -291,7 +303,13 @@ export function buildIncident(events: RecordedEvent[], opts: BuildOptions): Inci
         });
         break;
       case 'prompt':
-        pendingPrompt = { question: e.question, answer: e.answer, answeredBy: e.answeredBy };
+        if (e.step !== undefined)
+          approvals.set(intentKey, {
+            question: e.question,
+            answer: e.answer,
+            answeredBy: e.answeredBy,
+          });
+        else pendingPrompt = { question: e.question, answer: e.answer, answeredBy: e.answeredBy };
         break;
       case 'intent': {
         const open = openIntents.get(intentKey);
@@ -322,7 +340,7 @@ export function buildIncident(events: RecordedEvent[], opts: BuildOptions): Inci
           },
           ts,
           command,
-          pendingPrompt,
+          approvalOf(intentKey) ?? pendingPrompt,
         );
         for (const v of report.victims) Object.assign(v, UNKNOWN);
         report.outcomes = countOutcomes(report.victims);
@@ -330,6 +348,45 @@ export function buildIncident(events: RecordedEvent[], opts: BuildOptions): Inci
         pendingPrompt = undefined;
         actions.push(report);
         openIntents.set(intentKey, report);
+        break;
+      }
+      case 'change.intent': {
+        // Until the action's own event: each command unknown, as a kill's victims are.
+        const commands = e.commands ?? (e.setting ? [[e.setting.statement]] : []);
+        const report = actionOf(
+          {
+            type: 'action',
+            id: e.step,
+            title: e.title,
+            kind: 'change',
+            executed: true,
+            dryRun: false,
+            declined: false,
+            victims: [],
+            spared: [],
+            results: [],
+            stoppedEarly: false,
+            outcomes: {},
+            commands: commands.map((command) => ({ command, status: 'unknown' as never })),
+            ...(e.setting ? { setting: { ...e.setting } } : {}),
+          },
+          ts,
+          command,
+          approvalOf(intentKey) ?? pendingPrompt,
+        );
+        report.interrupted = true;
+        pendingPrompt = undefined;
+        actions.push(report);
+        openIntents.set(intentKey, report);
+        break;
+      }
+      case 'change.outcome': {
+        const open = openIntents.get(intentKey);
+        const row = open?.commands?.find(
+          (c) => c.status === 'unknown' && c.command.join(' ') === e.command.join(' '),
+        );
+        if (row) Object.assign(row, { status: e.status, detail: e.detail });
+        else open?.commands?.push({ command: e.command, status: e.status, detail: e.detail });
         break;
       }
       case 'outcome': {
@@ -355,7 +412,7 @@ export function buildIncident(events: RecordedEvent[], opts: BuildOptions): Inci
           e,
           ts,
           command,
-          open?.prompt ?? (hasVictims ? pendingPrompt : undefined),
+          open?.prompt ?? approvalOf(intentKey) ?? (hasVictims ? pendingPrompt : undefined),
         );
         if (!open) pendingPrompt = undefined;
         openIntents.delete(intentKey);
@@ -539,6 +596,7 @@ function actionOf(
     ts,
     command,
     id: e.id,
+    kind: e.kind,
     mode: e.mode,
     executed: e.executed,
     dryRun: e.dryRun,
@@ -547,6 +605,8 @@ function actionOf(
     victims,
     spared: e.spared,
     outcomes: { ...e.outcomes },
+    ...(e.commands ? { commands: e.commands.map((c) => ({ ...c })) } : {}),
+    ...(e.setting ? { setting: { ...e.setting } } : {}),
     before: e.before,
     after: e.after,
     stoppedEarly: e.stoppedEarly,

@@ -1,0 +1,293 @@
+/**
+ * The systems around the database as targets: Prometheus (real, scraping a metrics endpoint with
+ * the seed's pool metrics) and kubectl (a stand-in that records its arguments), next to a real
+ * PostgreSQL, through the built CLI. Steps whose target is given run; the others are listed by
+ * hand with the flag; a change through kubectl goes through the one destructive path.
+ */
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readEvents } from '../helpers/expect.js';
+import { writeKubectlStandin, type KubectlStandin } from '../helpers/kubectl-standin.js';
+import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
+import {
+  startMetricsEndpoint,
+  startPrometheus,
+  type MetricsEndpoint,
+  type PrometheusServer,
+} from '../helpers/prometheus-server.js';
+import { runCli } from '../helpers/run-cli.js';
+import { freePort } from '../helpers/free-port.js';
+
+interface Report {
+  status: string;
+  steps: { id: string; status: string; rows?: Record<string, unknown>[]; error?: string }[];
+  manual: { step: string; command: string; flag?: string }[];
+  actions: {
+    id: string;
+    executed: boolean;
+    declined: boolean;
+    command?: string;
+    commands?: { command: string[]; status: string; detail?: string }[];
+  }[];
+  transcript: string;
+}
+
+let server: PgServer;
+let prometheus: PrometheusServer;
+let metrics: MetricsEndpoint;
+let kubectl: KubectlStandin;
+
+const POOLS = [
+  'db_pool_connections_active{pod="api-1"} 30',
+  'db_pool_connections_max{pod="api-1"} 30',
+  'db_pool_connections_active{pod="api-2"} 4',
+  'db_pool_connections_max{pod="api-2"} 30',
+].join('\n');
+
+beforeAll(async () => {
+  server = await startPostgres();
+  metrics = await startMetricsEndpoint(POOLS);
+  prometheus = await startPrometheus({ scrape: [{ job: 'api', targets: [metrics.target] }] });
+  await prometheus.waitForResult('db_pool_connections_active', {
+    until: (r) => r.length === 2,
+  });
+  kubectl = writeKubectlStandin();
+}, 120_000);
+
+afterAll(async () => {
+  kubectl?.remove();
+  await prometheus?.stop();
+  await metrics?.close();
+  await server?.stop();
+});
+
+beforeEach(() => kubectl.clearCalls());
+
+const systems = () => [
+  '--prometheus',
+  prometheus.url,
+  '--kube-context',
+  'standin',
+  '--namespace',
+  'shop',
+  '--kubectl',
+  kubectl.bin,
+];
+
+describe('diagnose with the systems around the database', () => {
+  it('runs the PromQL and kubectl steps against the given targets, with context and namespace', async () => {
+    const r = await runCli(
+      ['diagnose', '--pg', server.superuserUrl, ...systems(), '--output', 'json'],
+      { env: kubectl.env },
+    );
+    expect(r.stderr).not.toMatch(/internal error/);
+    const report = JSON.parse(r.stdout) as Report;
+    const pools = report.steps.find((s) => s.id === 'app-pool-metrics')!;
+    expect(pools.status).toBe('ok');
+    expect(pools.rows).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ pod: 'api-1', value: 100 }),
+        expect.objectContaining({ pod: 'api-2', value: expect.closeTo(13.33, 1) }),
+      ]),
+    );
+    const logs = report.steps.find((s) => s.id === 'app-logs-leaks')!;
+    expect(logs.status).toBe('ok');
+    // Only the lines the seed's pattern matches, each with the pod kubectl prefixed it with.
+    expect(logs.rows!.length).toBeGreaterThan(0);
+    for (const row of logs.rows!)
+      expect(String(row.line)).toMatch(/connection|leak|transaction|pool/i);
+    const call = kubectl.calls().find((args) => args.includes('logs'))!;
+    expect(call).toEqual(expect.arrayContaining(['--context', 'standin', '--namespace', 'shop']));
+    expect(call).toEqual(expect.arrayContaining(['-l', 'app=api']));
+    // Every step ran: nothing is left by hand but what poolctl can never do (git log).
+    expect(report.manual.map((m) => m.step)).toEqual(['recent-db-code-changes']);
+  }, 60_000);
+
+  it('without them, lists those steps by hand with real quoted values and the flag to pass', async () => {
+    const r = await runCli(
+      [
+        'diagnose',
+        '--pg',
+        server.superuserUrl,
+        '--set',
+        'label_selector=app=api; touch /tmp/x',
+        '--output',
+        'json',
+      ],
+      { env: kubectl.env },
+    );
+    const report = JSON.parse(r.stdout) as Report;
+    const pools = report.manual.find((m) => m.step === 'app-pool-metrics')!;
+    expect(pools.command).toContain('<PROMETHEUS_URL>');
+    expect(pools.flag).toMatch(/--prometheus URL/);
+    const logs = report.manual.find((m) => m.step === 'app-logs-leaks')!;
+    expect(logs.command).toContain(`'app=api; touch /tmp/x'`);
+    expect(logs.flag).toMatch(/--kube-context/);
+    // kubectl on PATH is never used unless asked for.
+    expect(kubectl.calls()).toEqual([]);
+  }, 60_000);
+
+  it('an unreachable Prometheus fails its steps alone; the database steps still run', async () => {
+    const port = await freePort();
+    const r = await runCli(
+      [
+        'diagnose',
+        '--pg',
+        server.superuserUrl,
+        '--prometheus',
+        `http://127.0.0.1:${port}`,
+        '--output',
+        'json',
+      ],
+      {},
+    );
+    const report = JSON.parse(r.stdout) as Report;
+    expect(report.steps.find((s) => s.id === 'utilization')!.status).toBe('ok');
+    const pools = report.steps.find((s) => s.id === 'app-pool-metrics')!;
+    expect(pools.status).toBe('failed');
+    expect(pools.error).toMatch(/127\.0\.0\.1/);
+    expect(pools.error).not.toContain('\n');
+    expect(r.code).not.toBe(3);
+  }, 60_000);
+});
+
+describe('a change through kubectl goes through the destructive path', () => {
+  it('refuses restart-app without a Kubernetes target: exit 2, the flag, the command by hand, nothing run', async () => {
+    const r = await runCli(
+      ['mitigate', '--pg', server.superuserUrl, '--action', 'restart-app', '--yes'],
+      { env: kubectl.env },
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--kube-context/);
+    expect(r.stderr).toContain('kubectl rollout restart deployment/api');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(kubectl.calls()).toEqual([]);
+  }, 60_000);
+
+  it('with --yes: intent on disk before kubectl runs, the restart, the rollout waited for, each recorded', async () => {
+    // A kubectl that first copies the transcript as it is at the call: the intent must be there.
+    const dir = mkdtempSync(join(tmpdir(), 'poolctl-kube-'));
+    const transcriptPath = join(dir, 'incident.jsonl');
+    const seen = join(dir, 'seen.txt');
+    const wrapper = join(dir, 'kubectl');
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\necho "--- $*" >> '${seen}'\ncat '${transcriptPath}' >> '${seen}'\nexec '${kubectl.bin}' "$@"\n`,
+    );
+    chmodSync(wrapper, 0o755);
+    const r = await runCli(
+      [
+        'mitigate',
+        '--pg',
+        server.superuserUrl,
+        '--kube-context',
+        'standin',
+        '--kubectl',
+        wrapper,
+        '--action',
+        'restart-app',
+        '--yes',
+        '--transcript',
+        transcriptPath,
+        '--output',
+        'json',
+      ],
+      { env: kubectl.env },
+    );
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as Report;
+    const action = report.actions[0]!;
+    expect(action.executed).toBe(true);
+    expect(action.commands!.map((c) => c.status)).toEqual(['done', 'confirmed']);
+    expect(action.commands![0]!.command).toEqual([
+      wrapper,
+      '--context',
+      'standin',
+      'rollout',
+      'restart',
+      'deployment/api',
+    ]);
+    expect(kubectl.calls().map((args) => args.slice(2, 4))).toEqual([
+      ['rollout', 'restart'],
+      ['rollout', 'status'],
+    ]);
+    const before = readFileSync(seen, 'utf8').split('--- ')[1]!;
+    expect(before).toContain('"type":"change.intent"');
+    expect(before).toContain('rollout","restart","deployment/api"');
+    const types = readEvents(transcriptPath).map((e) => e.type);
+    expect(types.indexOf('change.intent')).toBeLessThan(types.indexOf('change.outcome'));
+  }, 60_000);
+
+  it('--dry-run shows the command and runs nothing; without --yes and a terminal, exit 5', async () => {
+    const base = ['mitigate', '--pg', server.superuserUrl, ...systems(), '--action', 'restart-app'];
+    const dry = await runCli([...base, '--dry-run'], { env: kubectl.env });
+    expect(dry.stdout + dry.stderr).toContain('would run 1 command');
+    const asked = await runCli(base, { env: kubectl.env });
+    expect(asked.code).toBe(5);
+    expect(kubectl.calls()).toEqual([]);
+  }, 60_000);
+
+  it('a kubectl that fails: the command failed in one line, no wait, exit 4', async () => {
+    kubectl.setScenario({
+      answers: [
+        {
+          args: ['rollout', 'restart'],
+          stderr: 'error: deployments.apps "api" not found\n',
+          exitCode: 1,
+        },
+      ],
+    });
+    try {
+      const r = await runCli(
+        [
+          'mitigate',
+          '--pg',
+          server.superuserUrl,
+          ...systems(),
+          '--action',
+          'restart-app',
+          '--yes',
+          '--output',
+          'json',
+        ],
+        { env: kubectl.env },
+      );
+      expect(r.code).toBe(4);
+      const action = (JSON.parse(r.stdout) as Report).actions[0]!;
+      expect(action.commands).toEqual([
+        expect.objectContaining({
+          status: 'failed',
+          detail: expect.stringContaining('deployments.apps "api" not found'),
+        }),
+      ]);
+      expect(kubectl.calls().filter((a) => a.includes('status'))).toEqual([]);
+    } finally {
+      kubectl.setScenario({});
+    }
+  }, 60_000);
+
+  it('restarts the application while the database refuses every connection; health unknown, exit 4', async () => {
+    const port = await freePort();
+    const r = await runCli(
+      [
+        'mitigate',
+        '--pg',
+        `postgres://postgres@127.0.0.1:${port}/postgres`,
+        ...systems(),
+        '--action',
+        'restart-app',
+        '--yes',
+        '--output',
+        'json',
+      ],
+      { env: kubectl.env },
+    );
+    expect(r.code).toBe(4);
+    const report = JSON.parse(r.stdout) as Report;
+    expect(report.status).toBe('unknown');
+    expect(report.actions[0]!.commands!.map((c) => c.status)).toEqual(['done', 'confirmed']);
+  }, 60_000);
+});
