@@ -53,7 +53,13 @@ async function previewKubernetes(step: KubernetesChange, ctx: MitigationContext)
     count: commands.length,
     noun: 'command',
     verb: 'run',
-    intent: { type: 'change.intent', step: step.id, title: step.title, target: 'kubernetes', commands },
+    intent: {
+      type: 'change.intent',
+      step: step.id,
+      title: step.title,
+      target: 'kubernetes',
+      commands,
+    },
   };
 }
 
@@ -92,7 +98,11 @@ async function applyKubernetes(
     const { stdout } = await kubernetes.run(wait, { timeoutMs, signal: ctx.signal });
     done({ command: kubernetes.argv(wait), status: 'confirmed', detail: firstLine(stdout) });
   } catch (err) {
-    done({ command: kubernetes.argv(wait), status: 'not-confirmed', detail: (err as Error).message });
+    done({
+      command: kubernetes.argv(wait),
+      status: 'not-confirmed',
+      detail: (err as Error).message,
+    });
   }
 }
 

@@ -97,7 +97,8 @@ async function kill(
         : ctx.killTimeoutMs,
     signal: ctx.signal,
     onResults: (results: VictimResult[]) => {
-      if (results.length > 0) ctx.transcript.append({ type: 'outcome', step: step.id, mode, results });
+      if (results.length > 0)
+        ctx.transcript.append({ type: 'outcome', step: step.id, mode, results });
     },
   });
 }

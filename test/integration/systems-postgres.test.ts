@@ -99,7 +99,7 @@ describe('diagnose with the systems around the database', () => {
     for (const row of logs.rows!)
       expect(String(row.line)).toMatch(/connection|leak|transaction|pool/i);
     const call = kubectl.calls().find((args) => args.includes('logs'))!;
-    expect(call).toEqual(expect.arrayContaining(['--context', 'standin', '--namespace', 'shop']));
+    expect(call).toEqual(expect.arrayContaining(['--context=standin', '--namespace=shop']));
     expect(call).toEqual(expect.arrayContaining(['-l', 'app=api']));
     // Every step ran: nothing is left by hand but what poolctl can never do (git log).
     expect(report.manual.map((m) => m.step)).toEqual(['recent-db-code-changes']);
@@ -204,13 +204,12 @@ describe('a change through kubectl goes through the destructive path', () => {
     expect(action.commands!.map((c) => c.status)).toEqual(['done', 'confirmed']);
     expect(action.commands![0]!.command).toEqual([
       wrapper,
-      '--context',
-      'standin',
+      '--context=standin',
       'rollout',
       'restart',
       'deployment/api',
     ]);
-    expect(kubectl.calls().map((args) => args.slice(2, 4))).toEqual([
+    expect(kubectl.calls().map((args) => args.slice(1, 3))).toEqual([
       ['rollout', 'restart'],
       ['rollout', 'status'],
     ]);

@@ -176,6 +176,8 @@ describe('every event type round-trips writer → reader → export', () => {
       'intent',
       'outcome',
       'action',
+      'change.intent',
+      'change.outcome',
       'manual',
       'note',
     ];
@@ -198,12 +200,19 @@ describe('every event type round-trips writer → reader → export', () => {
       const expected = TIMELINE_TEXT[type];
       if (expected) expect(timeline, type).toContain(expected);
     }
-    expect(report.actions).toHaveLength(1);
+    expect(report.actions).toHaveLength(2);
     expect(report.actions[0]).toMatchObject({
       id: 'kill-idle',
       executed: true,
       outcomes: { terminated: 1 },
       prompt: { answer: 'yes', answeredBy: 'operator' },
+    });
+    // A change whose run ended after its intent: the command's outcome as recorded, interrupted.
+    expect(report.actions[1]).toMatchObject({
+      id: 'restart-app',
+      kind: 'change',
+      interrupted: true,
+      commands: [{ status: 'done', detail: 'deployment.apps/api restarted' }],
     });
     expect(report.summary.operators).toEqual(['oncall@laptop']);
     expect(report.summary.runs[0]).toMatchObject({ exitCode: 0, status: 'healthy' });
