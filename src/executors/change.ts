@@ -85,7 +85,7 @@ async function applyKubernetes(
     const rendered = renderArgs(args, ctx.values, ctx.runbook.parameters);
     try {
       const { stdout } = await kubernetes.run(rendered, { timeoutMs, signal: ctx.signal });
-      done({ command: argvs[i]!, status: 'done', detail: firstLine(stdout) });
+      done({ command: argvs[i]!, status: 'done', detail: lastLine(stdout) });
     } catch (err) {
       // A failed command stops the change: the next one assumed this one's effect.
       done({ command: argvs[i]!, status: 'failed', detail: (err as Error).message });
@@ -96,7 +96,7 @@ async function applyKubernetes(
   const wait = renderArgs(step.wait, ctx.values, ctx.runbook.parameters);
   try {
     const { stdout } = await kubernetes.run(wait, { timeoutMs, signal: ctx.signal });
-    done({ command: kubernetes.argv(wait), status: 'confirmed', detail: firstLine(stdout) });
+    done({ command: kubernetes.argv(wait), status: 'confirmed', detail: lastLine(stdout) });
   } catch (err) {
     done({
       command: kubernetes.argv(wait),
@@ -169,7 +169,11 @@ async function readSetting(step: DatabaseChange, ctx: MitigationContext) {
   return { name: String(row.setting), value: String(row.value) };
 }
 
-function firstLine(text: string): string | undefined {
-  const line = text.split('\n').find((l) => l.trim() !== '');
-  return line?.trim();
+/** kubectl's last word: `deployment "api" successfully rolled out` after the progress lines. */
+function lastLine(text: string): string | undefined {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .at(-1)
+    ?.trim();
 }
