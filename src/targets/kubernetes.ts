@@ -3,10 +3,16 @@
 // (KubectlError, one line); a kubectl that is missing or hangs fails once and then makes the
 // target unusable, so the remaining cluster steps are skipped at once with the first cause — a
 // hanging kubectl costs one timeout per run, not one per step.
-import { sanitizeInline } from '../io/sanitize.js';
-import { ProcessError, type ProcessRunner } from '../io/process.js';
 import { UsageError } from '../errors.js';
+import { ProcessError, type ProcessRunner } from '../io/process.js';
+import { sanitizeForDisplay, sanitizeInline } from '../io/sanitize.js';
 import { formatDuration } from '../runbook/params.js';
+
+/**
+ * A klog line (`E1203 17:35:55.944741    8190 memcache.go:265] …`): kubectl's log noise that
+ * comes before its own message when the API server is unreachable.
+ */
+const KLOG_LINE = /^[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d+\s+\d+ \S+:\d+\]/;
 
 export interface KubernetesSpec {
   /** A path, or 'kubectl' to find it on PATH. */
@@ -39,7 +45,7 @@ export type KubectlErrorReason = 'missing' | 'timeout' | 'exit' | 'unusable';
 
 /**
  * - 'missing': the binary cannot be started ("kubectl not found: … pass --kubectl PATH");
- * - 'exit': a non-zero exit; the message is kubectl's own first stderr line;
+ * - 'exit': a non-zero exit; the message is kubectl's own (its first stderr line past klog noise);
  * - 'timeout': the call did not finish in time (kubectl was killed);
  * - 'unusable': an earlier call was 'missing' or 'timeout'; nothing was run this time.
  * An abort (the operator's Ctrl-C through `signal`) is not a KubectlError: the ProcessError with
@@ -50,7 +56,7 @@ export class KubectlError extends Error {
   constructor(
     readonly reason: KubectlErrorReason,
     message: string,
-    /** For 'exit': kubectl's exit code and its whole stderr (sanitized). */
+    /** For 'exit': kubectl's exit code and its whole stderr (sanitized, lines kept). */
     readonly exit?: { code: number; stderr: string },
   ) {
     super(message);
@@ -104,15 +110,22 @@ export function openKubernetes(spec: KubernetesSpec, runner: ProcessRunner): Kub
         throw error;
       }
       if (result.exitCode !== 0) {
-        const stderr = sanitizeInline(result.stderr.trim());
-        const first = result.stderr.trim().split('\n', 1)[0] ?? '';
-        const message =
-          sanitizeInline(first).trim() || `kubectl ${args[0] ?? ''} exited with ${result.exitCode}`;
-        throw new KubectlError('exit', message, { code: result.exitCode, stderr });
+        const stderr = sanitizeForDisplay(result.stderr.trim());
+        throw new KubectlError(
+          'exit',
+          kubectlMessage(stderr) || `kubectl ${args[0] ?? ''} exited with ${result.exitCode}`,
+          { code: result.exitCode, stderr },
+        );
       }
       return { stdout: result.stdout, stderr: result.stderr };
     },
   };
+}
+
+/** kubectl's own message: the first stderr line that is not klog noise, else the first line. */
+function kubectlMessage(stderr: string): string {
+  const lines = stderr.split('\n').map((line) => sanitizeInline(line).trim());
+  return lines.find((line) => line !== '' && !KLOG_LINE.test(line)) ?? lines[0] ?? '';
 }
 
 /** "kubectl (context prod-eu, namespace shop)"; the binary named when it is not plain kubectl. */

@@ -31,6 +31,7 @@ const HEAVY = [
   '@inquirer/*',
   'cli-table3',
   'execa',
+  'undici',
   'yaml',
   'zod',
   'chalk',
@@ -224,7 +225,16 @@ describe('start-up: a JSON diagnose against a real PostgreSQL', () => {
     expect(JSON.parse(trace.result.stdout)).toMatchObject({ runbook: 'postgres/pool-exhausted' });
     // The positive control: the driver is there, so the recorder saw this run's imports.
     expect([...trace.packages]).toContain('pg');
-    expectNoneLoaded(trace, ['@inquirer/*', 'yaml', 'zod', 'mysql2', 'cli-table3']);
+    expectNoneLoaded(trace, [
+      '@inquirer/*',
+      'yaml',
+      'zod',
+      'mysql2',
+      'cli-table3',
+      // The process and HTTP seams load their libraries when kubectl or Prometheus is used.
+      'execa',
+      'undici',
+    ]);
     // Node 20 has no `navigator`, and pg's Cloudflare check then builds a `Response`, loading
     // Node's fetch (~13 ms); scripts/bundle.js gives pg a navigator of its own.
     const fetch = trace.modules.filter((m) => m.startsWith('node-internal:internal/deps/undici'));
