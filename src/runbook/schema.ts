@@ -344,7 +344,8 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown): Issue[] {
 /** The keys allowed at `path`, for "did you mean" on an unknown key. */
 function knownKeysAt(path: readonly PropertyKey[], data: unknown): string[] {
   const keys = (o: { shape: object }) => Object.keys(o.shape);
-  if (path.length === 0) return keys(runbookSchema);
+  // `include` is the loader's (include.ts): merged away before the schema sees the document.
+  if (path.length === 0) return [...keys(runbookSchema), 'include'];
   if (path[0] === 'parameters') return keys(parameterSpecSchema);
   const last = path[path.length - 1];
   if (last === 'when' || path[path.length - 2] === 'when') return keys(rowCondition);
