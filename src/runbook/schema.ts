@@ -85,7 +85,7 @@ const stepBase = {
 };
 
 const params = z.array(paramName).default([]);
-/** An argument array (argv, never a shell line); YAML reads `--tail, 500` as a number: same text. */
+/** An argument array (argv, never a shell line); YAML reads `--tail, 500` as a number. */
 const argv = z.array(scalarText).min(1, 'expected at least one argument');
 const jsRegex = text.refine((s) => {
   try {
