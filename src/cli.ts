@@ -73,8 +73,8 @@ function addSafetyFlags(cmd: Command): Command {
 }
 
 /**
- * The IO with stdout passed through the transcript's redaction: what the screen shows (a manual
- * step's `curl` built from `--set prometheus_url=https://user:pw@…`, a query's text) never shows
+ * The IO with stdout passed through the transcript's redaction: what the screen shows (a by-hand
+ * step's command from a `--set` value like `https://user:pw@…`, a query's text) never shows
  * a password. Prompts and progress on stderr carry no server or flag text.
  */
 function withRedactedResults(io: IO, redactText: (text: string) => string): IO {

@@ -111,8 +111,8 @@ let reportWritten = false;
 /** The document on stdout: indented for a person at a terminal, compact for a program. */
 export function writeReport(io: IO, report: JsonReport): void {
   reportWritten = true;
-  // A password can come back in anything a run echoes: a manual step's command built from
-  // `--set prometheus_url=https://user:pw@…`, a query's text. The document hides them as the
+  // A password can come back in anything a run echoes: a by-hand step's command built from
+  // a `--set` value such as `https://user:pw@…`, a query's text. The document hides them as the
   // transcript does.
   const safe = redactValue(report);
   io.out.write(`${io.isStdoutTTY ? JSON.stringify(safe, null, 2) : JSON.stringify(safe)}\n`);

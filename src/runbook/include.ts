@@ -12,8 +12,8 @@
  * - Parameters: the including file wins. A parameter declared in both is merged key by key, so a
  *   runbook may override only the default of an included parameter (`read_service: { default:
  *   mysql-read }`) or redeclare it whole.
- * - `include:` paths are relative to the file that names them; a file that includes itself, directly
- *   or not, and a file that cannot be read are one-line errors at that `include:` entry.
+ * - `include:` paths are relative to the file that names them; a file that includes itself,
+ *   directly or not, and a file that cannot be read are one-line errors at that `include:` entry.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -228,7 +228,7 @@ export function reason(err: unknown): string {
   return (err as Error).message;
 }
 
-/** The line of the YAML node at `path`: the key's line for a mapping entry, else the nearest parent's. */
+/** The line of the YAML node at `path`: a mapping entry's key line, else the nearest parent's. */
 function lineOf(doc: Document, lines: LineCounter, docPath: readonly (string | number)[]): number {
   let node: unknown = doc.contents;
   let offset = (node as { range?: [number] } | null)?.range?.[0] ?? 0;

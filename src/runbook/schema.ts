@@ -86,7 +86,7 @@ const stepBase = {
 };
 
 const params = z.array(paramName).default([]);
-/** An argument array (argv, never a shell line); YAML reads `--tail, 500` as a number: same text. */
+/** An argument array (argv, never a shell line); YAML reads `--tail, 500` as a number. */
 const argv = z.array(scalarText).min(1, 'expected at least one argument');
 const jsRegex = text.refine((s) => {
   try {
@@ -345,7 +345,8 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown): Issue[] {
 /** The keys allowed at `path`, for "did you mean" on an unknown key. */
 function knownKeysAt(path: readonly PropertyKey[], data: unknown): string[] {
   const keys = (o: { shape: object }) => Object.keys(o.shape);
-  if (path.length === 0) return keys(runbookSchema);
+  // `include` is the loader's (include.ts): merged away before the schema sees the document.
+  if (path.length === 0) return [...keys(runbookSchema), 'include'];
   if (path[0] === 'parameters') return keys(parameterSpecSchema);
   const last = path[path.length - 1];
   if (last === 'when' || path[path.length - 2] === 'when') return keys(rowCondition);

@@ -83,7 +83,7 @@ export interface QueryStep extends StepBase {
 /** A Prometheus query: read-only, needs a `prometheus` target. */
 export interface PromqlStep extends StepBase {
   kind: 'promql';
-  /** PromQL; `{param}` placeholders are replaced by the raw value (a label selector, a metric name). */
+  /** PromQL; a `{param}` is replaced by the raw value (a label selector, a metric name). */
   query: string;
   /** A range query over this long (`1h`); absent = an instant query. */
   range?: string;
@@ -96,7 +96,7 @@ export interface KubectlStep extends StepBase {
   kind: 'kubectl';
   /** kubectl's argument array; `{param}` replaced per element (an argv element, never a shell). */
   args: string[];
-  /** A JS regular expression source matched case-insensitively per output line: only matches are kept. */
+  /** A JS regular expression, matched case-insensitively per output line: matches are kept. */
   grep?: string;
   /** Keep only the last N lines (after `grep`). */
   tail?: number;
@@ -119,12 +119,12 @@ interface ChangeBase extends StepBase {
   summary: string;
 }
 
-/** A change to the cluster: kubectl commands applied in order, then one that confirms the effect. */
+/** A change to the cluster: kubectl commands applied in order, then one that confirms it. */
 export interface KubernetesChangeStep extends ChangeBase {
   target: 'kubernetes';
   /** kubectl argument arrays, applied in order; `{param}` placeholders per element. */
   commands: string[][];
-  /** kubectl arguments that wait for and confirm the effect, e.g. `rollout status deployment/{deployment}`. */
+  /** kubectl arguments that wait for and confirm the effect (`rollout status deployment/x`). */
   wait?: string[];
 }
 
@@ -152,7 +152,7 @@ export interface ManualStep extends StepBase {
   summary?: string;
   /** Argument arrays of the commands to run, in order, with `{param}` placeholders per element. */
   commands: string[][];
-  /** One line after the commands, e.g. "then restart PostgreSQL: pg_reload_conf() is not enough". */
+  /** One line after the commands: "then restart PostgreSQL: pg_reload_conf() is not enough". */
   note?: string;
 }
 

@@ -71,6 +71,8 @@ describe('the packed, installed package', () => {
         'dist/runbooks.json',
         'runbooks/postgres/pool-exhausted.yaml',
         'runbooks/mysql/pool-exhausted.yaml',
+        // The engine runbooks' sources include it: shipped YAML that validates as shipped.
+        'runbooks/shared/application.yaml',
       ]),
     );
     expect(readFileSync(path.join(installed.packageDir, 'LICENSE'), 'utf8')).toMatch(
@@ -83,7 +85,7 @@ describe('the packed, installed package', () => {
         !/^(LICENSE|README\.md|package\.json|bin\/poolctl\.js)$/.test(file) &&
         !/^dist\/(cli|chunk-[\w-]+)\.js(\.map)?$/.test(file) &&
         file !== 'dist/runbooks.json' &&
-        !/^runbooks\/(postgres|mysql)\/[\w-]+\.(yaml|sql)$/.test(file),
+        !/^runbooks\/(postgres|mysql|shared)\/[\w-]+\.(yaml|sql)$/.test(file),
     );
     expect(unexpected).toEqual([]);
     expect(files.filter((file) => /snapshot|\.blob|^bin\/poolctl$/.test(file))).toEqual([]);

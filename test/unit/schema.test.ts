@@ -163,6 +163,7 @@ describe('parseRunbookDocument on documents the fixtures do not cover', () => {
     [null, [': expected a mapping (got nothing)']],
     [doc({ engine: 'oracle' }), ['engine: expected one of postgres, mysql (got "oracle")']],
     [doc({ titel: 'x' }), ['titel: unknown key (did you mean "title"?)']],
+    [doc({ includes: ['x.yaml'] }), ['includes: unknown key (did you mean "include"?)']],
     [doc({ verify: undefined }), ['verify: required: expected a list']],
     [
       doc({ verify: [] }),
@@ -171,7 +172,7 @@ describe('parseRunbookDocument on documents the fixtures do not cover', () => {
     [
       doc({ zzz: 1 }),
       [
-        'zzz: unknown key (expected one of id, title, engine, sources, parameters, diagnose, actions, verify, prevent)',
+        'zzz: unknown key (expected one of id, title, engine, sources, parameters, diagnose, actions, verify, prevent, include)',
       ],
     ],
     [
