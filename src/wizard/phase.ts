@@ -125,6 +125,9 @@ function unmeasuredIn(ctx: PhaseContext, outcomes: StepOutcome[]): string[] {
       continue;
     }
     if (isMetrics) reasons.push(...headlineGaps(step.title, outcome.rows?.[0]));
+    // No series is no data, not good news: a pool that exports nothing cannot be called recovered.
+    if (step.kind === 'promql' && (outcome.rows?.length ?? 0) === 0)
+      reasons.push(`"${step.title}": Prometheus returned no series for its query`);
   }
   return reasons;
 }

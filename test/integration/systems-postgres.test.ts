@@ -38,6 +38,21 @@ let server: PgServer;
 let prometheus: PrometheusServer;
 let metrics: MetricsEndpoint;
 let kubectl: KubectlStandin;
+let waits: MetricsEndpoint;
+let ticker: NodeJS.Timeout;
+/** Where the pool's waits land: all under 50 ms, or all over 2 s. */
+let waitMode: 'fast' | 'slow' = 'fast';
+let observed = 0;
+
+/** A wait-time histogram whose counters grow every tick, so that rate() has something to rate. */
+function waitHistogram(): string {
+  const fast = waitMode === 'fast' ? observed : 0;
+  return [
+    `db_pool_wait_time_seconds_bucket{pod="api-1",le="0.05"} ${fast}`,
+    `db_pool_wait_time_seconds_bucket{pod="api-1",le="2"} ${fast}`,
+    `db_pool_wait_time_seconds_bucket{pod="api-1",le="+Inf"} ${observed}`,
+  ].join('\n');
+}
 
 const POOLS = [
   'db_pool_connections_active{pod="api-1"} 30',
@@ -49,7 +64,17 @@ const POOLS = [
 beforeAll(async () => {
   server = await startPostgres();
   metrics = await startMetricsEndpoint(POOLS);
-  prometheus = await startPrometheus({ scrape: [{ job: 'api', targets: [metrics.target] }] });
+  waits = await startMetricsEndpoint(waitHistogram());
+  ticker = setInterval(() => {
+    observed += 10;
+    waits.set(waitHistogram());
+  }, 200);
+  prometheus = await startPrometheus({
+    scrape: [
+      { job: 'api', targets: [metrics.target] },
+      { job: 'waits', targets: [waits.target] },
+    ],
+  });
   await prometheus.waitForResult('db_pool_connections_active', {
     until: (r) => r.length === 2,
   });
@@ -57,6 +82,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  clearInterval(ticker);
+  await waits?.close();
   kubectl?.remove();
   await prometheus?.stop();
   await metrics?.close();
@@ -289,4 +316,44 @@ describe('a change through kubectl goes through the destructive path', () => {
     expect(report.status).toBe('unknown');
     expect(report.actions[0]!.commands!.map((c) => c.status)).toEqual(['done', 'confirmed']);
   }, 60_000);
+});
+
+describe("verify with Prometheus: the application's pool wait is a check of the recovery", () => {
+  const P95 =
+    'histogram_quantile(0.95, sum(rate(db_pool_wait_time_seconds_bucket[5m])) by (le, pod)) * 1000';
+  const verify = (url: string) =>
+    runCli(['verify', '--pg', server.superuserUrl, '--prometheus', url, '--output', 'json']);
+
+  it('a wait p95 under wait_p95_max_ms passes; one over it fails verify (exit 4)', async () => {
+    waitMode = 'fast';
+    await prometheus.waitForResult(P95, { until: (r) => Number(r[0]?.value[1]) < 100 });
+    const fast = await verify(prometheus.url);
+    expect(fast.code).toBe(0);
+    const step = (JSON.parse(fast.stdout) as Report).steps.find(
+      (s) => s.id === 'verify-wait-time',
+    )!;
+    expect(step.rows).toEqual([expect.objectContaining({ pod: 'api-1' })]);
+
+    waitMode = 'slow';
+    await prometheus.waitForResult(P95, {
+      until: (r) => Number(r[0]?.value[1]) >= 100,
+      timeoutMs: 60_000,
+    });
+    const slow = await verify(prometheus.url);
+    expect(slow.code).toBe(4);
+    expect(slow.stdout).toContain('still-waiting');
+  }, 120_000);
+
+  it('a Prometheus with no such series cannot call the pool recovered: unknown, exit 4', async () => {
+    const empty = await startPrometheus();
+    try {
+      const r = await verify(empty.url);
+      expect(r.code).toBe(4);
+      const report = JSON.parse(r.stdout) as Report & { findings: { message: string }[] };
+      expect(report.status).toBe('unknown');
+      expect(report.findings.map((f) => f.message).join('\n')).toMatch(/no series/);
+    } finally {
+      await empty.stop();
+    }
+  }, 120_000);
 });
