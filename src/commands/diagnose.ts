@@ -3,7 +3,8 @@ import { ExitCode, UsageError } from '../errors.js';
 import type { DiagnoseView, Suggestion } from '../io/diagnose-view.js';
 import { buildReport, writeReport } from '../io/json-report.js';
 import { recordingPrompter } from '../io/prompter.js';
-import { byHandCommand } from '../runbook/render.js';
+import { byHandCommand, parametersOf, shellQuote } from '../runbook/render.js';
+import { targetOf } from '../runbook/targets.js';
 import type { ParameterValues, Runbook } from '../runbook/types.js';
 import type { ActionRecord } from '../wizard/mitigation.js';
 import { healthOf, suggestedActions, type PhaseResult } from '../wizard/model.js';
@@ -162,8 +163,8 @@ export function suggestionsFor(
   return suggestedActions(result.findings).flatMap((id) => {
     const action = runbook.actions.find((a) => a.id === id);
     if (!action) return [];
-    // Repeat only the --set values this action uses.
-    const used = 'params' in action ? action.params : [];
+    // Repeat only the --set values this action uses, and the cluster flags a kubectl change needs.
+    const used = parametersOf(action);
     const sets = opts.sets
       .filter((s) => used.includes(s.slice(0, s.indexOf('='))))
       .map((s) => ` --set ${withoutUrlSecrets(redactText(s))}`)
@@ -173,7 +174,20 @@ export function suggestionsFor(
     const command =
       action.kind === 'manual'
         ? byHandCommand(action, values, runbook.parameters).lines.join('\n')
-        : `poolctl mitigate --action ${id}${targetFlag}${sets} --yes`;
+        : `poolctl mitigate --action ${id}${targetFlag}${targetOf(action) === 'kubernetes' ? clusterFlags(opts) : ''}${sets} --yes`;
     return [{ id, title: action.title, summary, command }];
   });
+}
+
+/** ` --kube-context 'prod' --namespace 'shop'`: the cluster flags as given, shell-quoted. */
+function clusterFlags(opts: CommonOptions): string {
+  const { kubeContext, namespace, kubectl } = opts.systems;
+  return [
+    ['--kube-context', kubeContext],
+    ['--namespace', namespace],
+    ['--kubectl', kubectl],
+  ]
+    .filter(([, value]) => value !== undefined)
+    .map(([flag, value]) => ` ${flag} ${shellQuote(value!)}`)
+    .join('');
 }

@@ -164,3 +164,17 @@ export function byHandCommand(
       return { lines: [inlineSql(step.sql, step.params, values)] };
   }
 }
+
+/** The parameters a step uses: its bound `params` and every `{name}` in what it runs. */
+export function parametersOf(step: Step): string[] {
+  const texts: string[] = [];
+  if (step.kind === 'promql') texts.push(step.query);
+  if (step.kind === 'kubectl') texts.push(...step.args);
+  if (step.kind === 'manual') texts.push(...step.commands.flat());
+  if (step.kind === 'change' && step.target === 'kubernetes')
+    texts.push(...step.commands.flat(), ...(step.wait ?? []));
+  const used = new Set('params' in step ? step.params : []);
+  for (const text of texts)
+    for (const [, name] of text.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) used.add(name!);
+  return [...used];
+}
