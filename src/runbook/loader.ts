@@ -9,7 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { engineOf } from '../engines.js';
 import { UsageError } from '../errors.js';
 import { assemble, isRecord, issueLine, readSource, reason } from './include.js';
-import { parseRunbookDocument, PHASES, type Issue, type RunbookDocument } from './schema.js';
+import {
+  formatPath,
+  parseRunbookDocument,
+  PHASES,
+  type Issue,
+  type RunbookDocument,
+} from './schema.js';
 import type { Engine, Runbook } from './types.js';
 
 /** The outcome of checking one runbook file; `errors` are complete one-line messages. */
@@ -107,7 +113,15 @@ export async function checkRunbookFile(
       .sort((a, b) => sources.indexOf(a.file) - sources.indexOf(b.file) || a.line - b.line)
       .map((i) => i.text);
 
-  const parsed = parseRunbookDocument(assembled ? assembled.data : root.value);
+  // With included parts, "first used at" names the file and line: a path alone could be read as
+  // one in the file the message is about.
+  const included = Array.isArray(root.data.include) && root.data.include.length > 0;
+  const describePath = (p: (string | number)[]) => {
+    if (!included) return formatPath(p);
+    const at = locate(p);
+    return issueLine(at.source, { path: at.path, message: '' }).text.replace(/: $/, '');
+  };
+  const parsed = parseRunbookDocument(assembled ? assembled.data : root.value, describePath);
   if (!parsed.runbook) return fail(format(parsed.issues));
   const rb = parsed.runbook;
 

@@ -237,15 +237,22 @@ const _schemaMatchesTypes: [
 ] = [true, true, true, true, true];
 void _schemaMatchesTypes;
 
-/** Validates a parsed YAML document: schema first, then the cross-checks on what parsed. */
-export function parseRunbookDocument(data: unknown): {
+/**
+ * Validates a parsed YAML document: schema first, then the cross-checks on what parsed.
+ * `describePath` says where another place of the document is, in messages that point at one
+ * ("first used at …"); the loader names the file and line there when the runbook includes parts.
+ */
+export function parseRunbookDocument(
+  data: unknown,
+  describePath: (path: (string | number)[]) => string = formatPath,
+): {
   runbook?: RunbookDocument;
   issues: Issue[];
 } {
   const result = runbookSchema.safeParse(data);
   if (!result.success)
     return { issues: result.error.issues.flatMap((i) => describeIssue(i, data)) };
-  const issues = crossCheck(result.data);
+  const issues = crossCheck(result.data, describePath);
   return issues.length ? { issues } : { runbook: result.data, issues };
 }
 
@@ -443,7 +450,10 @@ function templatesOf(s: Step): [(string | number)[], string][] {
 }
 
 /** The rules across fields: unique ids, references that resolve, defaults that parse. */
-export function crossCheck(rb: RunbookDocument): Issue[] {
+export function crossCheck(
+  rb: RunbookDocument,
+  describePath: (path: (string | number)[]) => string = formatPath,
+): Issue[] {
   const issues: Issue[] = [];
   if (!rb.id.startsWith(`${rb.engine}/`)) {
     issues.push({
@@ -484,7 +494,7 @@ export function crossCheck(rb: RunbookDocument): Issue[] {
           path: [...here, 'id'],
           message: `duplicate step id "${s.id}" (first used at ${first})`,
         });
-      else stepIds.set(s.id, formatPath([...here, 'id']));
+      else stepIds.set(s.id, describePath([...here, 'id']));
       if (!PHASE_KINDS[phase].includes(s.kind)) {
         issues.push({
           path: [...here, 'kind'],
@@ -509,7 +519,7 @@ export function crossCheck(rb: RunbookDocument): Issue[] {
             path: [...fpath, 'id'],
             message: `duplicate finding id "${f.id}" (first used at ${firstF})`,
           });
-        else findingIds.set(f.id, formatPath([...fpath, 'id']));
+        else findingIds.set(f.id, describePath([...fpath, 'id']));
         const conditions = f.when === undefined ? [] : Array.isArray(f.when) ? f.when : [f.when];
         conditions.forEach((c, k) => {
           const cpath = Array.isArray(f.when) ? [...fpath, 'when', k] : [...fpath, 'when'];

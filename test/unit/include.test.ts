@@ -55,7 +55,8 @@ describe('include: shared runbook parts', () => {
     expect((await checkRunbookFile(fixture('bad-part.yaml'))).errors).toEqual([
       `${bad}:3: parameters.replicas.default: expected a whole number like 20 (got "three")`,
       `${bad}:9: diagnose[0].args[2]: step "rollouts" uses {deploymnt}, which is not a declared parameter (declared: replicas, deployment)`,
-      `${bad}:11: actions[0].id: duplicate step id "sessions" (first used at diagnose[0].id)`,
+      // The first use is in another file: named with its line, not as a bare path.
+      `${bad}:11: actions[0].id: duplicate step id "sessions" (first used at ${fixture('bad-part.yaml')}:8: diagnose[0].id)`,
     ]);
   });
 
