@@ -6,7 +6,7 @@ import { recordingPrompter } from '../io/prompter.js';
 import { byHandCommand, parametersOf, shellQuote } from '../runbook/render.js';
 import { targetOf } from '../runbook/targets.js';
 import type { ParameterValues, Runbook } from '../runbook/types.js';
-import type { ActionRecord } from '../wizard/mitigation.js';
+import { actionFailed, type ActionRecord } from '../wizard/mitigation.js';
 import { healthOf, suggestedActions, type PhaseResult } from '../wizard/model.js';
 import { redactText, withoutUrlSecrets } from '../transcript/redact.js';
 import { offerMitigations } from '../wizard/offer.js';
@@ -24,7 +24,7 @@ import {
   type SafetyFlags,
   type SafetyOptions,
 } from './safety-options.js';
-import { openSession } from './session.js';
+import { openSession, reportTargets } from './session.js';
 
 export interface DiagnoseFlags extends CommonFlags, SafetyFlags {
   step?: boolean;
@@ -99,6 +99,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
           values,
           targets,
           interrupts: deps.interrupts,
+          given: Object.keys(run.overrides),
           transcript,
           reporter: new ui.MitigationView(io, style),
           prompter,
@@ -115,7 +116,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
           runbook: runbook.id,
           incident: run.incident,
           status,
-          targets: [{ engine: run.spec.engine, label: run.label, version: target.info.version }],
+          targets: reportTargets(run),
           result,
           suggestions,
           transcript,
@@ -123,11 +124,12 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
       );
     }
     const finalStatus = verified ? healthOf(verified) : status;
-    // Exit 4: a critical finding stands, nothing could be measured, or the verify that ran did
-    // not reach its thresholds (only healthy is a recovery, as in poolctl verify).
-    const unhealthy = verified
-      ? finalStatus !== 'healthy'
-      : finalStatus === 'critical' || finalStatus === 'unknown';
+    // Exit 4: a critical finding stands, nothing could be measured, the verify that ran did not
+    // reach its thresholds (only healthy is a recovery, as in poolctl verify), or an action the
+    // operator chose did not do what it said (as mitigate exits).
+    const unhealthy =
+      actionFailed(records) ||
+      (verified ? finalStatus !== 'healthy' : finalStatus === 'critical' || finalStatus === 'unknown');
     const exitCode = records.some((r) => r.declined)
       ? ExitCode.declined
       : unhealthy

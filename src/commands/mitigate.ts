@@ -1,5 +1,6 @@
 import { ExitCode, TargetError, UsageError } from '../errors.js';
-import { targetOf } from '../executors/registry.js';
+import { refuseUnsafeChange } from '../executors/change.js';
+import { targetOf } from '../runbook/targets.js';
 import { byHandCommand } from '../runbook/render.js';
 import { buildReport, writeReport } from '../io/json-report.js';
 import { recordingPrompter } from '../io/prompter.js';
@@ -7,6 +8,7 @@ import { TranscriptError } from '../transcript/writer.js';
 import { parseInteger } from '../runbook/params.js';
 import type { ParameterValues, Runbook, Step } from '../runbook/types.js';
 import {
+  actionFailed,
   runAction,
   type ActionRecord,
   type MitigationContext,
@@ -30,7 +32,7 @@ import {
   type SafetyFlags,
   type SafetyOptions,
 } from './safety-options.js';
-import { openSession, type RunSession } from './session.js';
+import { openSession, reportTargets, type RunSession } from './session.js';
 
 export interface MitigateFlags extends CommonFlags, SafetyFlags {
   action?: string[];
@@ -99,6 +101,7 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
       values,
       targets,
       interrupts: deps.interrupts,
+      given: Object.keys(run.overrides),
       transcript,
       reporter,
       prompter,
@@ -153,11 +156,7 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
     const final: Measurement | PhaseResult =
       verified ?? latestMeasurement(records) ?? result ?? (await measureAtEnd(context, records));
     const status = healthOf(final);
-    const victimFailed = records.some(
-      (r) =>
-        r.results.some((x) => x.outcome === 'failed' || x.outcome === 'still-there') ||
-        (r.commands ?? []).some((c) => c.status === 'failed' || c.status === 'not-confirmed'),
-    );
+    const victimFailed = actionFailed(records);
     // Exit 4 (README "Exit codes" for mitigate): a victim could not be killed, or the server is
     // still critical or its health unknown afterwards; a verify that ran must have passed.
     const unhealthy = verified
@@ -182,13 +181,7 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
         runbook: runbook.id,
         incident: run.incident,
         status,
-        targets: [
-          {
-            engine: run.spec.engine,
-            label: run.label,
-            version: targets.connectedDatabase?.info.version,
-          },
-        ],
+        targets: reportTargets(run),
         result,
         findings: result
           ? undefined
@@ -213,7 +206,14 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
 /** Exit 2 for an action whose target is not configured, with the flag and the command by hand. */
 function refuseUnreachable(action: Step, run: RunSession, values: ParameterValues): void {
   const target = targetOf(action);
-  if (target === null || run.targets.has(target) || action.kind === 'manual') return;
+  if (target === null || action.kind === 'manual') return;
+  if (run.targets.has(target)) {
+    if (action.kind === 'change') {
+      const given = Object.keys(run.overrides);
+      refuseUnsafeChange(action, { runbook: run.runbook, targets: run.targets, given });
+    }
+    return;
+  }
   const byHand = byHandCommand(action, values, run.runbook.parameters, {});
   throw new UsageError(
     `--action ${action.id} needs a ${target} target: pass ${byHand.flag ?? 'its flag'}; nothing was done (by hand: ${byHand.lines.join(' && ')})`,

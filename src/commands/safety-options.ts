@@ -63,6 +63,8 @@ export function mitigationContext(
     values: ParameterValues;
     targets: Targets;
     interrupts: InterruptGate;
+    /** The parameters given with --set. */
+    given: string[];
     transcript: Transcript;
     reporter: MitigationReporter;
     prompter?: Prompter;

@@ -20,8 +20,8 @@ export interface RunSession {
   /** The database's label; `targets` opens it and the other systems on first use. */
   label: string;
   targets: Targets;
-  /** Every configured target's label: database first, then Prometheus and Kubernetes. */
-  labels: string[];
+  /** The configured systems around the database, for headers, the transcript and the JSON. */
+  systems: { kind: 'prometheus' | 'kubernetes'; label: string }[];
   runbook: Runbook;
   /** `--set` values as given, for the transcript and the commands poolctl suggests. */
   overrides: Record<string, string>;
@@ -82,7 +82,7 @@ export async function openSession(
   });
   deps.onTranscript(transcript);
   const label = targetLabel(spec);
-  const labels = [label, ...systemLabels(specs)];
+  const systems = systemLabels(specs);
   const targets = new Targets(specs, {
     database: deps.connect,
     prometheus: async (prometheus) =>
@@ -95,7 +95,7 @@ export async function openSession(
     command,
     argv: deps.argv,
     runbook: runbook.id,
-    targets: labels,
+    targets: [label, ...systems.map((s) => s.label)],
     poolctl: poolctlVersion(),
     mode: interactive ? 'interactive' : 'non-interactive',
     parameters: overrides,
@@ -106,7 +106,7 @@ export async function openSession(
     spec,
     label,
     targets,
-    labels,
+    systems,
     runbook,
     overrides,
     values,
@@ -123,17 +123,40 @@ export async function openSession(
 }
 
 /** How the systems around the database read in a header and a transcript: never a secret. */
-function systemLabels(specs: TargetSpecs): string[] {
-  const labels: string[] = [];
-  if (specs.prometheus) labels.push(`prometheus ${specs.prometheus.url}`);
+function systemLabels(specs: TargetSpecs): RunSession['systems'] {
+  const labels: RunSession['systems'] = [];
+  if (specs.prometheus) labels.push({ kind: 'prometheus', label: specs.prometheus.url });
   if (specs.kubernetes) {
     const where = [
       specs.kubernetes.context && `context ${specs.kubernetes.context}`,
       specs.kubernetes.namespace && `namespace ${specs.kubernetes.namespace}`,
     ].filter(Boolean);
-    labels.push(`kubectl${where.length ? ` (${where.join(', ')})` : ''}`);
+    labels.push({
+      kind: 'kubernetes',
+      label: `kubectl${where.length ? ` (${where.join(', ')})` : ''}`,
+    });
   }
   return labels;
+}
+
+/** The JSON document's `targets`: the database (with its version once connected), then the rest. */
+export function reportTargets(run: RunSession): ReportTarget[] {
+  return [
+    {
+      kind: 'database',
+      engine: run.spec.engine,
+      label: run.label,
+      version: run.targets.connectedDatabase?.info.version,
+    },
+    ...run.systems,
+  ];
+}
+
+export interface ReportTarget {
+  kind: 'database' | 'prometheus' | 'kubernetes';
+  engine?: string;
+  label: string;
+  version?: string;
 }
 
 /** Who ran poolctl and where, for the postmortem's "run by". */

@@ -11,7 +11,7 @@ import {
   type Outcome,
 } from './common.js';
 import { quietReporter } from './diagnose.js';
-import { openSession } from './session.js';
+import { openSession, reportTargets } from './session.js';
 
 export interface VerifyFlags extends CommonFlags {
   wait?: string;
@@ -85,7 +85,7 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
         runbook: runbook.id,
         incident: run.incident,
         status,
-        targets: [{ engine: run.spec.engine, label: run.label, version: target.info.version }],
+        targets: reportTargets(run),
         result,
         transcript,
       });

@@ -1,6 +1,9 @@
+import { UsageError } from '../errors.js';
+import { sanitizeInline } from '../io/sanitize.js';
 import { bindParameters } from '../runbook/params.js';
-import { renderArgs, shellLine } from '../runbook/render.js';
-import type { ChangeStep } from '../runbook/types.js';
+import { parametersOf, renderArgs, shellLine } from '../runbook/render.js';
+import type { ChangeStep, Runbook } from '../runbook/types.js';
+import type { Targets } from '../targets/set.js';
 import type { ActionRecord, CommandResult, MitigationContext } from '../wizard/mitigation.js';
 import { measureServer } from '../wizard/measure.js';
 import type { DestructiveExecutor, Preview } from './types.js';
@@ -12,14 +15,16 @@ type DatabaseChange = Extract<ChangeStep, { target: 'database' }>;
 const CHANGE_TIMEOUT_MS = 300_000;
 
 /**
- * Changes to the systems around the pool: kubectl commands (restart, roll back, scale the
- * application) and database settings (SET GLOBAL max_connections). The preview shows the exact
- * argv (with the context and namespace every call carries) or the setting as current → new.
+ * Changes to the systems around the pool: kubectl commands (restart, scale the application,
+ * point a Service at the replicas) and database settings (SET GLOBAL max_connections). The
+ * preview shows the exact argv (with the context and namespace every call carries) or the setting
+ * as current → new; the effect is confirmed by the step's `wait` or by reading the setting back.
  */
 export const changeExecutor: DestructiveExecutor<ChangeStep> = {
   role: 'destructive',
 
   async preview(step, ctx, record) {
+    refuseUnsafeChange(step, ctx);
     record.before = (await measureQuietly(ctx))?.metrics;
     return step.target === 'kubernetes'
       ? previewKubernetes(step, ctx)
@@ -28,9 +33,34 @@ export const changeExecutor: DestructiveExecutor<ChangeStep> = {
 
   async apply(step, preview, ctx, record) {
     if (step.target === 'kubernetes') await applyKubernetes(step, preview, ctx, record);
-    else await applyDatabase(step, ctx, record);
+    else await applyDatabase(step, preview, ctx, record);
   },
 };
+
+/**
+ * Exit 2, before anything is asked or done, for a change poolctl must not guess at: a kubectl
+ * change without a named context (the kubectl on PATH may point at any cluster), or a number it
+ * would set that nobody gave (`replicas`' default is the seed's example, not this deployment's:
+ * scaling 10 replicas "up" to 3 would be an outage).
+ */
+export function refuseUnsafeChange(
+  step: ChangeStep,
+  ctx: { runbook: Runbook; targets: Targets; given: string[] },
+): void {
+  if (step.target === 'kubernetes' && !ctx.targets.specs.kubernetes?.context) {
+    throw new UsageError(
+      `--action ${step.id} changes the cluster: name it with --kube-context NAME (poolctl never changes the cluster kubectl's current context happens to point at); nothing was done`,
+    );
+  }
+  const numbers = parametersOf(step).filter(
+    (name) => ctx.runbook.parameters[name]?.type === 'integer' && !ctx.given.includes(name),
+  );
+  if (numbers.length > 0) {
+    throw new UsageError(
+      `--action ${step.id} sets ${numbers.join(', ')}: pass ${numbers.map((n) => `--set ${n}=N`).join(' ')} (a default is an example, not your number); nothing was done`,
+    );
+  }
+}
 
 /** Before-numbers where the database answers; a change through kubectl does not need them. */
 async function measureQuietly(ctx: MitigationContext) {
@@ -46,8 +76,7 @@ async function previewKubernetes(step: KubernetesChange, ctx: MitigationContext)
   const render = (args: string[]) =>
     kubernetes.argv(renderArgs(args, ctx.values, ctx.runbook.parameters));
   const commands = step.commands.map(render);
-  const lines = commands.map(shellLine);
-  if (step.wait) lines.push(`then waits for: ${shellLine(render(step.wait))}`);
+  const lines = [...commands.map(shellLine), `then confirms with: ${shellLine(render(step.wait))}`];
   await ctx.reporter.change(step, lines);
   return {
     count: commands.length,
@@ -78,31 +107,40 @@ async function applyKubernetes(
   };
   const argvs = preview.intent.type === 'change.intent' ? (preview.intent.commands ?? []) : [];
   for (const [i, args] of step.commands.entries()) {
+    // Ctrl-C is looked at between commands only: a kubectl call killed mid-way may have been
+    // applied by the API server already, and its outcome would be unknowable.
     if (ctx.signal.aborted) {
       record.stoppedEarly = true;
       return;
     }
     const rendered = renderArgs(args, ctx.values, ctx.runbook.parameters);
     try {
-      const { stdout } = await kubernetes.run(rendered, { timeoutMs, signal: ctx.signal });
+      const { stdout } = await kubernetes.run(rendered, { timeoutMs });
       done({ command: argvs[i]!, status: 'done', detail: lastLine(stdout) });
     } catch (err) {
       // A failed command stops the change: the next one assumed this one's effect.
-      done({ command: argvs[i]!, status: 'failed', detail: (err as Error).message });
+      done({ command: argvs[i]!, status: 'failed', detail: sanitizeInline((err as Error).message) });
       return;
     }
   }
-  if (!step.wait || ctx.signal.aborted) return;
+  if (ctx.signal.aborted) {
+    record.stoppedEarly = true;
+    return;
+  }
+  // Waiting is safe to stop: Ctrl-C ends the wait, and the effect is then not confirmed.
   const wait = renderArgs(step.wait, ctx.values, ctx.runbook.parameters);
+  const command = kubernetes.argv(wait);
   try {
     const { stdout } = await kubernetes.run(wait, { timeoutMs, signal: ctx.signal });
-    done({ command: kubernetes.argv(wait), status: 'confirmed', detail: lastLine(stdout) });
-  } catch (err) {
+    const seen = lastLine(stdout);
+    const confirmed = step.expect === undefined || new RegExp(step.expect).test(stdout.trim());
     done({
-      command: kubernetes.argv(wait),
-      status: 'not-confirmed',
-      detail: (err as Error).message,
+      command,
+      status: confirmed ? 'confirmed' : 'not-confirmed',
+      detail: confirmed ? seen : `expected ${step.expect}, read ${seen ?? 'nothing'}`,
     });
+  } catch (err) {
+    done({ command, status: 'not-confirmed', detail: sanitizeInline((err as Error).message) });
   }
 }
 
@@ -111,15 +149,19 @@ async function previewDatabase(
   ctx: MitigationContext,
   record: ActionRecord,
 ): Promise<Preview> {
-  const target = await ctx.targets.database();
   const current = await readSetting(step, ctx);
   const next = String(ctx.values[step.params[0]!] ?? '');
+  if (Number(next) < Number(current.value)) {
+    throw new UsageError(
+      `--action ${step.id} would lower ${current.name} from ${current.value} to ${next}: it only raises; nothing was done`,
+    );
+  }
   record.setting = { name: current.name, current: current.value, next };
-  const statement = `${step.sql.trim().replace(/;$/, '')}  -- with ${step.params
-    .map((p) => `${p} = ${String(ctx.values[p])}`)
-    .join(', ')}`;
-  await ctx.reporter.change(step, [`${current.name}: ${current.value} → ${next}`, statement]);
-  void target;
+  const statement = step.sql.trim().replace(/;$/, '');
+  await ctx.reporter.change(step, [
+    `${current.name}: ${current.value} → ${next}`,
+    `${statement}  -- ${step.params.map((p) => `${p} = ${String(ctx.values[p])}`).join(', ')}`,
+  ]);
   return {
     // Nothing to change when the setting already has the value asked for.
     count: current.value === next ? 0 : 1,
@@ -135,29 +177,35 @@ async function previewDatabase(
   };
 }
 
-async function applyDatabase(step: DatabaseChange, ctx: MitigationContext, record: ActionRecord) {
+async function applyDatabase(
+  step: DatabaseChange,
+  preview: Preview,
+  ctx: MitigationContext,
+  record: ActionRecord,
+) {
   const target = await ctx.targets.database();
-  const command = [step.sql.trim()];
-  try {
-    await target.change(step.sql, bindParameters(step.params, ctx.values));
-    ctx.transcript.append({ type: 'change.outcome', step: step.id, command, status: 'done' });
-  } catch (err) {
-    const result = { command, status: 'failed' as const, detail: (err as Error).message };
+  const statement =
+    preview.intent.type === 'change.intent' ? (preview.intent.setting?.statement ?? '') : '';
+  const command = [statement];
+  const done = (result: CommandResult) => {
     record.commands = [result];
     ctx.transcript.append({ type: 'change.outcome', step: step.id, ...result });
+  };
+  try {
+    await target.change(step.sql, bindParameters(step.params, ctx.values));
+  } catch (err) {
+    done({ command, status: 'failed', detail: sanitizeInline((err as Error).message) });
     return;
   }
   // The effect, read back: the server's value now, not the statement's success.
   const after = await readSetting(step, ctx);
   record.setting = { ...record.setting!, after: after.value };
   const confirmed = after.value === record.setting.next;
-  const result: CommandResult = {
+  done({
     command,
     status: confirmed ? 'confirmed' : 'not-confirmed',
     detail: `${after.name} is ${after.value}`,
-  };
-  record.commands = [result];
-  ctx.transcript.append({ type: 'change.outcome', step: step.id, ...result });
+  });
 }
 
 async function readSetting(step: DatabaseChange, ctx: MitigationContext) {
@@ -171,9 +219,9 @@ async function readSetting(step: DatabaseChange, ctx: MitigationContext) {
 
 /** kubectl's last word: `deployment "api" successfully rolled out` after the progress lines. */
 function lastLine(text: string): string | undefined {
-  return text
+  const line = text
     .split('\n')
     .filter((l) => l.trim() !== '')
-    .at(-1)
-    ?.trim();
+    .at(-1);
+  return line === undefined ? undefined : sanitizeInline(line.trim());
 }

@@ -6,7 +6,7 @@ import type { KillMode } from '../targets/types.js';
 import type { ActionRecord, MitigationContext } from '../wizard/mitigation.js';
 import { measureServer } from '../wizard/measure.js';
 import { refuseBlindKill } from '../wizard/visibility.js';
-import type { DestructiveExecutor, IntentDraft, Preview } from './types.js';
+import type { DestructiveExecutor, IntentDraft } from './types.js';
 
 /**
  * Session kills (terminate steps): the victims the step's SQL selects, minus every protected
@@ -127,4 +127,3 @@ async function escalate(
   });
 }
 
-export type { Preview };

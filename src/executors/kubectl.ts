@@ -1,3 +1,4 @@
+import { sanitizeRows } from '../io/sanitize.js';
 import { renderArgs } from '../runbook/render.js';
 import type { KubectlStep } from '../runbook/types.js';
 import type { Row } from '../targets/types.js';
@@ -22,9 +23,11 @@ export const kubectlExecutor: ReadExecutor<KubectlStep> = {
     let lines = stdout.split('\n').filter((line) => line.trim() !== '');
     if (pattern) lines = lines.filter((line) => pattern.test(line));
     if (step.tail !== undefined) lines = lines.slice(-step.tail);
-    return lines.map((text): Row => {
-      const prefixed = PREFIX.exec(text);
-      return prefixed ? { source: prefixed[1], line: prefixed[2] } : { line: text };
-    });
+    return sanitizeRows(
+      lines.map((text): Row => {
+        const prefixed = PREFIX.exec(text);
+        return prefixed ? { source: prefixed[1], line: prefixed[2] } : { line: text };
+      }),
+    );
   },
 };

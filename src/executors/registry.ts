@@ -1,4 +1,3 @@
-import { targetOf } from '../runbook/targets.js';
 import type { Step, StepKind } from '../runbook/types.js';
 import { changeExecutor } from './change.js';
 import { killExecutor } from './kill.js';
@@ -21,7 +20,6 @@ export const EXECUTORS: { [K in StepKind]: Executor<Extract<Step, { kind: K }>> 
 };
 
 export function executorFor<S extends Step>(step: S): Executor<S> {
-  return EXECUTORS[step.kind] as unknown as Executor<S>;
+  return EXECUTORS[step.kind] as Executor<S>;
 }
 
-export { targetOf };

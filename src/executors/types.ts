@@ -64,4 +64,3 @@ export interface ManualExecutor {
 
 export type Executor<S extends Step> = ReadExecutor<S> | DestructiveExecutor<S> | ManualExecutor;
 
-export type { TargetKind };

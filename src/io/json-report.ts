@@ -15,7 +15,7 @@ export interface JsonReport {
   /** `unknown` when the run failed before it could measure (then `error` says why). */
   status: HealthStatus | 'unknown';
   /** `version` is absent when the run never reached the database (a kubectl action only). */
-  targets: { engine: string; label: string; version?: string }[];
+  targets: { kind: string; engine?: string; label: string; version?: string }[];
   steps: object[];
   findings: Finding[];
   actions: object[];

@@ -149,7 +149,18 @@ export const changeShapes = {
     target: z.literal('kubernetes'),
     summary: oneLine,
     commands: z.array(argv).min(1, 'expected at least one command'),
-    wait: argv.optional(),
+    // Required: a change poolctl cannot see take effect would be reported as done on faith.
+    wait: argv,
+    expect: text
+      .refine((s) => {
+        try {
+          new RegExp(s);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'expected a regular expression')
+      .optional(),
   }),
   database: z.strictObject({
     ...stepBase,

@@ -124,8 +124,14 @@ export interface KubernetesChangeStep extends ChangeBase {
   target: 'kubernetes';
   /** kubectl argument arrays, applied in order; `{param}` placeholders per element. */
   commands: string[][];
-  /** kubectl arguments that wait for and confirm the effect (`rollout status deployment/x`). */
-  wait?: string[];
+  /**
+   * kubectl arguments that wait for and confirm the effect (`rollout status deployment/x`, or a
+   * `get` that reads the changed field back). Required: a change poolctl cannot see take effect is
+   * not reported as done.
+   */
+  wait: string[];
+  /** A regular expression the wait's output must match for the effect to count as confirmed. */
+  expect?: string;
 }
 
 /** A change to the database server's settings (`SET GLOBAL`), read before and after. */

@@ -6,7 +6,8 @@
  * The executors (src/executors/) say only what to show and how to do it.
  */
 import { CancelledError, TargetError } from '../errors.js';
-import { executorFor, targetOf } from '../executors/registry.js';
+import { executorFor } from '../executors/registry.js';
+import { targetOf } from '../runbook/targets.js';
 import type { IntentDraft, Preview } from '../executors/types.js';
 import type { InterruptGate } from '../interrupt.js';
 import type { Prompter } from '../io/prompter.js';
@@ -86,6 +87,8 @@ export interface MitigationContext {
   interrupts: InterruptGate;
   /** `interrupts.signal`, for the executors. */
   signal: AbortSignal;
+  /** Parameters given with --set (and --pid): the numbers a change may set. */
+  given: string[];
   yes: boolean;
   dryRun: boolean;
   protection: Protection;
@@ -133,7 +136,7 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
     return record;
   }
 
-  const preview = await executor.preview(action as never, ctx, record);
+  const preview = await executor.preview(action, ctx, record);
   if (preview.count === 0) return finish(record, ctx);
   // No record, no act: say so now rather than after the operator has said yes.
   if (!ctx.dryRun && ctx.transcript.unrecorded !== undefined) {
@@ -147,7 +150,7 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
   const commit = (intent: IntentDraft) => recordIntent(intent, record, ctx);
   await ctx.interrupts.critical(async () => {
     commit(preview.intent);
-    await executor.apply(action as never, preview, ctx, record, commit);
+    await executor.apply(action, preview, ctx, record, commit);
   });
   record.executed = true;
   // Interrupted: every outcome is recorded; do not make the operator wait for a measurement.
@@ -269,6 +272,18 @@ async function approve(
   record.answeredBy = 'operator';
   record.declined = !answer;
   return answer;
+}
+
+/**
+ * An action that did not do what it said: a victim failed or is still there, a change's command
+ * failed, or its effect was not seen. mitigate and the wizard exit 4 for it.
+ */
+export function actionFailed(records: ActionRecord[]): boolean {
+  return records.some(
+    (r) =>
+      r.results.some((x) => x.outcome === 'failed' || x.outcome === 'still-there') ||
+      (r.commands ?? []).some((c) => c.status === 'failed' || c.status === 'not-confirmed'),
+  );
 }
 
 /** A question answered without asking (a flag, or no terminal to ask at), recorded as a prompt. */

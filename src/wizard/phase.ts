@@ -1,4 +1,5 @@
-import { executorFor, targetOf } from '../executors/registry.js';
+import { executorFor } from '../executors/registry.js';
+import { targetOf } from '../runbook/targets.js';
 import { byHandCommand } from '../runbook/render.js';
 import type { ParameterValues, Runbook, Step } from '../runbook/types.js';
 import type { Prompter } from '../io/prompter.js';
@@ -128,6 +129,14 @@ function unmeasuredIn(ctx: PhaseContext, outcomes: StepOutcome[]): string[] {
     // No series is no data, not good news: a pool that exports nothing cannot be called recovered.
     if (step.kind === 'promql' && (outcome.rows?.length ?? 0) === 0)
       reasons.push(`"${step.title}": Prometheus returned no series for its query`);
+    // NaN (a histogram with no observations in the window, a division by zero) is no number either.
+    if (step.kind === 'promql') {
+      const blank = (outcome.rows ?? []).filter((row) => row.value === null || row.last === null);
+      if (blank.length > 0)
+        reasons.push(
+          `"${step.title}": ${blank.length} of ${outcome.rows!.length} series have no number (NaN)`,
+        );
+    }
   }
   return reasons;
 }

@@ -156,6 +156,7 @@ describe('least-privileged PostgreSQL roles on a server filled by another role',
           values,
           targets,
           interrupts: new InterruptGate(),
+          given: ['kill_idle_after'],
           transcript,
           reporter: { victims() {}, change() {}, notice() {}, result() {} },
         });

@@ -37,7 +37,8 @@ export const poolctlBin = path.join(repoRoot, 'bin', 'poolctl.js');
  * The parent's connection settings must not leak into a run: they would point poolctl at a real
  * database. FORCE_COLOR would override NO_COLOR in the colour libraries.
  */
-const SCRUBBED = /^(PG|MYSQL)|^(DATABASE_URL|PROMETHEUS_URL|PROMETHEUS_TOKEN|KUBECONFIG|FORCE_COLOR)$/
+const SCRUBBED =
+  /^(PG|MYSQL)|^(DATABASE_URL|PROMETHEUS_URL|PROMETHEUS_TOKEN|KUBECONFIG|FORCE_COLOR)$/;
 
 let scratchRoot: string | undefined;
 

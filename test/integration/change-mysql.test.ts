@@ -91,6 +91,20 @@ describe('raise-max-connections on MariaDB', () => {
     expect((JSON.parse(r.stdout) as Report).actions[0]!.executed).toBe(false);
   }, 60_000);
 
+  it('never lowers the limit: exit 2, nothing changed', async () => {
+    const r = await runCli(raise(server.rootUrl, String(Number(original) - 1), '--yes'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/only raises; nothing was done/);
+    expect(await maxConnections()).toBe(original);
+  }, 60_000);
+
+  it('no record, no change: a transcript that cannot be written (a full disk) refuses the SET GLOBAL (exit 2)', async () => {
+    const r = await runCli(raise(server.rootUrl, '333', '--yes', '--transcript', '/dev/full'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/refusing to change 1 setting without a record/);
+    expect(await maxConnections()).toBe(original);
+  }, 60_000);
+
   it('an account without the privilege: the change fails in one line with the server reason, exit 4', async () => {
     const url = await server.createAccount('process-only', 'no_super');
     const r = await runCli(raise(url, '777', '--yes'));

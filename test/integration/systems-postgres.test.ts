@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { readEvents } from '../helpers/expect.js';
+import { readEvents, sleep } from '../helpers/expect.js';
 import { writeKubectlStandin, type KubectlStandin } from '../helpers/kubectl-standin.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import {
@@ -17,7 +17,7 @@ import {
   type MetricsEndpoint,
   type PrometheusServer,
 } from '../helpers/prometheus-server.js';
-import { runCli } from '../helpers/run-cli.js';
+import { runCli, startCli } from '../helpers/run-cli.js';
 import { freePort } from '../helpers/free-port.js';
 
 interface Report {
@@ -295,6 +295,105 @@ describe('a change through kubectl goes through the destructive path', () => {
     }
   }, 60_000);
 
+  it('a change needs a named context and the numbers it sets: exit 2, nothing run', async () => {
+    const byNamespace = await runCli(
+      [
+        'mitigate',
+        '--pg',
+        server.superuserUrl,
+        '--namespace',
+        'shop',
+        '--kubectl',
+        kubectl.bin,
+      ].concat(['--action', 'restart-app', '--yes']),
+      { env: kubectl.env },
+    );
+    expect(byNamespace.code).toBe(2);
+    expect(byNamespace.stderr).toMatch(/--kube-context NAME/);
+    const noReplicas = await runCli(
+      ['mitigate', '--pg', server.superuserUrl, ...systems(), '--action', 'scale-app', '--yes'],
+      { env: kubectl.env },
+    );
+    expect(noReplicas.code).toBe(2);
+    expect(noReplicas.stderr).toContain('--set replicas=N');
+    expect(kubectl.calls()).toEqual([]);
+  }, 60_000);
+
+  it('scale-app with --set replicas: the scale, then the rollout waited for', async () => {
+    const r = await runCli(
+      ['mitigate', '--pg', server.superuserUrl, ...systems(), '--action', 'scale-app'].concat([
+        '--set',
+        'replicas=5',
+        '--yes',
+        '--output',
+        'json',
+      ]),
+      { env: kubectl.env },
+    );
+    expect(r.code).toBe(0);
+    const action = (JSON.parse(r.stdout) as Report).actions[0]!;
+    expect(action.commands!.map((c) => [c.command.slice(3), c.status])).toEqual([
+      [['scale', 'deployment/api', '--replicas=5'], 'done'],
+      [['rollout', 'status', 'deployment/api'], 'confirmed'],
+    ]);
+  }, 60_000);
+
+  it('route-reads is confirmed only when the Service reads back selecting the replicas', async () => {
+    const run = () =>
+      runCli(
+        ['mitigate', '--pg', server.superuserUrl, ...systems(), '--action', 'route-reads'].concat([
+          '--set',
+          'read_service=postgres-read',
+          '--yes',
+          '--output',
+          'json',
+        ]),
+        { env: kubectl.env },
+      );
+    try {
+      const patched = { args: ['patch', 'service'], stdout: 'service/postgres-read patched' };
+      kubectl.setScenario({ answers: [patched, { args: ['get', 'service'], stdout: 'replica' }] });
+      const good = await run();
+      expect(good.code).toBe(0);
+      kubectl.setScenario({ answers: [patched, { args: ['get', 'service'], stdout: 'primary' }] });
+      const bad = await run();
+      expect(bad.code).toBe(4);
+      const action = (JSON.parse(bad.stdout) as Report).actions[0]!;
+      expect(action.commands!.at(-1)).toMatchObject({
+        status: 'not-confirmed',
+        detail: 'expected ^replica$, read primary',
+      });
+    } finally {
+      kubectl.setScenario({});
+    }
+  }, 60_000);
+
+  it('Ctrl-C during a kubectl command lets it finish and records it, then exits 130 without the wait', async () => {
+    const transcript = join(mkdtempSync(join(tmpdir(), 'poolctl-kube-int-')), 't.jsonl');
+    kubectl.setScenario({
+      answers: [{ args: ['rollout', 'restart'], delayMs: 1500, stdout: 'restarted' }],
+    });
+    try {
+      const started = startCli(
+        ['mitigate', '--pg', server.superuserUrl, ...systems(), '--action', 'restart-app'].concat([
+          '--yes',
+          '--transcript',
+          transcript,
+        ]),
+        { env: kubectl.env },
+      );
+      for (let i = 0; i < 3000 && !kubectl.calls().some((a) => a.includes('restart')); i++)
+        await sleep(2);
+      started.child.kill('SIGINT');
+      expect(await started.exited).toBe(130);
+      const outcomes = readEvents(transcript).filter((e) => e.type === 'change.outcome');
+      expect(outcomes.map((e) => e.status)).toEqual(['done']);
+      expect(kubectl.calls().filter((a) => a.includes('status'))).toEqual([]);
+    } finally {
+      kubectl.setScenario({});
+    }
+  }, 60_000);
+
   it('restarts the application while the database refuses every connection; health unknown, exit 4', async () => {
     const port = await freePort();
     const r = await runCli(
@@ -342,6 +441,25 @@ describe("verify with Prometheus: the application's pool wait is a check of the 
     const slow = await verify(prometheus.url);
     expect(slow.code).toBe(4);
     expect(slow.stdout).toContain('still-waiting');
+  }, 120_000);
+
+  it('a replica with no observations in the window (NaN p95) cannot be called recovered', async () => {
+    const idle = await startMetricsEndpoint(
+      ['0.05', '2', '+Inf']
+        .map((le) => `db_pool_wait_time_seconds_bucket{pod="api-9",le="${le}"} 0`)
+        .join('\n'),
+    );
+    const quiet = await startPrometheus({ scrape: [{ job: 'idle', targets: [idle.target] }] });
+    try {
+      await quiet.waitForResult(P95, { until: (r) => r[0]?.value[1] === 'NaN' });
+      const r = await verify(quiet.url);
+      expect(r.code).toBe(4);
+      expect((JSON.parse(r.stdout) as Report).status).toBe('unknown');
+      expect(r.stdout).toContain('have no number (NaN)');
+    } finally {
+      await quiet.stop();
+      await idle.close();
+    }
   }, 120_000);
 
   it('a Prometheus with no such series cannot call the pool recovered: unknown, exit 4', async () => {

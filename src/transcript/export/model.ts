@@ -367,13 +367,13 @@ export function buildIncident(events: RecordedEvent[], opts: BuildOptions): Inci
             results: [],
             stoppedEarly: false,
             outcomes: {},
-            commands: commands.map((command) => ({ command, status: 'unknown' as never })),
             ...(e.setting ? { setting: { ...e.setting } } : {}),
           },
           ts,
           command,
           approvalOf(intentKey) ?? pendingPrompt,
         );
+        report.commands = commands.map((argv) => ({ command: argv, status: 'unknown' }));
         report.interrupted = true;
         pendingPrompt = undefined;
         actions.push(report);
