@@ -4,7 +4,7 @@
  * (src/wizard/mitigation.ts): preview → approval → intent committed → apply → effect confirmed →
  * outcomes recorded; they only say what to show, what to record, and how to do it.
  */
-import type { ParameterValues, Runbook, Step, TargetKind } from '../runbook/types.js';
+import type { ParameterValues, Runbook, Step } from '../runbook/types.js';
 import type { Targets } from '../targets/set.js';
 import type { Row } from '../targets/types.js';
 import type { ChangeIntentEvent, IntentEvent } from '../transcript/types.js';
