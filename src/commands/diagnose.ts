@@ -129,7 +129,9 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
     // operator chose did not do what it said (as mitigate exits).
     const unhealthy =
       actionFailed(records) ||
-      (verified ? finalStatus !== 'healthy' : finalStatus === 'critical' || finalStatus === 'unknown');
+      (verified
+        ? finalStatus !== 'healthy'
+        : finalStatus === 'critical' || finalStatus === 'unknown');
     const exitCode = records.some((r) => r.declined)
       ? ExitCode.declined
       : unhealthy

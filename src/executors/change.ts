@@ -119,7 +119,11 @@ async function applyKubernetes(
       done({ command: argvs[i]!, status: 'done', detail: lastLine(stdout) });
     } catch (err) {
       // A failed command stops the change: the next one assumed this one's effect.
-      done({ command: argvs[i]!, status: 'failed', detail: sanitizeInline((err as Error).message) });
+      done({
+        command: argvs[i]!,
+        status: 'failed',
+        detail: sanitizeInline((err as Error).message),
+      });
       return;
     }
   }

@@ -126,4 +126,3 @@ async function escalate(
     return e ? { ...e, reason: e.reason ?? `cancel had no effect in ${ctx.escalateAfterS}s` } : r;
   });
 }
-

@@ -22,4 +22,3 @@ export const EXECUTORS: { [K in StepKind]: Executor<Extract<Step, { kind: K }>> 
 export function executorFor<S extends Step>(step: S): Executor<S> {
   return EXECUTORS[step.kind] as Executor<S>;
 }
-

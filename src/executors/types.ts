@@ -63,4 +63,3 @@ export interface ManualExecutor {
 }
 
 export type Executor<S extends Step> = ReadExecutor<S> | DestructiveExecutor<S> | ManualExecutor;
-
