@@ -10,6 +10,7 @@ import { actionFailed, type ActionRecord } from '../wizard/mitigation.js';
 import { healthOf, suggestedActions, type PhaseResult } from '../wizard/model.js';
 import { redactText, withoutUrlSecrets } from '../transcript/redact.js';
 import { offerMitigations } from '../wizard/offer.js';
+import { sidesOf } from '../wizard/sides.js';
 import { runPhase, type PhaseContext, type PhaseReporter } from '../wizard/phase.js';
 import {
   parseCommonOptions,
@@ -86,7 +87,8 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
     });
     const suggestions = suggestionsFor(runbook, values, result, opts);
     const status = healthOf(result);
-    view?.summary({ status, result, suggestions, transcript });
+    const sides = sidesOf(runbook, result.findings, result.metrics, targets.has('prometheus'));
+    view?.summary({ status, result, suggestions, transcript, sides });
     if (run.interactive && ui && view && style && suggestions.length > 0) {
       const prompter = recordingPrompter(deps.prompter(), transcript);
       io.out.write('\n');
@@ -119,6 +121,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
           targets: reportTargets(run),
           result,
           suggestions,
+          sides,
           transcript,
         }),
       );
@@ -151,7 +154,7 @@ export async function verifyAndReport(
   ctx: Pick<PhaseContext, 'runbook' | 'values' | 'targets' | 'transcript'>,
 ): Promise<PhaseResult> {
   const verified = await runPhase({ ...ctx, phase: 'verify', reporter: view });
-  view.verdict(healthOf(verified), verified);
+  view.verdict(healthOf(verified), verified, ctx.targets.has('prometheus'));
   return verified;
 }
 

@@ -17,6 +17,7 @@ import {
 import { measureOrUnknown, type Measurement } from '../wizard/measure.js';
 import { healthOf, notMeasured, type PhaseResult } from '../wizard/model.js';
 import { offerMitigations } from '../wizard/offer.js';
+import { sidesOf } from '../wizard/sides.js';
 import { runPhase } from '../wizard/phase.js';
 import {
   parseCommonOptions,
@@ -138,6 +139,7 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
         result,
         suggestions,
         transcript,
+        sides: sidesOf(runbook, result.findings, result.metrics, targets.has('prometheus')),
       });
       ({ records, verified } = await offerMitigations({
         runbook,

@@ -1,8 +1,9 @@
 import { ExitCode, UsageError } from '../errors.js';
 import { buildReport, writeReport } from '../io/json-report.js';
-import { parseDuration } from '../runbook/params.js';
+import { formatDuration, parseDuration } from '../runbook/params.js';
 import { healthOf, type PhaseResult } from '../wizard/model.js';
 import { runPhase } from '../wizard/phase.js';
+import { sidesOf } from '../wizard/sides.js';
 import {
   parseCommonOptions,
   type CommonFlags,
@@ -57,6 +58,9 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
       );
     }
     const deadline = Date.now() + opts.waitS * 1000;
+    // With --wait, one lucky sample does not end an incident: the checks must hold this long.
+    const stableForS = opts.waitS > 0 ? Number(values.verify_stable_for ?? 0) : 0;
+    let healthySince: number | undefined;
     let result: PhaseResult;
     for (let attempt = 1; ; attempt++) {
       result = await runPhase({
@@ -68,9 +72,23 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
         reporter: view ?? quietReporter,
       });
       const status = healthOf(result);
-      view?.verdict(status, result);
-      if (status === 'healthy' || Date.now() + opts.intervalS * 1000 > deadline) break;
-      const message = `not there yet (attempt ${attempt}); checking again in ${opts.intervalS}s`;
+      view?.verdict(status, result, targets.has('prometheus'));
+      healthySince = status === 'healthy' ? (healthySince ?? Date.now()) : undefined;
+      const heldS = healthySince === undefined ? 0 : (Date.now() - healthySince) / 1000;
+      if (healthySince !== undefined && heldS >= stableForS) break;
+      if (Date.now() + opts.intervalS * 1000 > deadline) {
+        if (healthySince !== undefined) {
+          // Healthy at the end, but not for long enough: that is not yet a recovery.
+          result.unmeasured.push(
+            `healthy for ${formatDuration(Math.floor(heldS))} only, not the ${formatDuration(stableForS)} verify_stable_for asks (--wait longer)`,
+          );
+        }
+        break;
+      }
+      const message =
+        healthySince === undefined
+          ? `not there yet (attempt ${attempt}); checking again in ${opts.intervalS}s`
+          : `healthy for ${formatDuration(Math.floor(heldS))}; checking it holds for ${formatDuration(stableForS)}`;
       deps.io.err.write(`poolctl: ${message}\n`);
       await sleep(opts.intervalS * 1000);
     }
@@ -87,6 +105,7 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
         status,
         targets: reportTargets(run),
         result,
+        sides: sidesOf(runbook, result.findings, result.metrics, targets.has('prometheus')),
         transcript,
       });
       writeReport(deps.io, report);

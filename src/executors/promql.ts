@@ -2,6 +2,7 @@ import { sanitizeRows } from '../io/sanitize.js';
 import { parseDuration } from '../runbook/params.js';
 import { renderArgs } from '../runbook/render.js';
 import type { PromqlStep } from '../runbook/types.js';
+import type { PromSample, PrometheusTarget } from '../targets/prometheus.js';
 import type { Row } from '../targets/types.js';
 import type { ReadExecutor } from './types.js';
 
@@ -10,20 +11,23 @@ const RANGE_POINTS = 60;
 
 /**
  * A PromQL step: one row per series, its labels as columns. An instant query gives `value`; a
- * range query gives the last, lowest and highest value over the range. Prometheus's NaN and
- * ±Inf are no numbers a threshold can judge: they become null.
+ * range query gives the last, lowest and highest value over the range; `queries` give one column
+ * each, joined on the `by` label into one row per replica (`replica`). Prometheus's NaN and ±Inf
+ * are no numbers a threshold can judge: they become null, which verify counts as not measured.
  */
 export const promqlExecutor: ReadExecutor<PromqlStep> = {
   role: 'read',
   async read(step, ctx) {
     const prometheus = await ctx.targets.prometheus();
-    const [query] = renderArgs([step.query], ctx.values, ctx.runbook.parameters);
+    const render = (text: string) => renderArgs([text], ctx.values, ctx.runbook.parameters)[0]!;
+    if (step.queries) return sanitizeRows(await joined(step, prometheus, render));
+    const query = render(step.query ?? '');
     if (step.range === undefined) {
-      const samples = await prometheus.instant(query!);
+      const samples = await prometheus.instant(query);
       return sanitizeRows(samples.map((s) => ({ ...s.labels, value: finite(s.value) })));
     }
     const rangeS = parseDuration(step.range);
-    const series = await prometheus.range(query!, rangeS, Math.max(1, rangeS / RANGE_POINTS));
+    const series = await prometheus.range(query, rangeS, Math.max(1, rangeS / RANGE_POINTS));
     return sanitizeRows(
       series.map((s): Row => {
         const values = s.points.map(([, v]) => v).filter(Number.isFinite);
@@ -38,6 +42,37 @@ export const promqlExecutor: ReadExecutor<PromqlStep> = {
   },
 };
 
+/**
+ * The columns' queries, run together, as one row per value of the `by` label. A replica missing
+ * from one query's answer gets null there: a number that could not be read, not a zero.
+ */
+async function joined(
+  step: PromqlStep,
+  prometheus: PrometheusTarget,
+  render: (text: string) => string,
+): Promise<Row[]> {
+  const by = step.by !== undefined ? render(step.by) : undefined;
+  const columns = Object.entries(step.queries ?? {});
+  const answers = await Promise.all(columns.map(([, text]) => prometheus.instant(render(text))));
+  const rows = new Map<string, Row>();
+  const keyOf = (s: PromSample) => (by !== undefined ? (s.labels[by] ?? '') : '');
+  answers.forEach((samples, i) => {
+    for (const sample of samples) {
+      const key = keyOf(sample);
+      const row = rows.get(key) ?? { replica: key };
+      row[columns[i]![0]] = finite(sample.value);
+      rows.set(key, row);
+    }
+  });
+  return [...rows.values()]
+    .map((row) => {
+      for (const [column] of columns) row[column] ??= null;
+      return row;
+    })
+    .sort((a, b) => String(a.replica).localeCompare(String(b.replica)));
+}
+
+/** A number a threshold can judge, to two decimals (96.67%, 47.5 ms); NaN and ±Inf are none. */
 function finite(value: number | undefined): number | null {
-  return value !== undefined && Number.isFinite(value) ? value : null;
+  return value !== undefined && Number.isFinite(value) ? Math.round(value * 100) / 100 : null;
 }

@@ -1,3 +1,4 @@
+import type { Sides } from '../wizard/sides.js';
 import type { ChalkInstance } from 'chalk';
 import type { ParameterValues, Runbook, Step } from '../runbook/types.js';
 import type { PhaseReporter } from '../wizard/phase.js';
@@ -29,6 +30,8 @@ export interface SummaryInput {
   result: PhaseResult;
   suggestions: Suggestion[];
   transcript: Pick<Transcript, 'path' | 'unrecorded'>;
+  /** Which side is exhausted, and whether the application's side was measured at all. */
+  sides?: Sides;
 }
 
 /**
@@ -163,8 +166,20 @@ export class DiagnoseView implements PhaseReporter {
     const { result, status } = input;
     this.print(s.bold('Summary'));
     this.print(indent(`Status: ${statusText(s, status)}`));
+    if (input.sides?.explanation) this.print(indent(s.bold(input.sides.explanation)));
     for (const reason of result.unmeasured) this.print(indent(s.red(`Not measured: ${reason}`)));
     const m = result.metrics;
+    if (m.app_pool_utilization_percent !== undefined) {
+      const wait =
+        m.app_pool_wait_p95_ms !== undefined
+          ? ` · slowest wait p95 ${m.app_pool_wait_p95_ms} ms`
+          : '';
+      this.print(
+        indent(`Application pools: fullest replica ${m.app_pool_utilization_percent}%${wait}`),
+      );
+    }
+    if (input.sides && !input.sides.checked.includes('application'))
+      this.print(indent(s.dim(DATABASE_ONLY)));
     if (m.utilization_percent !== undefined) {
       this.print(
         indent(
@@ -222,15 +237,20 @@ export class DiagnoseView implements PhaseReporter {
    * After verify: did the pool recover? Only `healthy` is a recovery: every check of the verify
    * phase passed, from numbers poolctl could see. verify exits 4 on anything else.
    */
-  verdict(status: HealthStatus, verified: PhaseResult) {
+  verdict(status: HealthStatus, verified: PhaseResult, applicationChecked = true) {
     const s = this.style;
     const m = verified.metrics;
+    if (!applicationChecked) this.print(s.dim(DATABASE_ONLY));
     if (status === 'unknown') {
       const why = verified.unmeasured.join('; ');
       this.print(s.red.bold(`? Not verified: ${why}; poolctl does not call this recovered`));
       return;
     }
-    const numbers = `utilization ${percent(m.utilization_percent)} (${m.connections} of ${m.usable_connections})`;
+    const app =
+      m.app_pool_utilization_percent !== undefined
+        ? `; the fullest application pool ${percent(m.app_pool_utilization_percent)}`
+        : '';
+    const numbers = `utilization ${percent(m.utilization_percent)} (${m.connections} of ${m.usable_connections})${app}`;
     if (status === 'healthy') {
       this.print(s.green.bold(`✔ Recovered: ${numbers}`));
       return;
@@ -248,6 +268,10 @@ export class DiagnoseView implements PhaseReporter {
     this.spinner = undefined;
   }
 }
+
+/** Said wherever a verdict rests on the server alone. */
+export const DATABASE_ONLY =
+  "Checked the database side only: pass --prometheus URL to check the application's pools too.";
 
 function statusText(s: ChalkInstance, status: HealthStatus): string {
   const text = status.toUpperCase();

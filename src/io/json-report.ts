@@ -1,3 +1,4 @@
+import type { Sides } from '../wizard/sides.js';
 import { redactText, redactValue } from '../transcript/redact.js';
 import { poolctlVersion } from '../version.js';
 import type { Transcript } from '../transcript/types.js';
@@ -23,6 +24,10 @@ export interface JsonReport {
   /** `flag`: what would let poolctl run the step itself (`--prometheus URL`). */
   manual: { step: string; title: string; command: string; flag?: string; status: string }[];
   metrics: Metrics;
+  /** Which side is exhausted (`server`, `application`, `both`, `neither`), from diagnose. */
+  exhausted?: string;
+  /** The sides measured: `database`, and `application` when Prometheus was given. */
+  checked?: string[];
   /** Where the transcript was meant to be (as given or by default). */
   transcript: string;
   /**
@@ -46,6 +51,7 @@ export function buildReport(input: {
   actions?: ActionRecord[];
   metrics?: Metrics;
   suggestions?: Suggestion[];
+  sides?: Sides;
   transcript: Pick<Transcript, 'path' | 'unrecorded'>;
 }): JsonReport {
   const steps = input.result?.steps ?? [];
@@ -100,6 +106,7 @@ export function buildReport(input: {
         status: s.manual ?? 'pending',
       })),
     metrics: input.metrics ?? input.result?.metrics ?? {},
+    ...(input.sides ? { exhausted: input.sides.side, checked: input.sides.checked } : {}),
     ...transcriptFields(input.transcript),
   };
 }

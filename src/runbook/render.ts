@@ -124,7 +124,20 @@ export function byHandCommand(
   switch (step.kind) {
     case 'promql': {
       const base = (known.prometheusUrl ?? openValue('prometheus_url')).replace(/\/+$/, '');
-      const query = renderText(step.query, values, specs);
+      if (step.queries) {
+        // One query per column; the rows join on the `by` label.
+        const lines = Object.entries(step.queries).map(([column, text]) =>
+          shellLine([
+            'curl',
+            '-sG',
+            `${base}/api/v1/query`,
+            '--data-urlencode',
+            `query=${renderText(text, values, specs)}`,
+          ]).concat(`  # ${column}`),
+        );
+        return known.prometheusUrl ? { lines } : { lines, flag: '--prometheus URL' };
+      }
+      const query = renderText(step.query ?? '', values, specs);
       const argv = ['curl', '-sG', `${base}/api/v1/${step.range ? 'query_range' : 'query'}`];
       argv.push('--data-urlencode', `query=${query}`);
       const lines: string[] = [];
@@ -168,7 +181,7 @@ export function byHandCommand(
 /** The parameters a step uses: its bound `params` and every `{name}` in what it runs. */
 export function parametersOf(step: Step): string[] {
   const texts: string[] = [];
-  if (step.kind === 'promql') texts.push(step.query);
+  if (step.kind === 'promql') texts.push(step.query ?? '', ...Object.values(step.queries ?? {}));
   if (step.kind === 'kubectl') texts.push(...step.args);
   if (step.kind === 'manual') texts.push(...step.commands.flat());
   if (step.kind === 'change' && step.target === 'kubernetes')

@@ -108,13 +108,30 @@ export const stepShapes = {
     columns: z.array(text).min(1, 'expected at least one column').optional(),
     maxRows: z.number().int().min(1, 'expected a whole number of at least 1').optional(),
   }),
-  promql: z.strictObject({
-    ...stepBase,
-    kind: z.literal('promql'),
-    query: text,
-    range: duration.optional(),
-    columns: z.array(text).min(1, 'expected at least one column').optional(),
-  }),
+  promql: z
+    .strictObject({
+      ...stepBase,
+      kind: z.literal('promql'),
+      query: text.optional(),
+      queries: z
+        .record(
+          z.string().regex(/^[a-z][a-z0-9_]*$/, 'expected a column name like wait_p95_ms'),
+          text,
+        )
+        .optional(),
+      by: text.optional(),
+      headline: z.record(paramName, text).optional(),
+      range: duration.optional(),
+      columns: z.array(text).min(1, 'expected at least one column').optional(),
+    })
+    .refine((s) => (s.query === undefined) !== (s.queries === undefined), {
+      message: 'expected either query or queries (one of them)',
+      path: ['query'],
+    })
+    .refine((s) => s.queries === undefined || s.range === undefined, {
+      message: 'queries are instant: a range goes with query',
+      path: ['range'],
+    }),
   kubectl: z.strictObject({
     ...stepBase,
     kind: z.literal('kubectl'),
@@ -444,7 +461,14 @@ function templatesOf(s: Step): [(string | number)[], string][] {
     list.flatMap((args, i) => args.map((a, j): [(string | number)[], string] => [[key, i, j], a]));
   switch (s.kind) {
     case 'promql':
-      return [[['query'], s.query]];
+      return [
+        ...(s.query !== undefined ? [[['query'], s.query] as [(string | number)[], string]] : []),
+        ...Object.entries(s.queries ?? {}).map(([name, q]): [(string | number)[], string] => [
+          ['queries', name],
+          q,
+        ]),
+        ...(s.by !== undefined ? [[['by'], s.by] as [(string | number)[], string]] : []),
+      ];
     case 'kubectl':
       return s.args.map((a, j) => [['args', j], a]);
     case 'manual':

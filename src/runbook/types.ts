@@ -83,8 +83,20 @@ export interface QueryStep extends StepBase {
 /** A Prometheus query: read-only, needs a `prometheus` target. */
 export interface PromqlStep extends StepBase {
   kind: 'promql';
-  /** PromQL; a `{param}` is replaced by the raw value (a label selector, a metric name). */
-  query: string;
+  /**
+   * PromQL; a `{param}` is replaced by the raw value (a label selector, a metric name). Its series
+   * give the column `value`. Either `query` or `queries`.
+   */
+  query?: string;
+  /**
+   * Several columns, each its own instant query, joined on the label `by` into one row per
+   * replica: `{ active: …, max: …, wait_p95_ms: … }`.
+   */
+  queries?: Record<string, string>;
+  /** The label that tells the series apart (`pod`), shown as the column `replica`. */
+  by?: string;
+  /** Headline metrics from the rows: a metric name → the column whose highest value it takes. */
+  headline?: Record<string, string>;
   /** A range query over this long (`1h`); absent = an instant query. */
   range?: string;
   /** The series' labels and value columns shown in the human table, in order (default: all). */

@@ -131,11 +131,13 @@ function unmeasuredIn(ctx: PhaseContext, outcomes: StepOutcome[]): string[] {
       reasons.push(`"${step.title}": Prometheus returned no series for its query`);
     // NaN (a histogram with no observations in the window, a division by zero) is no number either.
     if (step.kind === 'promql') {
-      const blank = (outcome.rows ?? []).filter((row) => row.value === null || row.last === null);
-      if (blank.length > 0)
-        reasons.push(
-          `"${step.title}": ${blank.length} of ${outcome.rows!.length} series have no number (NaN)`,
-        );
+      const judged = step.queries ? Object.keys(step.queries) : [step.range ? 'last' : 'value'];
+      for (const row of outcome.rows ?? []) {
+        const blank = judged.filter((column) => row[column] === null);
+        if (blank.length === 0) continue;
+        const who = row.replica !== undefined ? ` replica ${String(row.replica)}:` : '';
+        reasons.push(`"${step.title}":${who} no number (NaN) for ${blank.join(', ')}`);
+      }
     }
   }
   return reasons;
@@ -266,6 +268,15 @@ async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise
     rowCount: rows.length,
     rows: rows.slice(0, TRANSCRIPT_ROWS),
   });
+  if (step.kind === 'promql' && step.headline) {
+    // The fullest replica, the slowest wait: the seed's alert fires on any one of them.
+    for (const [name, column] of Object.entries(step.headline)) {
+      const values = rows
+        .map((row) => row[column])
+        .filter((v): v is number => typeof v === 'number');
+      if (values.length > 0) metrics[name] = Math.max(...values);
+    }
+  }
   if (step.kind === 'query' && step.metrics && rows[0]) {
     for (const [key, value] of Object.entries(rows[0])) {
       if (typeof value === 'number') metrics[key] = value;

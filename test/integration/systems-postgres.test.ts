@@ -22,6 +22,11 @@ import { freePort } from '../helpers/free-port.js';
 
 interface Report {
   status: string;
+  exhausted?: string;
+  checked?: string[];
+  metrics: Record<string, number>;
+  findings: { id: string; message: string }[];
+  suggested: { id: string; command: string }[];
   steps: { id: string; status: string; rows?: Record<string, unknown>[]; error?: string }[];
   manual: { step: string; command: string; flag?: string }[];
   actions: {
@@ -47,23 +52,30 @@ let observed = 0;
 /** A wait-time histogram whose counters grow every tick, so that rate() has something to rate. */
 function waitHistogram(): string {
   const fast = waitMode === 'fast' ? observed : 0;
-  return [
-    `db_pool_wait_time_seconds_bucket{pod="api-1",le="0.05"} ${fast}`,
-    `db_pool_wait_time_seconds_bucket{pod="api-1",le="2"} ${fast}`,
-    `db_pool_wait_time_seconds_bucket{pod="api-1",le="+Inf"} ${observed}`,
-  ].join('\n');
+  return ['api-1', 'api-2']
+    .flatMap((pod) => [
+      `db_pool_wait_time_seconds_bucket{pod="${pod}",le="0.05"} ${fast}`,
+      `db_pool_wait_time_seconds_bucket{pod="${pod}",le="2"} ${fast}`,
+      `db_pool_wait_time_seconds_bucket{pod="${pod}",le="+Inf"} ${observed}`,
+    ])
+    .join('\n');
 }
 
-const POOLS = [
-  'db_pool_connections_active{pod="api-1"} 30',
-  'db_pool_connections_max{pod="api-1"} 30',
-  'db_pool_connections_active{pod="api-2"} 4',
-  'db_pool_connections_max{pod="api-2"} 30',
-].join('\n');
+/** Checked-out connections per replica, of 30 each: api-1 starts full (it leaks). */
+const checkedOut = { 'api-1': 30, 'api-2': 4 };
+function pools(): string {
+  return Object.entries(checkedOut)
+    .flatMap(([pod, active]) => [
+      `db_pool_connections_active{pod="${pod}"} ${active}`,
+      `db_pool_connections_idle{pod="${pod}"} ${30 - active}`,
+      `db_pool_connections_max{pod="${pod}"} 30`,
+    ])
+    .join('\n');
+}
 
 beforeAll(async () => {
   server = await startPostgres();
-  metrics = await startMetricsEndpoint(POOLS);
+  metrics = await startMetricsEndpoint(pools());
   waits = await startMetricsEndpoint(waitHistogram());
   ticker = setInterval(() => {
     observed += 10;
@@ -111,14 +123,27 @@ describe('diagnose with the systems around the database', () => {
     );
     expect(r.stderr).not.toMatch(/internal error/);
     const report = JSON.parse(r.stdout) as Report;
-    const pools = report.steps.find((s) => s.id === 'app-pool-metrics')!;
+    const pools = report.steps.find((s) => s.id === 'app-pool')!;
     expect(pools.status).toBe('ok');
-    expect(pools.rows).toEqual(
-      expect.arrayContaining([
-        expect.objectContaining({ pod: 'api-1', value: 100 }),
-        expect.objectContaining({ pod: 'api-2', value: expect.closeTo(13.33, 1) }),
-      ]),
-    );
+    expect(pools.rows).toEqual([
+      expect.objectContaining({ replica: 'api-1', utilization_percent: 100, active: 30, max: 30 }),
+      expect.objectContaining({
+        replica: 'api-2',
+        utilization_percent: 13.33,
+        active: 4,
+        idle: 26,
+      }),
+    ]);
+    // One replica's pool is full while the server has room: critical, that replica named, the
+    // application's side said to be the exhausted one, and a restart suggested.
+    expect(r.code).toBe(4);
+    expect(report.status).toBe('critical');
+    expect(report.exhausted).toBe('application');
+    expect(report.metrics.app_pool_utilization_percent).toBe(100);
+    expect(report.metrics.utilization_percent).toBeLessThan(90);
+    const culprit = report.findings.find((f) => f.id === 'app-pool-critical')!;
+    expect(culprit.message).toContain("Replica api-1's pool is at 100%");
+    expect(report.suggested.map((s) => s.id)).toContain('restart-app');
     const logs = report.steps.find((s) => s.id === 'app-logs-leaks')!;
     expect(logs.status).toBe('ok');
     // Only the lines the seed's pattern matches, each with the pod kubectl prefixed it with.
@@ -146,7 +171,7 @@ describe('diagnose with the systems around the database', () => {
       { env: kubectl.env },
     );
     const report = JSON.parse(r.stdout) as Report;
-    const pools = report.manual.find((m) => m.step === 'app-pool-metrics')!;
+    const pools = report.manual.find((m) => m.step === 'app-pool')!;
     expect(pools.command).toContain('<PROMETHEUS_URL>');
     expect(pools.flag).toMatch(/--prometheus URL/);
     const logs = report.manual.find((m) => m.step === 'app-logs-leaks')!;
@@ -172,7 +197,7 @@ describe('diagnose with the systems around the database', () => {
     );
     const report = JSON.parse(r.stdout) as Report;
     expect(report.steps.find((s) => s.id === 'utilization')!.status).toBe('ok');
-    const pools = report.steps.find((s) => s.id === 'app-pool-metrics')!;
+    const pools = report.steps.find((s) => s.id === 'app-pool')!;
     expect(pools.status).toBe('failed');
     expect(pools.error).toMatch(/127\.0\.0\.1/);
     expect(pools.error).not.toContain('\n');
@@ -423,15 +448,27 @@ describe("verify with Prometheus: the application's pool wait is a check of the 
   const verify = (url: string) =>
     runCli(['verify', '--pg', server.superuserUrl, '--prometheus', url, '--output', 'json']);
 
-  it('a wait p95 under wait_p95_max_ms passes; one over it fails verify (exit 4)', async () => {
+  it("a server with room is not a recovery while a replica's pool is still full; a slow wait fails too", async () => {
     waitMode = 'fast';
-    await prometheus.waitForResult(P95, { until: (r) => Number(r[0]?.value[1]) < 100 });
+    await prometheus.waitForResult(P95, {
+      until: (r) => r.length === 2 && r.every((x) => Number(x.value[1]) < 100),
+    });
+    const stillFull = await verify(prometheus.url);
+    expect(stillFull.code).toBe(4);
+    const full = JSON.parse(stillFull.stdout) as Report;
+    expect(full.metrics.utilization_percent).toBeLessThan(70);
+    expect(full.findings.find((f) => f.id === 'app-pool-still-full')!.message).toContain('api-1');
+    expect(full.checked).toEqual(['database', 'application']);
+
+    checkedOut['api-1'] = 3;
+    metrics.set(pools());
+    await prometheus.waitForResult('db_pool_connections_active{pod="api-1"}', {
+      until: (r) => r[0]?.value[1] === '3',
+    });
     const fast = await verify(prometheus.url);
     expect(fast.code).toBe(0);
-    const step = (JSON.parse(fast.stdout) as Report).steps.find(
-      (s) => s.id === 'verify-wait-time',
-    )!;
-    expect(step.rows).toEqual([expect.objectContaining({ pod: 'api-1' })]);
+    const step = (JSON.parse(fast.stdout) as Report).steps.find((s) => s.id === 'verify-app-pool')!;
+    expect(step.rows!.map((row) => row.replica)).toEqual(['api-1', 'api-2']);
 
     waitMode = 'slow';
     await prometheus.waitForResult(P95, {
@@ -455,7 +492,7 @@ describe("verify with Prometheus: the application's pool wait is a check of the 
       const r = await verify(quiet.url);
       expect(r.code).toBe(4);
       expect((JSON.parse(r.stdout) as Report).status).toBe('unknown');
-      expect(r.stdout).toContain('have no number (NaN)');
+      expect(r.stdout).toContain('no number (NaN)');
     } finally {
       await quiet.stop();
       await idle.close();
@@ -467,7 +504,7 @@ describe("verify with Prometheus: the application's pool wait is a check of the 
     try {
       const r = await verify(empty.url);
       expect(r.code).toBe(4);
-      const report = JSON.parse(r.stdout) as Report & { findings: { message: string }[] };
+      const report = JSON.parse(r.stdout) as Report;
       expect(report.status).toBe('unknown');
       expect(report.findings.map((f) => f.message).join('\n')).toMatch(/no series/);
     } finally {

@@ -41,6 +41,8 @@ describe('verify on PostgreSQL', () => {
           '20s',
           '--interval',
           '300ms',
+          '--set',
+          'verify_stable_for=1s',
           '--output',
           'json',
         ],
