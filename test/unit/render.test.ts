@@ -144,6 +144,7 @@ describe('byHandCommand on the bundled runbooks, with values from --set', () => 
     });
     expect(render(my, 'route-reads', ["read_service=it's"]).lines).toEqual([
       `kubectl patch service 'it'\\''s' -p '{"spec":{"selector":{"role":"replica"}}}'`,
+      `kubectl get service 'it'\\''s' -o 'jsonpath={.spec.selector.role}'`,
     ]);
   });
 

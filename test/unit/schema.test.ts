@@ -396,11 +396,23 @@ describe('the step shapes for every system: each mistake names its path and what
       a({ ...kube, target: 'cluster' }),
       ['actions/0/target: expected one of database, kubernetes (got "cluster")'],
     ],
-    [a(kube), ['actions/0/commands: required: expected a list']],
     [
-      a({ ...kube, commands: [['x']], preview: 'x' }),
+      a(kube),
       [
-        'actions/0/preview: unknown key (expected one of id, title, why, findings, source, kind, target, summary, commands, wait)',
+        'actions/0/commands: required: expected a list',
+        'actions/0/wait: required: expected a list',
+      ],
+    ],
+    // A change poolctl cannot see take effect is not reported as done: the wait is required.
+    [a({ ...kube, commands: [['x']] }), ['actions/0/wait: required: expected a list']],
+    [
+      a({ ...kube, commands: [['x']], wait: ['x'], expect: '(' }),
+      ['actions/0/expect: expected a regular expression (got "(")'],
+    ],
+    [
+      a({ ...kube, commands: [['x']], wait: ['x'], preview: 'x' }),
+      [
+        'actions/0/preview: unknown key (expected one of id, title, why, findings, source, kind, target, summary, commands, wait, expect)',
       ],
     ],
     [
@@ -445,7 +457,7 @@ describe('the step shapes for every system: each mistake names its path and what
       ],
     ],
     [
-      doc({ verify: [{ ...kube, commands: [['x']] }] }),
+      doc({ verify: [{ ...kube, commands: [['x']], wait: ['x'] }] }),
       [
         'verify/0/kind: expected one of query, promql, kubectl, manual: verify only reads (got "change")',
       ],
