@@ -1,7 +1,7 @@
 import { ExitCode, UsageError } from '../errors.js';
 import { buildReport, writeReport } from '../io/json-report.js';
 import { formatDuration, parseDuration } from '../runbook/params.js';
-import { healthOf, type PhaseResult } from '../wizard/model.js';
+import { healthOf, notMeasured, type PhaseResult } from '../wizard/model.js';
 import { runPhase } from '../wizard/phase.js';
 import { sidesOf } from '../wizard/sides.js';
 import {
@@ -79,9 +79,10 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
       if (Date.now() + opts.intervalS * 1000 > deadline) {
         if (healthySince !== undefined) {
           // Healthy at the end, but not for long enough: that is not yet a recovery.
-          result.unmeasured.push(
-            `healthy for ${formatDuration(Math.floor(heldS))} only, not the ${formatDuration(stableForS)} verify_stable_for asks (--wait longer)`,
-          );
+          const reason = `healthy for ${formatDuration(Math.floor(heldS))} only, not the ${formatDuration(stableForS)} verify_stable_for asks (--wait longer)`;
+          result.unmeasured.push(reason);
+          result.findings.push(notMeasured(reason, 'verify'));
+          view?.verdict(healthOf(result), result, targets.has('prometheus'));
         }
         break;
       }

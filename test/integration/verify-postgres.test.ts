@@ -118,4 +118,42 @@ describe('verify on PostgreSQL', () => {
       );
     }
   });
+
+  it('--wait passes only once the checks have held for verify_stable_for: one lucky sample is not a recovery', async () => {
+    const brief = await runCli([
+      'verify',
+      '--pg',
+      server.superuserUrl,
+      '--wait',
+      '2s',
+      '--interval',
+      '500ms',
+      '--set',
+      'verify_stable_for=30s',
+      '--output',
+      'json',
+    ]);
+    expect(brief.code).toBe(4);
+    const report = JSON.parse(brief.stdout);
+    expect(report.status).toBe('unknown');
+    expect(JSON.stringify(report.findings)).toMatch(/not the 30s verify_stable_for asks/);
+
+    const held = await runCli(
+      ['verify', '--pg', server.superuserUrl, '--wait', '20s', '--interval', '500ms'].concat([
+        '--set',
+        'verify_stable_for=1s',
+        '--output',
+        'json',
+      ]),
+    );
+    expect(held.code).toBe(0);
+    expect(held.stderr).toMatch(/checking it holds for 1s/);
+  });
+
+  it('without Prometheus it says it checked the database side only, on screen and in the JSON', async () => {
+    const human = await runCli(['verify', '--pg', server.superuserUrl]);
+    expect(human.stdout).toContain('Checked the database side only: pass --prometheus URL');
+    const json = await runCli(['verify', '--pg', server.superuserUrl, '--output', 'json']);
+    expect(JSON.parse(json.stdout).checked).toEqual(['database']);
+  });
 });
