@@ -333,7 +333,7 @@ describe('mitigate on MariaDB: the safety rules against a real server', () => {
       '--output',
       'json',
     ]);
-    expect(result.code).toBe(0);
+    expect(result.code, result.stderr).toBe(0);
     const action = (JSON.parse(result.stdout) as Report).actions[0]!;
     expect(sorted(action.victims.map((v) => v.pid))).toEqual(sorted(older.ids));
     expect(action.spared.filter((s) => s.reason === 'over --max-victims 3')).toHaveLength(5);

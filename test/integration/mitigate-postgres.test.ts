@@ -175,7 +175,7 @@ describe('mitigate on PostgreSQL: the safety rules against a real server', () =>
         ],
       });
       expect(result.signalled).toEqual([]);
-      expect(result.spared.map((s) => s.pid).sort()).toEqual(
+      expect(sorted(result.spared.map((s) => s.pid))).toEqual(
         sorted([checkpointer.pid, target.info.ownSessionId, bystander.pid]),
       );
       expect(result.spared.find((s) => s.pid === bystander.pid)?.reason).toBe(
