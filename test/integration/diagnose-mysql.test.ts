@@ -175,7 +175,7 @@ describe('diagnose against an exhausted MariaDB', () => {
     expect(report.suggested.map((s) => s.id)).toEqual(
       expect.arrayContaining(['kill-idle', 'kill-idle-in-tx', 'cancel-long', 'kill-long']),
     );
-    expect(report.manual.map((m) => m.step)).toContain('app-pool-metrics');
+    expect(report.manual.map((m) => m.step)).toContain('app-pool');
     const password = new URL(server.rootUrl).password;
     expect(result.stdout).not.toContain(password);
     expect(report.targets[0]?.label).toBe(`mysql://root@127.0.0.1:${server.port}/`);

@@ -130,7 +130,7 @@ describe('diagnose against an exhausted PostgreSQL', () => {
     expect(report.suggested.map((s) => s.id)).toEqual(
       expect.arrayContaining(['kill-idle', 'kill-idle-in-tx', 'cancel-long', 'kill-long']),
     );
-    expect(report.manual.map((m) => m.step)).toContain('app-pool-metrics');
+    expect(report.manual.map((m) => m.step)).toContain('app-pool');
     // The password never leaves poolctl: not in the label, the suggestions or the transcript.
     const password = new URL(server.superuserUrl).password;
     expect(result.stdout).not.toContain(password);

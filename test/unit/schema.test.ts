@@ -369,7 +369,18 @@ describe('the step shapes for every system: each mistake names its path and what
   });
 
   it.each([
-    [d({ ...base, kind: 'promql' }), ['diagnose/0/query: required: expected a string']],
+    [
+      d({ ...base, kind: 'promql' }),
+      ['diagnose/0/query: required: expected either query or queries (one of them)'],
+    ],
+    [
+      d({ ...base, kind: 'promql', query: 'up', queries: { a: 'up' } }),
+      ['diagnose/0/query: expected either query or queries (one of them) (got "up")'],
+    ],
+    [
+      d({ ...base, kind: 'promql', queries: { a: 'up' }, range: '1h' }),
+      ['diagnose/0/range: queries are instant: a range goes with query (got "1h")'],
+    ],
     [
       d({ ...base, kind: 'promql', query: 'up', columns: [] }),
       ['diagnose/0/columns: expected at least one column'],
