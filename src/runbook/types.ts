@@ -85,8 +85,14 @@ export interface PromqlStep extends StepBase {
   kind: 'promql';
   /** PromQL; a `{param}` is replaced by the raw value (a label selector, a metric name). */
   query: string;
-  /** A range query over this long (`1h`); absent = an instant query. */
+  /** A range query over this long (`1h`, or a duration `{param}`); absent = an instant query. */
   range?: string;
+  /**
+   * Classify each series of the range query (src/wizard/trend.ts) and keep its points: the rows
+   * gain `trend` (gradual, spike, leak, none, unknown), `trend_evidence` and `points`, which the
+   * findings judge, the view draws and the HTML export charts.
+   */
+  trend?: boolean;
   /** The series' labels and value columns shown in the human table, in order (default: all). */
   columns?: string[];
 }
