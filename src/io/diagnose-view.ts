@@ -16,6 +16,7 @@ import {
   transcriptText,
 } from './render.js';
 import { startSpinner, type Spinner } from './spinner.js';
+import { trendCharts } from './trend-chart.js';
 
 /** A suggested action with the command that runs it without prompts. */
 export interface Suggestion {
@@ -142,7 +143,11 @@ export class DiagnoseView implements PhaseReporter {
       // The headline already said it; the full record is in the JSON document and transcript.
       return this.headlineShown ? '' : renderRecord(rows[0]!, this.style);
     }
-    const columns = (step?.kind === 'query' && step.columns) || Object.keys(rows[0]!);
+    const trend = step?.kind === 'promql' && step.trend === true;
+    // A trend's points are drawn below the table, not printed in a cell.
+    const columns =
+      ((step?.kind === 'query' || step?.kind === 'promql') && step.columns) ||
+      Object.keys(rows[0]!).filter((c) => !(trend && c === 'points'));
     const maxRows = (step?.kind === 'query' && step.maxRows) || 10;
     const shown = rows.slice(0, maxRows);
     const table = await renderTable(shown, {
@@ -152,9 +157,11 @@ export class DiagnoseView implements PhaseReporter {
       maxCellWidth: this.io.isStdoutTTY ? 60 : 100,
     });
     const more = rows.length - shown.length;
-    return more > 0
-      ? `${table}\n${this.style.dim(`… and ${more} more (all of them in --output json)`)}`
-      : table;
+    const all =
+      more > 0
+        ? `${table}\n${this.style.dim(`… and ${more} more (all of them in --output json)`)}`
+        : table;
+    return trend ? `${all}\n${await trendCharts(rows, this.style)}` : all;
   }
 
   private findingLine(f: Finding): string {

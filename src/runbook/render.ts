@@ -145,7 +145,10 @@ export function byHandCommand(
         argv.push('--data-urlencode', `start=${openValue('start')}`);
         argv.push('--data-urlencode', `end=${openValue('end')}`);
         argv.push('--data-urlencode', 'step=60s');
-        lines.push(shellLine(argv), `# START and END: the last ${step.range}, in Unix seconds`);
+        lines.push(
+          shellLine(argv),
+          `# START and END: the last ${renderText(step.range, values, specs)}, in Unix seconds`,
+        );
       } else {
         lines.push(shellLine(argv));
       }

@@ -52,6 +52,16 @@ const duration = z.string().refine((s) => {
     return false;
   }
 }, 'expected a duration like 30s, 5m or 1h');
+/** A duration, or one `{param}` naming a duration parameter (crossCheck checks its type). */
+const durationOrParam = z.union([
+  duration,
+  z
+    .string()
+    .regex(
+      /^\{[A-Za-z_][A-Za-z0-9_]*\}$/,
+      'expected a duration like 30s, 5m or 1h, or a {parameter}',
+    ),
+]);
 
 const rowCondition = z.strictObject({
   column: text,
@@ -121,7 +131,8 @@ export const stepShapes = {
         .optional(),
       by: text.optional(),
       headline: z.record(paramName, text).optional(),
-      range: duration.optional(),
+      range: durationOrParam.optional(),
+      trend: z.boolean().optional(),
       columns: z.array(text).min(1, 'expected at least one column').optional(),
     })
     .refine((s) => (s.query === undefined) !== (s.queries === undefined), {
@@ -537,6 +548,22 @@ export function crossCheck(
         });
       }
       if ('params' in s) s.params.forEach((p, k) => checkParam([...here, 'params', k], p));
+      if (s.kind === 'promql') {
+        const [rangeParam] = s.range === undefined ? [] : placeholdersIn(s.range);
+        if (rangeParam !== undefined && rb.parameters[rangeParam]?.type !== 'duration') {
+          issues.push({
+            path: [...here, 'range'],
+            message: `{${rangeParam}} is not a declared duration parameter (declared: ${list(declared, 'none')})`,
+          });
+        }
+        if (s.trend && s.range === undefined) {
+          issues.push({
+            path: [...here, 'trend'],
+            message:
+              'a trend needs a range query: add range (a duration like 1h, or a {parameter})',
+          });
+        }
+      }
       for (const [where, template] of templatesOf(s)) {
         for (const name of placeholdersIn(template)) {
           if (declared.includes(name)) continue;

@@ -97,8 +97,14 @@ export interface PromqlStep extends StepBase {
   by?: string;
   /** Headline metrics from the rows: a metric name → the column whose highest value it takes. */
   headline?: Record<string, string>;
-  /** A range query over this long (`1h`); absent = an instant query. */
+  /** A range query over this long (`1h`, or a duration `{param}`); absent = an instant query. */
   range?: string;
+  /**
+   * Classify each series of the range query (src/wizard/trend.ts) and keep its points: the rows
+   * gain `trend` (gradual, spike, leak, none, unknown), `trend_evidence` and `points`, which the
+   * findings judge, the view draws and the HTML export charts.
+   */
+  trend?: boolean;
   /** The series' labels and value columns shown in the human table, in order (default: all). */
   columns?: string[];
 }

@@ -63,6 +63,7 @@ describe('diagnose --step walks the runbook one step at a time', () => {
       ['holders', 'skipped'],
       ['app-pool-metrics', 'skipped'],
       ['app-pool-wait', 'skipped'],
+      ['app-pool-trend', 'skipped'],
       ['app-logs-leaks', 'skipped'],
       ['recent-changes', 'skipped'],
       ['recent-db-code-changes', 'skipped'],

@@ -36,6 +36,7 @@ const HEAVY = [
   'zod',
   'chalk',
   'yocto-spinner',
+  'asciichart',
 ];
 
 /** The sources of poolctl itself that `--help` may load. */
@@ -231,6 +232,7 @@ describe('start-up: a JSON diagnose against a real PostgreSQL', () => {
       'zod',
       'mysql2',
       'cli-table3',
+      'asciichart',
       // The process and HTTP seams load their libraries when kubectl or Prometheus is used.
       'execa',
       'undici',

@@ -96,9 +96,10 @@ describe('include: shared runbook parts', () => {
     expect(pg?.parameters.read_service?.default).toBe('postgres-read');
     expect(my?.parameters.read_service?.default).toBe('mysql-read');
     for (const rb of [pg, my]) {
-      expect(rb?.diagnose.slice(-5).map((s) => s.id)).toEqual([
+      expect(rb?.diagnose.slice(-6).map((s) => s.id)).toEqual([
         'app-pool-metrics',
         'app-pool-wait',
+        'app-pool-trend',
         'app-logs-leaks',
         'recent-changes',
         'recent-db-code-changes',

@@ -264,6 +264,26 @@ describe('parseRunbookDocument on documents the fixtures do not cover', () => {
       ['diagnose/0/range: expected a duration like 30s, 5m or 1h (got "an hour")'],
     ],
     [
+      doc({
+        parameters: { window: { type: 'string', description: 'd' } },
+        diagnose: [{ ...base, kind: 'promql', query: 'up', range: '{window}' }],
+      }),
+      ['diagnose/0/range: {window} is not a declared duration parameter (declared: window)'],
+    ],
+    [
+      doc({ diagnose: [{ ...base, kind: 'promql', query: 'up', trend: true }] }),
+      [
+        'diagnose/0/trend: a trend needs a range query: add range (a duration like 1h, or a {parameter})',
+      ],
+    ],
+    [
+      doc({
+        parameters: { window: { type: 'duration', default: '1h', description: 'd' } },
+        diagnose: [{ ...base, kind: 'promql', query: 'up', range: '{window}', trend: true }],
+      }),
+      [],
+    ],
+    [
       doc({ diagnose: [{ ...base, kind: 'query', sql: 'x.txt' }] }),
       [
         'diagnose/0/sql: expected the name of a .sql file next to the runbook, like utilization.sql (got "x.txt")',

@@ -4,7 +4,7 @@
  * so even a string that escaped escaping could not run or phone home. Every string from the
  * transcript goes through `html()`.
  */
-import { utilizationChart } from './chart.js';
+import { trendCharts, utilizationChart } from './chart.js';
 import {
   HEADLINE,
   SPARED_HEADERS,
@@ -83,7 +83,7 @@ export function toHtml(r: IncidentReport, ctx: ExportContext = {}): string {
   body.push('<h2>Evidence</h2>');
   const shown = r.evidence.filter((e) => e.status !== 'skipped');
   if (shown.length === 0) body.push('<p>No step returned a result.</p>');
-  for (const e of shown) body.push(evidence(e));
+  for (const e of shown) body.push(evidence(e, r));
 
   body.push('<h2>Actions</h2>');
   if (r.actions.length === 0) body.push('<p>No action was taken.</p>');
@@ -228,7 +228,7 @@ function beforeAfter(r: IncidentReport): string {
   return extra.length ? `${out}<p>${extra.join(' ')}</p>` : out;
 }
 
-function evidence(e: StepEvidence): string {
+function evidence(e: StepEvidence, r: IncidentReport): string {
   const meta = [e.phase ?? e.command, clock(e.ts), e.status, plural(e.rowCount, 'row')];
   if (e.durationMs !== undefined) meta.push(`${e.durationMs} ms`);
   const out = [
@@ -241,6 +241,8 @@ function evidence(e: StepEvidence): string {
     out.push(rowsTable(e.rows.slice(0, EVIDENCE_ROWS)));
     const more = e.rowCount - Math.min(e.rows.length, EVIDENCE_ROWS);
     if (more > 0) out.push(`<p>… ${more} more</p>`);
+    const trends = trendCharts(e, r);
+    if (trends) out.push(trends);
   }
   return out.join('\n');
 }

@@ -537,7 +537,11 @@ export interface RowsLayout {
   numeric: number[];
 }
 
-export function layoutRows(rows: Row[]): RowsLayout {
+export function layoutRows(input: Row[]): RowsLayout {
+  // A trend's series is drawn (HTML) or kept whole (JSON export), not printed in a cell.
+  const rows = input.map((r) =>
+    Array.isArray(r.points) ? { ...r, points: `${r.points.length} points` } : r,
+  );
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   if (rows.length === 1 && columns.length > 6) {
     const row = rows[0]!;
