@@ -31,11 +31,11 @@ describe('diagnose on PostgreSQL: the steps poolctl cannot run are rendered by h
     const byHand = result.stdout.slice(result.stdout.indexOf('To do by hand'));
     expect(byHand).toContain(
       [
-        '  - Application pool metrics',
-        "    curl -sG '<PROMETHEUS_URL>/api/v1/query' --data-urlencode 'query=(db_pool_connections_active / db_pool_connections_max) * 100'",
-        '    (poolctl can run this itself, given --prometheus URL)',
+        '  - Application pools, per replica',
+        `    curl -sG '<PROMETHEUS_URL>/api/v1/query' --data-urlencode 'query=100 * max by (pod) (db_pool_connections_active{job=~".*"}) / max by (pod) (db_pool_connections_max{job=~".*"})'  # utilization_percent`,
       ].join('\n'),
     );
+    expect(byHand).toContain('    (poolctl can run this itself, given --prometheus URL)');
     expect(byHand).toContain(
       "    kubectl logs -l 'app=api; x' --tail=500 --all-containers=true --prefix=true | grep -iE 'connection|leak|transaction|pool'",
     );

@@ -175,7 +175,7 @@ describe("the application pool's trend", () => {
     const trend = report.manual.find((m) => m.step === 'app-pool-trend')!;
     expect(trend.command).toContain('/api/v1/query_range');
     expect(trend.command).toContain(
-      'max((db_pool_connections_active / db_pool_connections_max) * 100)',
+      'max(100 * db_pool_connections_active{job=~".*"} / db_pool_connections_max{job=~".*"})',
     );
     expect(trend.command).toContain('the last 1h');
     expect(trend.flag).toMatch(/--prometheus URL/);

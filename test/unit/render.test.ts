@@ -83,28 +83,27 @@ describe('byHandCommand on the bundled runbooks, with values from --set', () => 
     );
 
   it('promql: curl with the URL left open and the flag that would let poolctl run it', () => {
-    const out = render(pg, 'app-pool-metrics');
-    expect(out).toEqual({
-      lines: [
-        "curl -sG '<PROMETHEUS_URL>/api/v1/query' --data-urlencode 'query=(db_pool_connections_active / db_pool_connections_max) * 100'",
-      ],
-      flag: '--prometheus URL',
-    });
+    // One query per column of the per-replica table, each line naming its column.
+    const out = render(pg, 'app-pool', ['app_pool_selector=job="api"']);
+    expect(out.flag).toBe('--prometheus URL');
+    expect(out.lines.map((line) => line.slice(line.lastIndexOf('#')))).toEqual(
+      ['utilization_percent', 'active', 'idle', 'max', 'wait_p95_ms'].map((c) => `# ${c}`),
+    );
     expect(argvOf(out.lines[0]!)).toEqual([
       'curl',
       '-sG',
       '<PROMETHEUS_URL>/api/v1/query',
       '--data-urlencode',
-      'query=(db_pool_connections_active / db_pool_connections_max) * 100',
+      'query=100 * max by (pod) (db_pool_connections_active{job="api"}) / max by (pod) (db_pool_connections_max{job="api"})',
     ]);
   });
 
   it('promql: a known Prometheus URL is used and no flag is offered', () => {
-    expect(render(pg, 'verify-wait-time', [], { prometheusUrl: 'http://prom:9090/' })).toEqual({
-      lines: [
-        "curl -sG http://prom:9090/api/v1/query --data-urlencode 'query=histogram_quantile(0.95, sum(rate(db_pool_wait_time_seconds_bucket[5m])) by (le, pod)) * 1000'",
-      ],
-    });
+    const out = render(pg, 'verify-app-pool', [], { prometheusUrl: 'http://prom:9090/' });
+    expect(out.flag).toBeUndefined();
+    expect(out.lines.at(-1)).toBe(
+      `curl -sG http://prom:9090/api/v1/query --data-urlencode 'query=1000 * histogram_quantile(0.95, sum by (le, pod) (rate(db_pool_wait_time_seconds_bucket{job=~".*"}[5m])))'  # wait_p95_ms`,
+    );
   });
 
   it('kubectl: a hostile --set value comes out quoted, grep and the flag follow', () => {
@@ -188,7 +187,7 @@ describe('targetOf', () => {
     const of = (rb: Runbook, id: string) =>
       targetOf([...rb.diagnose, ...rb.actions, ...rb.verify].find((s) => s.id === id)!);
     expect(
-      ['utilization', 'kill-idle', 'app-pool-metrics', 'app-logs-leaks', 'restart-app'].map((id) =>
+      ['utilization', 'kill-idle', 'app-pool', 'app-logs-leaks', 'restart-app'].map((id) =>
         of(pgRb, id),
       ),
     ).toEqual(['database', 'database', 'prometheus', 'kubernetes', 'kubernetes']);
