@@ -29,7 +29,7 @@ export interface PoolApp {
   stopTraffic(): Promise<void>;
   /** Counts of the traffic's outcomes per replica since the app started (never reset). */
   stats(name: string): TrafficStats;
-  /** The replica's own view: leak mode, checked out, idle, max, the client ports it leaked. */
+  /** The replica's own view: leak mode, its pool's counts, the client ports it leaked. */
   state(name: string): Promise<ReplicaState>;
   /** Switches a running replica's leak on or off (connections already leaked stay leaked). */
   setLeak(name: string, leak: boolean): Promise<void>;
@@ -88,10 +88,14 @@ export interface TrafficStats {
 export interface ReplicaState {
   name: string;
   leak: boolean;
+  /** Checked out as the pool counts them: pg.Pool keeps a killed one, mysql2 drops it. */
   active: number;
   idle: number;
   max: number;
+  /** Connections checked out and never returned. */
   leaked: number;
+  /** Leaked connections whose session ended under them (killed on the server). */
+  lost: number;
   /** The local (client) ports of the leaked connections: their rows on the server. */
   heldLocalPorts: number[];
 }
@@ -112,6 +116,8 @@ interface Replica {
   config: ReplicaConfig;
   child: ChildProcess;
   exited: Promise<void>;
+  /** Set when the rig kills it (restart, scale, stop), so that its end is not reported. */
+  killed: boolean;
 }
 
 const PROGRAM = fileURLToPath(new URL('./pool-app/replica.mjs', import.meta.url));
@@ -259,7 +265,17 @@ async function startReplica(config: ReplicaConfig): Promise<Replica> {
       stderr = (stderr + chunk).slice(-4000);
     });
     const outcome = await readyOrExit(child, exited);
-    if (outcome === 'ready') return { config: withPort, child, exited };
+    if (outcome === 'ready') {
+      const replica: Replica = { config: withPort, child, exited, killed: false };
+      // A replica that dies unasked says why in the test's output: a crash is not a timeout.
+      void exited.then(() => {
+        if (!replica.killed) {
+          const how = child.signalCode ?? `exit ${child.exitCode}`;
+          process.stderr.write(`pool-app: replica ${config.name} died (${how}):\n${stderr}\n`);
+        }
+      });
+      return replica;
+    }
     child.kill('SIGKILL');
     await exited;
     const reason = `${outcome}${stderr ? `\n${stderr.trim()}` : ''}`;
@@ -292,6 +308,7 @@ function readyOrExit(child: ChildProcess, exited: Promise<void>): Promise<string
 
 /** SIGKILL, as a pod that is killed: the kernel closes its sockets, the server sees them go. */
 async function kill(replica: Replica): Promise<void> {
+  replica.killed = true;
   if (replica.child.exitCode === null && replica.child.signalCode === null) {
     replica.child.kill('SIGKILL');
   }

@@ -8,8 +8,9 @@ import { startPrometheus, type PrometheusServer } from '../helpers/prometheus-se
 // (pool 4 + overflow 2 = 6 each, a 500 ms pool timeout), steady traffic, and api-2 switched to the
 // leaky build at run time. It must look like RUNBOOK-006's incident from every side: api-2's pool
 // full in Prometheus, its requests timing out while the others' succeed, its leaked sessions held
-// on the server (idle, the same last query, growing ages) — and a restart with the fixed build
-// must bring it back.
+// on the server (idle, the same last query, growing ages); killing those sessions on the server
+// must not give node-postgres's pool its slots back (SQLAlchemy's behaviour; mysql2's pool differs
+// and is held to what it does); and a restart with the fixed build must bring it back.
 
 const POOL_SIZE = 4;
 const MAX_OVERFLOW = 2;
@@ -29,6 +30,8 @@ interface Rig {
   url: string;
   /** The server's sessions from 127.0.0.1 (all of the app's), keyed by client port. */
   sessions(): Promise<ServerSession[]>;
+  /** Ends the sessions of these client ports on the server, as the on-call engineer would. */
+  kill(ports: number[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -52,6 +55,12 @@ async function postgresRig(): Promise<Rig> {
         idleSeconds: Number(idle),
       }));
     },
+    async kill(ports) {
+      await pg.psql(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE client_port IN (${ports.map(Number).join(', ')})`,
+      );
+    },
     stop: () => pg.stop(),
   };
 }
@@ -74,6 +83,14 @@ async function mariadbRig(): Promise<Rig> {
         query: null,
         idleSeconds: Number(time),
       }));
+    },
+    async kill(ports) {
+      const hosts = ports.map((p) => `'127.0.0.1:${Number(p)}'`).join(', ');
+      const ids = rows(
+        await db.sql(`SELECT ID FROM information_schema.PROCESSLIST WHERE HOST IN (${hosts})`),
+        '\t',
+      ).map(([id]) => Number(id));
+      await db.sql(ids.map((id) => `KILL ${id};`).join('\n'));
     },
     stop: () => db.stop(),
   };
@@ -170,7 +187,7 @@ describe.each([
     }
   });
 
-  it('api-2 leaking: its pool full in Prometheus, its requests time out, the others succeed, the server holds its sessions; a restart with the fixed build recovers it', async () => {
+  it('api-2 leaking: its pool full in Prometheus, its requests time out, the others succeed, the server holds its sessions; killing them frees no slot in pg.Pool (mysql2 drops them); a restart with the fixed build recovers it', async () => {
     await app.setLeak('api-2', true);
 
     // Prometheus: api-2's active reaches its max; the others stay below theirs.
@@ -225,6 +242,24 @@ describe.each([
       leakedSessions,
       (now) => now.length === MAX && Math.min(...now.map((s) => s.idleSeconds)) >= youngest + 2,
     );
+
+    // The on-call engineer kills api-2's sessions on the server. node-postgres's pool, like
+    // SQLAlchemy's, keeps counting them as checked out: the replica keeps failing. mysql2's pool
+    // drops a connection whose session ended: there the slots come back.
+    await rig.kill(state.heldLocalPorts);
+    await until('the server ends the leaked sessions', leakedSessions, (s) => s.length === 0);
+    const afterKill = await until(
+      'api-2 sees its sessions end',
+      () => app.state('api-2'),
+      (s) => s.lost === MAX,
+    );
+    const seenAt = Date.now() / 1000;
+    const active = 'db_pool_connections_active{pod="api-2"}';
+    const scraped = await prom.waitForResult(`${active} and timestamp(${active}) > ${seenAt}`);
+    const stillCounted = engine === 'postgres' ? MAX : 0;
+    expect(afterKill.active).toBe(stillCounted);
+    expect(Number(scraped[0]!.value[1])).toBe(stillCounted);
+    expect(await app.request('api-2')).toBe(engine === 'postgres' ? 'timeout' : 'ok');
 
     // The fixed build: the server lets the old sessions go, the pool empties, requests succeed.
     const oldPort = app.replicas().find((r) => r.name === 'api-2')!.port;

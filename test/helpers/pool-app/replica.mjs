@@ -9,7 +9,7 @@
 //                         time, 500 {outcome:'error'} for anything else
 //   GET  /metrics         prom-client's exposition: db_pool_connections_{active,idle,max} and the
 //                         histogram db_pool_wait_time_seconds (time to check a connection out)
-//   GET  /admin/state     {name, leak, active, idle, max, leaked, heldLocalPorts}
+//   GET  /admin/state     {name, leak, active, idle, max, leaked, lost, heldLocalPorts}
 //   POST /admin/leak?on=1 switch the leak on (on=0: off; connections already leaked stay leaked)
 // Written as plain JavaScript so that this very node runs it without a build or a loader. It dies
 // when its parent does: the parent holds its stdin, and the end of stdin ends the replica.
@@ -30,10 +30,10 @@ const max = poolSize + maxOverflow;
 /** The short query every request runs; a leaked session shows it as its last query. */
 const QUERY = 'SELECT id, status FROM orders WHERE id = 1';
 
-/** Connections checked out and never returned (leak mode): the application still counts them. */
+/** Connections checked out and never returned (leak mode). */
 const leaked = new Set();
-/** Checked out right now, leaked ones included: what SQLAlchemy's checkedout() reports. */
-let checkedOut = 0;
+/** Leaked connections whose session ended under them (the server killed it): seen by the client. */
+let lost = 0;
 
 const pool = engine === 'postgres' ? postgresPool() : mysqlPool();
 
@@ -56,11 +56,17 @@ function postgresPool() {
         query: () => conn.query(QUERY),
         release: () => conn.release(),
         // A checked-out (leaked) connection whose session the server ends emits 'error' on the
-        // client itself; unhandled, that would crash the replica. pg.Pool keeps counting it.
-        onLost: () => conn.on('error', (error) => log(`leaked connection lost: ${error.message}`)),
+        // client itself; unhandled, that would crash the replica. pg.Pool keeps counting it as
+        // checked out, as SQLAlchemy does: killing the session does not give the slot back.
+        onLost: (seen) => {
+          conn.on('error', (error) => log(`leaked connection lost: ${error.message}`));
+          conn.once('end', seen);
+        },
         localPort: () => conn.connection?.stream?.localPort ?? null,
       };
     },
+    // The pool's own view, as SQLAlchemy's checkedout(): every client it opened minus the idle.
+    active: () => p.totalCount - p.idleCount,
     idle: () => p.idleCount,
   };
 }
@@ -102,12 +108,17 @@ function mysqlPool() {
       return {
         query: () => conn.query(QUERY),
         release: () => conn.release(),
-        onLost: () =>
-          conn.connection.on('error', (error) => log(`leaked connection lost: ${error.message}`)),
+        // Unlike pg.Pool and SQLAlchemy, mysql2's pool drops a connection whose session ended
+        // (PoolConnection removes itself on 'end' / 'error'): a server-side kill frees the slot.
+        onLost: (seen) => {
+          conn.connection.on('error', (error) => log(`leaked connection lost: ${error.message}`));
+          conn.connection.once('end', seen);
+        },
         localPort: () => conn.connection?.stream?.localPort ?? null,
       };
     },
     // mysql2 exposes no counts; these two queues are its own bookkeeping.
+    active: () => core._allConnections.length - core._freeConnections.length,
     idle: () => core._freeConnections.length,
   };
 }
@@ -131,10 +142,10 @@ function isPoolTimeout(error) {
 const registry = new client.Registry();
 new client.Gauge({
   name: 'db_pool_connections_active',
-  help: 'Connections checked out of the pool (leaked ones included)',
+  help: 'Connections checked out of the pool, as the pool counts them (leaked ones included)',
   registers: [registry],
   collect() {
-    this.set(checkedOut);
+    this.set(pool.active());
   },
 });
 new client.Gauge({
@@ -168,10 +179,13 @@ async function work() {
   } finally {
     waitTime.observe((performance.now() - started) / 1000);
   }
-  checkedOut++;
   if (leak) {
     // The bug: the connection is used and never returned.
-    conn.onLost();
+    let seen = false;
+    conn.onLost(() => {
+      if (!seen) lost++;
+      seen = true;
+    });
     leaked.add(conn);
     await conn.query();
     return;
@@ -180,7 +194,6 @@ async function work() {
     await conn.query();
   } finally {
     conn.release();
-    checkedOut--;
   }
 }
 
@@ -204,10 +217,11 @@ const server = http.createServer((req, res) => {
     reply(200, {
       name,
       leak,
-      active: checkedOut,
+      active: pool.active(),
       idle: pool.idle(),
       max,
       leaked: leaked.size,
+      lost,
       heldLocalPorts: [...leaked].map((c) => c.localPort()).filter((p) => p !== null),
     });
   } else if (pathname === '/admin/leak' && req.method === 'POST') {
