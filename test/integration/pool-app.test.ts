@@ -298,4 +298,27 @@ describe.each([
     await prom.waitForResult('db_pool_connections_active{pod="api-2"} < 2');
     expect(await app.state('api-2')).toMatchObject({ leak: false, leaked: 0 });
   });
+  it('scale starts fresh replicas and stops the last ones; restart with the leaky build leaks again', async () => {
+    await app.stopTraffic();
+    await app.scale(4);
+    expect(app.replicas().map((r) => r.name)).toEqual(['api-1', 'api-2', 'api-3', 'api-4']);
+    await until(
+      'api-4 serves',
+      () => app.request('api-4'),
+      (outcome) => outcome === 'ok',
+    );
+    expect(await app.state('api-4')).toMatchObject({ leak: false, leaked: 0, max: MAX });
+
+    await app.scale(2);
+    expect(app.replicas().map((r) => r.name)).toEqual(['api-1', 'api-2']);
+    await expect(app.state('api-3')).rejects.toThrow('no replica named api-3');
+
+    await app.restart('api-1', { leak: true });
+    await until(
+      'api-1 serves',
+      () => app.request('api-1'),
+      (outcome) => outcome === 'ok',
+    );
+    expect(await app.state('api-1')).toMatchObject({ leak: true, leaked: 1 });
+  });
 });
