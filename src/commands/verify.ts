@@ -72,7 +72,6 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
         reporter: view ?? quietReporter,
       });
       const status = healthOf(result);
-      view?.verdict(status, result, targets.has('prometheus'));
       healthySince = status === 'healthy' ? (healthySince ?? Date.now()) : undefined;
       const heldS = healthySince === undefined ? 0 : (Date.now() - healthySince) / 1000;
       if (healthySince !== undefined && heldS >= stableForS) break;
@@ -82,7 +81,6 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
           const reason = `healthy for ${formatDuration(Math.floor(heldS))} only, not the ${formatDuration(stableForS)} verify_stable_for asks (--wait longer)`;
           result.unmeasured.push(reason);
           result.findings.push(notMeasured(reason, 'verify'));
-          view?.verdict(healthOf(result), result, targets.has('prometheus'));
         }
         break;
       }
@@ -94,6 +92,9 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
       await sleep(opts.intervalS * 1000);
     }
     const status = healthOf(result);
+    // One verdict, at the end: a "Recovered" printed on each healthy sample of a --wait that then
+    // ends unstable would tell the operator the opposite of the exit code.
+    view?.verdict(status, result, targets.has('prometheus'));
     // Only healthy passes: a warning is a check that failed, unknown one that could not be made.
     const exitCode = status === 'healthy' ? ExitCode.ok : ExitCode.unhealthy;
     if (ui && style) {

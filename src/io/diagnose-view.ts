@@ -185,8 +185,7 @@ export class DiagnoseView implements PhaseReporter {
         indent(`Application pools: fullest replica ${m.app_pool_utilization_percent}%${wait}`),
       );
     }
-    if (input.sides && !input.sides.checked.includes('application'))
-      this.print(indent(s.dim(DATABASE_ONLY)));
+    if (input.sides && !input.sides.applicationAsked) this.print(indent(s.dim(DATABASE_ONLY)));
     if (m.utilization_percent !== undefined) {
       this.print(
         indent(

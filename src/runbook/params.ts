@@ -176,7 +176,8 @@ export function bindParameters(
 }
 
 function display(value: unknown): string {
-  if (value === null) return 'null';
+  // A number the server or Prometheus could not give (NaN, no series): never "null" in a message.
+  if (value === null) return 'unknown';
   if (value instanceof Date) return value.toISOString();
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);

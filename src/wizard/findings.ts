@@ -62,6 +62,9 @@ export function evaluateFinding(
     count: matches.length,
     value: firstColumn !== undefined ? first[firstColumn] : undefined,
   };
+  // `{all_<column>}`: that column of every match, so a message can name every replica at fault.
+  for (const column of Object.keys(first))
+    extra[`all_${column}`] = matches.map((row) => String(row[column] ?? 'unknown')).join(', ');
   return {
     id: rule.id,
     severity: rule.severity,

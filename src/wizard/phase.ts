@@ -118,7 +118,10 @@ function unmeasuredIn(ctx: PhaseContext, outcomes: StepOutcome[]): string[] {
     const isMetrics = step.kind === 'query' && step.metrics === true;
     const target = targetOf(step);
     const runnable = target !== null && ctx.targets.has(target);
-    if (!isMetrics && !(ctx.phase === 'verify' && runnable)) continue;
+    // A step with headline numbers (the application's pools) is a measurement in every phase
+    // once its target is given: Prometheus asked for and silent is not a healthy application.
+    const isHeadline = step.kind === 'promql' && step.headline !== undefined && runnable;
+    if (!isMetrics && !isHeadline && !(ctx.phase === 'verify' && runnable)) continue;
     const outcome = [...outcomes].reverse().find((o) => o.id === step.id);
     if (!outcome || outcome.status !== 'ok') {
       const why = outcome?.status === 'failed' ? `failed (${outcome.error})` : 'did not run';
@@ -129,8 +132,17 @@ function unmeasuredIn(ctx: PhaseContext, outcomes: StepOutcome[]): string[] {
     // No series is no data, not good news: a pool that exports nothing cannot be called recovered.
     if (step.kind === 'promql' && (outcome.rows?.length ?? 0) === 0)
       reasons.push(`"${step.title}": Prometheus returned no series for its query`);
-    // NaN (a histogram with no observations in the window, a division by zero) is no number either.
-    if (step.kind === 'promql') {
+    // One row for every replica needs the label that tells them apart: without it, `max by`
+    // folds every pool into one row, and a full one hides behind a quiet one.
+    if (step.kind === 'promql' && step.by !== undefined) {
+      if ((outcome.rows ?? []).some((row) => row.replica === ''))
+        reasons.push(
+          `"${step.title}": series without the replica label (--set replica_label=… names the one your metrics carry)`,
+        );
+    }
+    // NaN (a histogram with no observations in the window, a division by zero) is no number
+    // either; in diagnose a wait p95 with no requests behind it is no verdict, so verify only.
+    if (step.kind === 'promql' && (ctx.phase === 'verify' || !step.headline)) {
       const judged = step.queries ? Object.keys(step.queries) : [step.range ? 'last' : 'value'];
       for (const row of outcome.rows ?? []) {
         const blank = judged.filter((column) => row[column] === null);
@@ -269,12 +281,12 @@ async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise
     rows: rows.slice(0, TRANSCRIPT_ROWS),
   });
   if (step.kind === 'promql' && step.headline) {
-    // The fullest replica, the slowest wait: the seed's alert fires on any one of them.
+    // The fullest replica, the slowest wait: the seed's alert fires on any one of them. A replica
+    // without a number leaves the headline out: the highest of the others is not the highest.
     for (const [name, column] of Object.entries(step.headline)) {
-      const values = rows
-        .map((row) => row[column])
-        .filter((v): v is number => typeof v === 'number');
-      if (values.length > 0) metrics[name] = Math.max(...values);
+      const values = rows.map((row) => row[column]);
+      if (values.length > 0 && values.every((v): v is number => typeof v === 'number'))
+        metrics[name] = Math.max(...values);
     }
   }
   if (step.kind === 'query' && step.metrics && rows[0]) {

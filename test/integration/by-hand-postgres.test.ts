@@ -32,7 +32,7 @@ describe('diagnose on PostgreSQL: the steps poolctl cannot run are rendered by h
     expect(byHand).toContain(
       [
         '  - Application pools, per replica',
-        `    curl -sG '<PROMETHEUS_URL>/api/v1/query' --data-urlencode 'query=100 * max by (pod) (db_pool_connections_active{job=~".*"}) / max by (pod) (db_pool_connections_max{job=~".*"})'  # utilization_percent`,
+        `    curl -sG '<PROMETHEUS_URL>/api/v1/query' --data-urlencode 'query=max by (pod) (100 * db_pool_connections_active{job=~".*"} / db_pool_connections_max{job=~".*"})'  # utilization_percent`,
       ].join('\n'),
     );
     expect(byHand).toContain('    (poolctl can run this itself, given --prometheus URL)');

@@ -82,6 +82,11 @@ describe('a real leak in one replica, the server with room', () => {
       ]),
     );
     expect(kill.code, kill.stderr).toBe(0);
+    // It did end api-2's leaked sessions (and whatever else sat idle): the server side is free.
+    const killed = (
+      JSON.parse(kill.stdout) as { actions: { results: { outcome: string }[] }[] }
+    ).actions[0]!.results.filter((result) => result.outcome === 'terminated');
+    expect(killed.length).toBeGreaterThanOrEqual(6);
     // pg.Pool still counts the leaked checkouts: the application has not recovered.
     const after = await runCli(
       ['verify', '--pg', server.superuserUrl, '--prometheus', prometheus.url, ...sets].concat([

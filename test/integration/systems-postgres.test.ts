@@ -139,6 +139,7 @@ describe('diagnose with the systems around the database', () => {
     expect(r.code).toBe(4);
     expect(report.status).toBe('critical');
     expect(report.exhausted).toBe('application');
+    expect(report.checked).toEqual(['database', 'application']);
     expect(report.metrics.app_pool_utilization_percent).toBe(100);
     expect(report.metrics.utilization_percent).toBeLessThan(90);
     const culprit = report.findings.find((f) => f.id === 'app-pool-critical')!;
@@ -201,7 +202,10 @@ describe('diagnose with the systems around the database', () => {
     expect(pools.status).toBe('failed');
     expect(pools.error).toMatch(/127\.0\.0\.1/);
     expect(pools.error).not.toContain('\n');
-    expect(r.code).not.toBe(3);
+    // Asked for and silent: the application's side is not measured, so no verdict of health.
+    expect(r.code).toBe(4);
+    expect(report.status).toBe('unknown');
+    expect(report.checked).toEqual(['database']);
   }, 60_000);
 });
 
@@ -481,10 +485,16 @@ describe("verify with Prometheus: the application's pool wait is a check of the 
   }, 120_000);
 
   it('a replica with no observations in the window (NaN p95) cannot be called recovered', async () => {
+    // Its pool is fine (2 of 30); only its wait p95 has no number.
     const idle = await startMetricsEndpoint(
-      ['0.05', '2', '+Inf']
-        .map((le) => `db_pool_wait_time_seconds_bucket{pod="api-9",le="${le}"} 0`)
-        .join('\n'),
+      [
+        ...['0.05', '2', '+Inf'].map(
+          (le) => `db_pool_wait_time_seconds_bucket{pod="api-9",le="${le}"} 0`,
+        ),
+        'db_pool_connections_active{pod="api-9"} 2',
+        'db_pool_connections_idle{pod="api-9"} 28',
+        'db_pool_connections_max{pod="api-9"} 30',
+      ].join('\n'),
     );
     const quiet = await startPrometheus({ scrape: [{ job: 'idle', targets: [idle.target] }] });
     try {
@@ -492,10 +502,52 @@ describe("verify with Prometheus: the application's pool wait is a check of the 
       const r = await verify(quiet.url);
       expect(r.code).toBe(4);
       expect((JSON.parse(r.stdout) as Report).status).toBe('unknown');
-      expect(r.stdout).toContain('no number (NaN)');
+      expect(r.stdout).toContain('replica api-9: no number (NaN) for wait_p95_ms');
     } finally {
       await quiet.stop();
       await idle.close();
+    }
+  }, 120_000);
+
+  it('pools without the replica label are not folded into one healthy-looking row', async () => {
+    // Two pools, one full and one quiet, neither labelled with `pod`: one row would average them.
+    const full = await startMetricsEndpoint(
+      'db_pool_connections_active 10\ndb_pool_connections_idle 0\ndb_pool_connections_max 10',
+    );
+    const calm = await startMetricsEndpoint(
+      'db_pool_connections_active 15\ndb_pool_connections_idle 15\ndb_pool_connections_max 30',
+    );
+    const unlabelled = await startPrometheus({
+      scrape: [{ job: 'api', targets: [full.target, calm.target] }],
+    });
+    try {
+      await unlabelled.waitForResult('db_pool_connections_max', { until: (r) => r.length === 2 });
+      const r = await runCli(
+        ['diagnose', '--pg', server.superuserUrl, '--prometheus', unlabelled.url].concat([
+          '--output',
+          'json',
+        ]),
+      );
+      expect(r.code).toBe(4);
+      expect(r.stdout).toContain('series without the replica label');
+      // With the label the series do carry, each pool is its own row, and the full one is critical.
+      const byInstance = await runCli(
+        ['diagnose', '--pg', server.superuserUrl, '--prometheus', unlabelled.url].concat([
+          '--set',
+          'replica_label=instance',
+          '--output',
+          'json',
+        ]),
+      );
+      const report = JSON.parse(byInstance.stdout) as Report;
+      expect(report.metrics.app_pool_utilization_percent).toBe(100);
+      expect(report.findings.find((f) => f.id === 'app-pool-critical')!.message).toContain(
+        full.target,
+      );
+    } finally {
+      await unlabelled.stop();
+      await full.close();
+      await calm.close();
     }
   }, 120_000);
 

@@ -208,9 +208,9 @@ describe('renderTemplate', () => {
     );
   });
 
-  it('prints null and dates from rows readably', () => {
+  it('prints a missing number as unknown and dates from rows readably', () => {
     expect(
       renderTemplate('{a} {b}', {}, {}, { a: null, b: new Date('2024-01-02T03:04:05Z') }),
-    ).toBe('null 2024-01-02T03:04:05.000Z');
+    ).toBe('unknown 2024-01-02T03:04:05.000Z');
   });
 });

@@ -94,7 +94,7 @@ describe('byHandCommand on the bundled runbooks, with values from --set', () => 
       '-sG',
       '<PROMETHEUS_URL>/api/v1/query',
       '--data-urlencode',
-      'query=100 * max by (pod) (db_pool_connections_active{job="api"}) / max by (pod) (db_pool_connections_max{job="api"})',
+      'query=max by (pod) (100 * db_pool_connections_active{job="api"} / db_pool_connections_max{job="api"})',
     ]);
   });
 
