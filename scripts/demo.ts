@@ -4,7 +4,10 @@
  *   2. the incident: `poolctl drill` fills 95% of the slots an application role can use;
  *   3. on call: `poolctl diagnose` — the wizard at a terminal (choose, confirm, verify), or
  *      without one (CI) the report and then `poolctl mitigate --action kill-idle --yes`;
- *   4. the numbers before and after; the drill and the server stop whatever happened (Ctrl-C too).
+ *   4. the numbers before and after;
+ *   5. the application's side: three replicas of a real pool (one leaks) exporting the seed's
+ *      metrics to a real Prometheus; diagnose names the replica, a server-side kill is not a
+ *      recovery, a restart with the fixed build is. Everything stops whatever happened (Ctrl-C too).
  * Exit 0 when the story ran, 130 when interrupted, 1 when a step failed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,7 +15,9 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startPoolApp, type PoolApp } from '../test/helpers/pool-app.js';
 import { startPostgres, type PgServer } from '../test/helpers/postgres-server.js';
+import { startPrometheus, type PrometheusServer } from '../test/helpers/prometheus-server.js';
 import { pathWithThisNode } from '../test/helpers/run-cli.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -56,6 +61,8 @@ for (const [k, v] of Object.entries(process.env)) {
 childEnv.PATH = pathWithThisNode(childEnv.PATH);
 
 let server: PgServer | undefined;
+let app: PoolApp | undefined;
+let prometheus: PrometheusServer | undefined;
 let drill: Drill | undefined;
 let interrupted = false;
 let interrupt: () => void = () => {};
@@ -259,6 +266,69 @@ async function story(): Promise<number> {
   drill = undefined;
   say(`The incident's transcript: ${stateDir}/poolctl/incidents/${incident}.jsonl`);
   say(dim(`  (try: XDG_STATE_HOME=${stateDir} bin/poolctl.js transcript show ${incident})`));
+  if (interrupted) return 130;
+  return applicationSide(server, suUrl, shownSu);
+}
+
+/**
+ * The other half of an incident: the application's own pool. Three replicas with real pools
+ * (node-postgres, 4 + 2 connections each), api-2 running a build that never returns its
+ * connections, their metrics scraped by a real Prometheus.
+ */
+async function applicationSide(s: PgServer, suUrl: string, shownSu: string): Promise<number> {
+  chapter(5, "The application's side: one replica leaks");
+  say(
+    'Three replicas of an "api" with real pools (4 + 2 connections each) take traffic; api-2 runs a\n' +
+      'build that checks connections out and never returns them. Prometheus scrapes their pools.',
+  );
+  app = await startPoolApp({
+    engine: 'postgres',
+    url: s.appUrl,
+    replicas: 3,
+    poolSize: 4,
+    maxOverflow: 2,
+    poolTimeoutMs: 1000,
+    leaking: ['api-2'],
+  });
+  prometheus = await startPrometheus({ scrape: app.scrapeJobs() });
+  app.startTraffic(5);
+  say(dim('Waiting until api-2 has leaked its whole pool…'));
+  const full = prometheus.waitForResult('db_pool_connections_active{pod="api-2"}', {
+    until: (r) => r[0]?.value[1] === '6',
+    timeoutMs: 60_000,
+  });
+  if ((await Promise.race([full, interruption])) === 'interrupted') return 130;
+  // The wait p95 over 15s instead of the seed's 5m, so that the recovery shows within the demo.
+  const sets = ['--set', 'wait_window=15s'];
+  const withProm = (args: string[]) => [...args, '--prometheus', prometheus!.url, ...sets];
+  const code = await poolctl(
+    withProm(['diagnose', '--pg', suUrl]),
+    withProm(['diagnose', '--pg', shownSu]),
+  );
+  if (interrupted) return 130;
+  if (code !== 4) return failed('poolctl diagnose --prometheus (expected 4: critical)', code);
+
+  say('\nKilling the idle sessions on the server frees the server, not the application:');
+  const kill = ['mitigate', '--action', 'kill-idle', '--set', 'kill_idle_after=1s', '--yes'];
+  const kcode = await poolctl([...kill, '--pg', suUrl], [...kill, '--pg', shownSu]);
+  if (interrupted) return 130;
+  if (kcode !== 0) return failed('poolctl mitigate', kcode);
+  const vcode = await poolctl(
+    withProm(['verify', '--pg', suUrl]),
+    withProm(['verify', '--pg', shownSu]),
+  );
+  if (interrupted) return 130;
+  if (vcode !== 4) return failed('poolctl verify (expected 4: the application still full)', vcode);
+
+  say('\nRestarting api-2 with the fixed build (what restart-app and a rollback do in a cluster):');
+  await app.restart('api-2', { leak: false });
+  const wait = ['--wait', '90s', '--interval', '2s', '--set', 'verify_stable_for=4s'];
+  const rcode = await poolctl(
+    withProm(['verify', '--pg', suUrl, ...wait]),
+    withProm(['verify', '--pg', shownSu, ...wait]),
+  );
+  if (interrupted) return 130;
+  if (rcode !== 0) return failed('poolctl verify --wait (expected 0: recovered)', rcode);
   return 0;
 }
 
@@ -276,6 +346,8 @@ try {
   say(`demo: ${(err as Error).stack ?? String(err)}`);
 } finally {
   if (drill) await stopDrill(drill);
+  await app?.stop();
+  await prometheus?.stop();
   await server?.stop();
   say(
     dim(exitCode === 0 ? '\nThe drill let go and the throwaway server is gone.' : '\nCleaned up.'),
