@@ -1,4 +1,4 @@
-import { ExitCode, TargetError, UsageError } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
 import { refuseUnsafeChange } from '../executors/change.js';
 import { targetOf } from '../runbook/targets.js';
 import { byHandCommand } from '../runbook/render.js';
@@ -11,7 +11,6 @@ import {
   actionFailed,
   runAction,
   type ActionRecord,
-  type MitigationContext,
   type MitigationReporter,
 } from '../wizard/mitigation.js';
 import { measureOrUnknown, type Measurement } from '../wizard/measure.js';
@@ -156,7 +155,12 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
     // read of the metrics step (after the last kill, before it when nothing was killed, the
     // diagnosis when it came first), else a read taken now (manual actions change nothing).
     const final: Measurement | PhaseResult =
-      verified ?? latestMeasurement(records) ?? result ?? (await measureAtEnd(context, records));
+      verified ??
+      latestMeasurement(records) ??
+      result ??
+      (await measureOrUnknown(context, 'after the actions', {
+        databaseNeeded: records.some((r) => r.kind === 'terminate'),
+      }));
     const status = healthOf(final);
     const victimFailed = actionFailed(records);
     // Exit 4 (README "Exit codes" for mitigate): a victim could not be killed, or the server is
@@ -220,28 +224,6 @@ function refuseUnreachable(action: Step, run: RunSession, values: ParameterValue
   throw new UsageError(
     `--action ${action.id} needs a ${target} target: pass ${byHand.flag ?? 'its flag'}; nothing was done (by hand: ${byHand.lines.join(' && ')})`,
   );
-}
-
-/**
- * The read taken when no action measured: after manual actions, or changes whose database
- * measurement is part of their record. A database that does not answer leaves the health
- * unknown when no action needed it (a restart through kubectl has done its work regardless).
- */
-async function measureAtEnd(
-  context: MitigationContext,
-  records: ActionRecord[],
-): Promise<Measurement> {
-  try {
-    return await measureOrUnknown(context, 'after the actions');
-  } catch (err) {
-    const neededDatabase = records.some((r) => r.kind === 'terminate');
-    if (neededDatabase || !(err instanceof TargetError)) throw err;
-    return {
-      metrics: {},
-      findings: [],
-      unmeasured: [`the database after the actions: ${err.message}`],
-    };
-  }
 }
 
 function findAction(runbook: Runbook, id: string) {

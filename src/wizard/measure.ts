@@ -49,15 +49,24 @@ export async function measureServer(ctx: MeasureContext): Promise<Measurement> {
 
 /**
  * The metrics step once more, where the run must go on whatever it says (after a kill, which
- * must be recorded): a failing query (other than the server going away) leaves the status
- * unknown, not the run. `when` says which measurement: "after the kill".
+ * must be recorded): a failing query leaves the status unknown, not the run. The server going
+ * away (a TargetError) ends the run only when the actions needed it: after a restart through
+ * kubectl, an unreachable database is health unknown, with the reason. `when` says which
+ * measurement: "after the kill".
  */
-export async function measureOrUnknown(ctx: MeasureContext, when: string): Promise<Measurement> {
+export async function measureOrUnknown(
+  ctx: MeasureContext,
+  when: string,
+  opts: { databaseNeeded: boolean } = { databaseNeeded: true },
+): Promise<Measurement> {
   try {
     return await measureServer(ctx);
   } catch (err) {
-    if (err instanceof TargetError) throw err;
-    const reason = `the measurement ${when} failed (${(err as Error).message})`;
+    if (err instanceof TargetError && opts.databaseNeeded) throw err;
+    const reason =
+      err instanceof TargetError
+        ? `the database ${when}: ${err.message}`
+        : `the measurement ${when} failed (${(err as Error).message})`;
     return { metrics: {}, findings: [] as Finding[], unmeasured: [reason] };
   }
 }

@@ -5,7 +5,7 @@
  * committed to the transcript → apply → effect confirmed → outcomes recorded → measured after.
  * The executors (src/executors/) say only what to show and how to do it.
  */
-import { CancelledError, TargetError } from '../errors.js';
+import { CancelledError } from '../errors.js';
 import { executorFor } from '../executors/registry.js';
 import { targetOf } from '../runbook/targets.js';
 import type { IntentDraft, Preview } from '../executors/types.js';
@@ -156,7 +156,7 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
   // Interrupted: every outcome is recorded; do not make the operator wait for a measurement.
   if (!ctx.signal.aborted) {
     const when = action.kind === 'terminate' ? 'after the kill' : `after ${action.id}`;
-    record.measured = await measureAfter(ctx, target === 'database', when);
+    record.measured = await measureOrUnknown(ctx, when, { databaseNeeded: target === 'database' });
     if (Object.keys(record.measured.metrics).length > 0) record.after = record.measured.metrics;
   }
   await finish(record, ctx);
@@ -164,24 +164,6 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
   if (ctx.signal.aborted)
     throw new CancelledError(`interrupted during ${action.id}; its outcome is recorded`);
   return record;
-}
-
-/**
- * The metrics step once more. An action that needed the database lets a lost server end the run
- * (exit 3); one that did not (a restart through kubectl) has done its work whatever the database
- * says now, so an unreachable server leaves the health unknown, with the reason.
- */
-async function measureAfter(
-  ctx: MitigationContext,
-  neededDatabase: boolean,
-  when: string,
-): Promise<Measurement> {
-  try {
-    return await measureOrUnknown(ctx, when);
-  } catch (err) {
-    if (neededDatabase || !(err instanceof TargetError)) throw err;
-    return { metrics: {}, findings: [], unmeasured: [`the database ${when}: ${err.message}`] };
-  }
 }
 
 /**
