@@ -91,6 +91,13 @@ describe('raise-max-connections on MariaDB', () => {
     expect((JSON.parse(r.stdout) as Report).actions[0]!.executed).toBe(false);
   }, 60_000);
 
+  it('without --yes and without a terminal: says what it would change, changes nothing, exit 5', async () => {
+    const r = await runCli(raise(server.rootUrl, String(Number(original) + 9)));
+    expect(r.code).toBe(5);
+    expect(r.stderr).toContain('would change 1 setting: pass --yes');
+    expect(await maxConnections()).toBe(original);
+  }, 60_000);
+
   it('never lowers the limit: exit 2, nothing changed', async () => {
     const r = await runCli(raise(server.rootUrl, String(Number(original) - 1), '--yes'));
     expect(r.code).toBe(2);
