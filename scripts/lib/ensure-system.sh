@@ -16,6 +16,7 @@ DEB_PACKAGES=(
   prometheus-postgres-exporter:/usr/bin/prometheus-postgres-exporter # the real exporter's sessions
   prometheus-mysqld-exporter:/usr/bin/prometheus-mysqld-exporter     # (test/faults/exporter-*)
   prometheus:/usr/bin/prometheus # the Prometheus target's rig (test/helpers/prometheus-server.ts)
+  pgbouncer:/usr/sbin/pgbouncer  # prevent --emit pgbouncer: the emitted pgbouncer.ini starts a real PgBouncer
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
