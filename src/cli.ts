@@ -255,8 +255,9 @@ Examples:
       'after',
       `
 Actions: kill-idle, kill-idle-in-tx, cancel-long, kill-long, terminate-pid, cancel-pid (the
-database); restart-app, scale-app, raise-pool-size, route-reads (kubectl: --kube-context);
-raise-max-connections (MySQL/MariaDB: SET GLOBAL; PostgreSQL: by hand, it needs a restart).
+database); restart-app, rollback-app, scale-app, raise-pool-size, route-reads (kubectl:
+--kube-context); raise-max-connections (MySQL/MariaDB: SET GLOBAL; PostgreSQL: by hand, it
+needs a restart).
 Each shows exactly what it will touch and asks first (or needs --yes).
 
 Examples:
