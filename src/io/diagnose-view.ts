@@ -186,6 +186,10 @@ export class DiagnoseView implements PhaseReporter {
       );
     }
     if (input.sides && !input.sides.applicationAsked) this.print(indent(s.dim(DATABASE_ONLY)));
+    if (m.exporter_utilization_percent !== undefined) {
+      const own = m.utilization_percent === undefined ? ' (poolctl could not read it itself)' : '';
+      this.print(indent(`Server from its exporter: ${exporterNumbers(m)}${own}`));
+    }
     if (m.utilization_percent !== undefined) {
       this.print(
         indent(
@@ -256,7 +260,12 @@ export class DiagnoseView implements PhaseReporter {
       m.app_pool_utilization_percent !== undefined
         ? `; the fullest application pool ${percent(m.app_pool_utilization_percent)}`
         : '';
-    const numbers = `utilization ${percent(m.utilization_percent)} (${m.connections} of ${m.usable_connections})${app}`;
+    // Refused by the server, poolctl has only its exporter's numbers: they are named as such.
+    const server =
+      m.utilization_percent === undefined && m.exporter_utilization_percent !== undefined
+        ? `from the exporter ${exporterNumbers(m)}`
+        : `utilization ${percent(m.utilization_percent)} (${m.connections} of ${m.usable_connections})`;
+    const numbers = `${server}${app}`;
     if (status === 'healthy') {
       this.print(s.green.bold(`✔ Recovered: ${numbers}`));
       return;
@@ -273,6 +282,11 @@ export class DiagnoseView implements PhaseReporter {
     this.spinner?.stop();
     this.spinner = undefined;
   }
+}
+
+/** "100.0% (97 of 97 usable connections)": the server as its exporter reports it. */
+function exporterNumbers(m: Metrics): string {
+  return `${percent(m.exporter_utilization_percent)} (${m.exporter_connections} of ${m.exporter_usable_connections} usable connections)`;
 }
 
 /** Said wherever a verdict rests on the server alone. */
