@@ -249,11 +249,11 @@ async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise
     ctx.transcript.append({
       type: 'step.result',
       step: step.id,
-      status: 'failed',
+      status: 'skipped',
       durationMs: 0,
       error,
     });
-    const outcome: StepOutcome = { ...base, status: 'failed', error };
+    const outcome: StepOutcome = { ...base, status: 'skipped', error };
     await ctx.reporter.stepFinished(outcome);
     return outcome;
   }
