@@ -49,7 +49,7 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
   const { targets } = run;
   // Refused, but Prometheus given: the exporter can still say "still full" (never "recovered":
   // the checks that need the server stay unmeasured, so the status is unknown at best).
-  const { target, refused } = await databaseOrRefusal(targets);
+  let { target, refused } = await databaseOrRefusal(targets);
   if (refused) deps.io.err.write(`poolctl: ${refused.message}\n`);
   try {
     if (view) {
@@ -67,6 +67,12 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
     let healthySince: number | undefined;
     let result: PhaseResult;
     for (let attempt = 1; ; attempt++) {
+      if (refused && attempt > 1) {
+        // Knock again: a slot that freed lets poolctl read the server itself from now on.
+        targets.forgetRefusal();
+        ({ target, refused } = await databaseOrRefusal(targets));
+        if (target) deps.io.err.write('poolctl: the database lets poolctl in now\n');
+      }
       result = await runPhase({
         runbook,
         phase: 'verify',

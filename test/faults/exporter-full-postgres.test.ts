@@ -141,6 +141,39 @@ describe('the server full, the on-call account refused, the exporter still scrap
     expect(second.message).toMatch(/^Second opinion: /);
     expect(report.findings.some((f) => f.id === 'database-refused')).toBe(false);
   }, 60_000);
+
+  it('verify --wait knocks again: once a slot frees, poolctl reads the server itself', async () => {
+    let released = false;
+    const r = await runCli(
+      [
+        'verify',
+        '--pg',
+        oncallUrl,
+        '--prometheus',
+        prometheus.url,
+        '--wait',
+        '6s',
+        '--interval',
+        '1s',
+        '--output',
+        'json',
+      ],
+      {
+        onStderr: (text) => {
+          if (released || !text.includes('not there yet')) return;
+          released = true;
+          void held?.close();
+          held = undefined;
+        },
+      },
+    );
+    expect(released).toBe(true);
+    expect(r.stderr).toContain('the database lets poolctl in now');
+    const report = JSON.parse(r.stdout) as Report;
+    expect(report.findings.some((f) => f.id === 'database-refused')).toBe(false);
+    expect(report.checked).toContain('database');
+    expect(report.metrics.utilization_percent).toBeLessThan(70);
+  }, 60_000);
 });
 
 describe('the server with room again, the on-call account refused for another reason', () => {
