@@ -7,6 +7,7 @@
  * read. When poolctl reads the server itself, the exporter is a second opinion (info).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../helpers/expect.js';
 import { freePort } from '../helpers/free-port.js';
@@ -118,6 +119,28 @@ describe('the server full, the on-call account refused, the exporter still scrap
     expect(r.stdout).toContain('refused poolctl');
     expect(r.stdout).toContain('The database server is exhausted (read from its exporter');
     expect(r.stdout).toContain(`Server from its exporter: 100.0% (${USABLE} of ${USABLE}`);
+  }, 60_000);
+
+  it('the refused run leaves a record: no password or token in it, the exporter named in its exports', async () => {
+    const token = 'prom-token-exporter-3c1d';
+    const password = new URL(oncallUrl).password;
+    const r = await runCli(
+      ['diagnose', '--pg', oncallUrl, '--prometheus', prometheus.url, '--output', 'json'],
+      { env: { PROMETHEUS_TOKEN: token } },
+    );
+    expect(r.code).toBe(4);
+    const { transcript } = JSON.parse(r.stdout) as { transcript: string };
+    const seen = [r.stdout, r.stderr, readFileSync(transcript, 'utf8')];
+    for (const format of ['md', 'html']) {
+      const exported = await runCli(['transcript', 'export', transcript, '--format', format]);
+      expect(exported.code, exported.stderr).toBe(0);
+      expect(exported.stdout).toContain('read from postgres_exporter');
+      seen.push(exported.stdout + exported.stderr);
+    }
+    for (const text of seen) {
+      expect(text).not.toContain(token);
+      expect(text).not.toContain(password);
+    }
   }, 60_000);
 
   it('verify --prometheus: still full, read from the exporter: exit 4, never recovered', async () => {
