@@ -7,7 +7,7 @@ import { ExitCode, TargetError } from '../errors.js';
 import type { Step } from '../runbook/types.js';
 import type { Targets } from '../targets/set.js';
 import type { DatabaseTarget } from '../targets/types.js';
-import type { Finding, HealthStatus, Metrics } from './model.js';
+import type { Finding, HealthStatus, Metrics, StepOutcome } from './model.js';
 
 /** A Prometheus step whose numbers are the database server's (`side: server`). */
 export function isServerSide(step: Step): boolean {
@@ -67,4 +67,41 @@ export async function databaseOrRefusal(
  */
 export function refusedExitCode(status: HealthStatus): number {
   return status === 'critical' ? ExitCode.unhealthy : ExitCode.target;
+}
+
+/**
+ * With the server refused, its holders query cannot say who takes its slots; the application's
+ * pools can: the replica whose pool holds at least twice the connections of the next one, and a
+ * quarter of what the exporter counts on the server, is named with its numbers — relative to the
+ * others, not a fixed share. A pool that grew is a leak or a pool too large: restart it (roll back
+ * a leaky build). Undefined when no replica stands out.
+ */
+export function poolHolderFinding(
+  outcomes: StepOutcome[],
+  metrics: Metrics,
+  steps: Step[],
+): Finding | undefined {
+  const serverConnections = metrics.exporter_connections;
+  if (serverConnections === undefined) return undefined;
+  for (const outcome of outcomes) {
+    const step = steps.find((s) => s.id === outcome.id);
+    if (!step || step.kind !== 'promql' || isServerSide(step) || step.by === undefined) continue;
+    const rows = (outcome.rows ?? []).filter((r) => typeof r.active === 'number');
+    if (rows.length === 0) continue;
+    const ranked = [...rows].sort((a, b) => Number(b.active) - Number(a.active));
+    const [top, next] = [ranked[0]!, ranked[1]];
+    const held = Number(top.active);
+    const nextHeld = next ? Number(next.active) : 0;
+    if (held <= 0 || held < 2 * nextHeld || held * 4 < serverConnections) continue;
+    const others = next ? ` (the next, ${String(next.replica)}, holds ${nextHeld})` : '';
+    return {
+      id: 'pool-holds-server',
+      severity: 'warning',
+      message: `Replica ${String(top.replica)}'s pool holds ${held} of the ${serverConnections} connections its exporter counts on the server${others}: the server's sessions could not be read, its pool says who takes the slots; restart it, and roll back the build if it leaks`,
+      step: outcome.id,
+      suggest: ['restart-app', 'rollback-app'],
+      count: held,
+    };
+  }
+  return undefined;
 }

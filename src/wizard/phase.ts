@@ -6,7 +6,13 @@ import type { Prompter } from '../io/prompter.js';
 import type { Targets } from '../targets/set.js';
 import type { Row } from '../targets/types.js';
 import type { Transcript } from '../transcript/types.js';
-import { asSecondOpinion, isServerSide, refusedFinding, serverMeasured } from './exporter.js';
+import {
+  asSecondOpinion,
+  isServerSide,
+  poolHolderFinding,
+  refusedFinding,
+  serverMeasured,
+} from './exporter.js';
 import { evaluateFindings } from './findings.js';
 import {
   headlineGaps,
@@ -102,8 +108,11 @@ async function runSteps(ctx: PhaseContext): Promise<PhaseResult> {
   const unmeasured = unmeasuredIn(ctx, outcomes);
   if (ctx.databaseRefused !== undefined) {
     const finding = refusedFinding(ctx.databaseRefused, ctx.phase);
-    findings.push(finding);
-    ctx.transcript.append({ type: 'finding', ...finding });
+    const holder = poolHolderFinding(outcomes, metrics, steps);
+    for (const f of holder ? [holder, finding] : [finding]) {
+      findings.push(f);
+      ctx.transcript.append({ type: 'finding', ...f });
+    }
   }
   for (const reason of unmeasured) {
     const finding = notMeasured(reason, ctx.phase);

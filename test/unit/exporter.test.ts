@@ -6,6 +6,7 @@ import type { Row } from '../../src/targets/types.js';
 import {
   asSecondOpinion,
   isServerSide,
+  poolHolderFinding,
   refusedExitCode,
   serverMeasured,
 } from '../../src/wizard/exporter.js';
@@ -154,5 +155,53 @@ describe('which side, when the server is read from its exporter', () => {
     );
     expect(sides.side).toBe('application');
     expect(sides.explanation).toContain('its exporter shows it at 40%');
+  });
+});
+
+describe('the replica whose pool holds the server, when its sessions cannot be read', () => {
+  const steps = defaultRunbookFor('postgres').diagnose;
+  const pools = (rows: Row[]) => [
+    {
+      id: 'app-pool',
+      title: 'Application pools, per replica',
+      why: '',
+      kind: 'promql' as const,
+      status: 'ok' as const,
+      durationMs: 1,
+      rows,
+      findings: [],
+    },
+  ];
+
+  it('named relative to the others, with its numbers and the restart first', () => {
+    const f = poolHolderFinding(
+      pools([
+        { replica: 'api-1', active: 1 },
+        { replica: 'api-2', active: 14 },
+        { replica: 'api-3', active: 2 },
+      ]),
+      { exporter_connections: 17 },
+      steps,
+    )!;
+    expect(f.message).toMatch(
+      /^Replica api-2's pool holds 14 of the 17 connections .* \(the next, api-3, holds 2\)/,
+    );
+    expect(f.suggest).toEqual(['restart-app', 'rollback-app']);
+  });
+
+  it('nobody when the pools share the server evenly, or hold little of it', () => {
+    const even = pools([
+      { replica: 'api-1', active: 30 },
+      { replica: 'api-2', active: 30 },
+      { replica: 'api-3', active: 30 },
+    ]);
+    expect(poolHolderFinding(even, { exporter_connections: 97 }, steps)).toBeUndefined();
+    const little = pools([
+      { replica: 'api-1', active: 0 },
+      { replica: 'api-2', active: 10 },
+    ]);
+    expect(poolHolderFinding(little, { exporter_connections: 97 }, steps)).toBeUndefined();
+    // Without the exporter's count there is nothing to hold a share of.
+    expect(poolHolderFinding(little, {}, steps)).toBeUndefined();
   });
 });
