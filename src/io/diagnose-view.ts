@@ -90,13 +90,20 @@ export class DiagnoseView implements PhaseReporter {
   headline(m: Metrics): string {
     const s = this.style;
     const pct = m.utilization_percent;
+    const critical = Number(this.values.utilization_critical ?? 95);
+    const warning = Number(this.values.utilization_warning ?? 90);
+    const exported = m.exporter_utilization_percent;
+    if (pct === undefined && exported !== undefined) {
+      // Refused by the server: its exporter's numbers, said to be the exporter's.
+      const paintE =
+        exported >= critical ? s.red.bold : exported >= warning ? s.yellow.bold : s.green.bold;
+      return `${paintE(`● ${percent(exported)} full`)} (from its exporter; the server refused poolctl): ${m.exporter_connections} of ${m.exporter_usable_connections} usable connections in use`;
+    }
     // A missing number is shown as missing, never as 0% (which would read as an empty server).
     if (pct === undefined) return s.red.bold('● utilization unknown: the server did not say');
     const hidden = m.state_hidden
       ? `, ${m.state_hidden} whose state poolctl's role cannot see`
       : '';
-    const critical = Number(this.values.utilization_critical ?? 95);
-    const warning = Number(this.values.utilization_warning ?? 90);
     const paint = pct >= critical ? s.red.bold : pct >= warning ? s.yellow.bold : s.green.bold;
     return (
       `${paint(`● ${percent(pct)} full`)}: ${m.connections} of ${m.usable_connections} usable connections in use ` +

@@ -330,6 +330,14 @@ async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise
         metrics[name] = Math.max(...values);
     }
   }
+  // Refused by the server, its exporter's numbers are the headline the operator sees first.
+  if (
+    isServerSide(step) &&
+    ctx.databaseRefused !== undefined &&
+    metrics.exporter_utilization_percent !== undefined
+  ) {
+    await ctx.reporter.metrics(metrics);
+  }
   if (step.kind === 'query' && step.metrics && rows[0]) {
     for (const [key, value] of Object.entries(rows[0])) {
       if (typeof value === 'number') metrics[key] = value;

@@ -117,6 +117,9 @@ describe('the server full, the on-call account refused, the exporter still scrap
     const r = await runCli(['diagnose', '--pg', oncallUrl, '--prometheus', prometheus.url]);
     expect(r.code).toBe(4);
     expect(r.stdout).toContain('refused poolctl');
+    expect(r.stdout).toContain(
+      `● 100.0% full (from its exporter; the server refused poolctl): ${USABLE} of ${USABLE} usable connections in use`,
+    );
     expect(r.stdout).toContain('The database server is exhausted (read from its exporter');
     expect(r.stdout).toContain(`Server from its exporter: 100.0% (${USABLE} of ${USABLE}`);
   }, 60_000);
