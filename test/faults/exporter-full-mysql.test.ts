@@ -107,11 +107,11 @@ const run = (command: string, url: string, only: string, ...rest: string[]) =>
   ]);
 
 /**
- * Runs until `ready` accepts the report (at most 5 tries, 1 s apart). On a full MariaDB a refused
- * client holds a connection count during its handshake: while the stock exporter (or poolctl)
- * is being refused, the CONNECTION ADMIN exporter's scrape, or root's connect, can be refused
- * too (seen once in a dozen runs of this file; the exporter alone stayed up 20 of 20 scrapes). Such a run is still critical, from the other
- * findings; the tests below want the moment the extra connection was free.
+ * Runs until `ready` accepts the report (at most 5 tries, 1 s apart). On the full MariaDB the
+ * CONNECTION ADMIN exporter's scrape, or root's connect, was refused once in a dozen runs of this
+ * file, though the exporter alone stayed up 20 of 20 scrapes: probably while the stock exporter
+ * or poolctl is being refused, its connection still counts during the handshake. Such a run is
+ * still critical, from the other findings; these tests want a moment the extra connection is free.
  */
 async function runWhen(ready: (report: Report) => boolean, ...args: Parameters<typeof run>) {
   for (let attempt = 1; ; attempt++) {
