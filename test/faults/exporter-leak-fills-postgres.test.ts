@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/free-port.js';
+import { writeKubectlStandin, type KubectlStandin } from '../helpers/kubectl-standin.js';
 import { startPoolApp, type PoolApp } from '../helpers/pool-app.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { startPrometheus, type PrometheusServer } from '../helpers/prometheus-server.js';
@@ -33,10 +34,12 @@ let prometheus: PrometheusServer;
 let exporter: ChildProcess | undefined;
 let app: PoolApp;
 let oncallUrl: string;
+let kubectl: KubectlStandin;
 
 beforeAll(async () => {
   server = await startPostgres({ maxConnections: MAX, superuserReservedConnections: RESERVED });
   oncallUrl = await server.createRole('oncall', ['pg_monitor', 'pg_signal_backend']);
+  kubectl = writeKubectlStandin();
   const port = await freePort();
   const u = new URL(server.superuserUrl);
   exporter = spawn(EXPORTER, [`--web.listen-address=127.0.0.1:${port}`], {
@@ -70,6 +73,7 @@ beforeAll(async () => {
 }, 150_000);
 
 afterAll(async () => {
+  kubectl?.remove();
   await app?.stop();
   exporter?.kill();
   await prometheus?.stop();
@@ -109,4 +113,43 @@ describe('a leaking replica has filled the server; the on-call account is refuse
     expect(holder.message).toContain(`Replica api-2's pool holds ${active['api-2']} of the`);
     expect(report.suggested.map((s) => s.id).slice(0, 2)).toEqual(['restart-app', 'rollback-app']);
   }, 60_000);
+
+  it('the suggested rollback runs without the database; once the replica runs the previous build, verify --wait gets in and calls it recovered (exit 0)', async () => {
+    const cluster = ['--kube-context', 'standin', '--kubectl', kubectl.bin];
+    const rollback = await runCli(
+      ['mitigate', '--pg', oncallUrl, ...cluster, '--action', 'rollback-app', '--yes'].concat([
+        '--output',
+        'json',
+      ]),
+      { env: kubectl.env },
+    );
+    // Done through kubectl; the server still refuses poolctl, so its health after is unknown.
+    expect(rollback.stderr).not.toMatch(/internal error/);
+    expect(rollback.code).toBe(4);
+    expect(kubectl.calls().some((a) => a.join(' ').includes('rollout undo deployment/api'))).toBe(
+      true,
+    );
+    // What the rollout does in a cluster: api-2 comes back with the previous (fixed) build.
+    await app.restart('api-2', { leak: false });
+    const verify = await runCli(
+      ['verify', '--pg', oncallUrl, '--prometheus', prometheus.url, '--wait', '90s'].concat([
+        '--interval',
+        '1s',
+        '--set',
+        'verify_stable_for=3s',
+        '--set',
+        'wait_window=15s',
+        '--output',
+        'json',
+      ]),
+      { timeoutMs: 120_000 },
+    );
+    expect(verify.code, verify.stdout).toBe(0);
+    const report = JSON.parse(verify.stdout) as Report;
+    expect(report.status).toBe('healthy');
+    // Recovered from the server's own reading (poolctl got in), the exporter and the pools.
+    expect(report.checked).toEqual(['database', 'exporter', 'application']);
+    expect(report.metrics.utilization_percent).toBeLessThan(70);
+    expect(report.metrics.app_pool_utilization_percent).toBeLessThan(70);
+  }, 150_000);
 });
