@@ -131,6 +131,11 @@ export class DiagnoseView implements PhaseReporter {
           : worst === 'warning'
             ? s.yellow('!')
             : s.green('✔');
+    if (outcome.status === 'skipped' && outcome.error) {
+      // Not run (the server refused poolctl): one line each, the refusal is said once below.
+      this.print(`${mark} ${s.bold(outcome.title)} ${s.dim(`(${outcome.error})`)}`);
+      return;
+    }
     this.print(`${mark} ${s.bold(outcome.title)} ${s.dim(`(${outcome.durationMs} ms)`)}`);
     this.print(indent(s.dim(outcome.why)));
     if (outcome.error) this.print(indent(s.red(outcome.error)));

@@ -122,6 +122,9 @@ describe('the server full, the on-call account refused, the exporter still scrap
     );
     expect(r.stdout).toContain('The database server is exhausted (read from its exporter');
     expect(r.stdout).toContain(`Server from its exporter: 100.0% (${USABLE} of ${USABLE}`);
+    expect(r.stdout).toContain(
+      '– How full is the server (not run: the database refused poolctl)\n',
+    );
   }, 60_000);
 
   it('the refused run leaves a record: no password or token in it, the exporter named in its exports', async () => {
