@@ -10,6 +10,7 @@ import { actionFailed, type ActionRecord } from '../wizard/mitigation.js';
 import { healthOf, suggestedActions, type PhaseResult } from '../wizard/model.js';
 import { redactText, withoutUrlSecrets } from '../transcript/redact.js';
 import { offerMitigations } from '../wizard/offer.js';
+import { databaseOrRefusal, refusedExitCode } from '../wizard/exporter.js';
 import { sidesOf } from '../wizard/sides.js';
 import { runPhase, type PhaseContext, type PhaseReporter } from '../wizard/phase.js';
 import {
@@ -64,7 +65,10 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
   const style = ui?.makeStyle(run.color);
   const view = ui && style ? new ui.DiagnoseView(io, style, runbook, values) : undefined;
   const { targets } = run;
-  const target = await targets.database();
+  // A server that refuses poolctl (out of slots, even for the on-call account) is still read
+  // from outside when Prometheus is given: its exporter, and the application's pools.
+  const { target, refused } = await databaseOrRefusal(targets);
+  if (refused) io.err.write(`poolctl: ${refused.message}\n`);
   let result: PhaseResult;
   let records: ActionRecord[] = [];
   let verified: PhaseResult | undefined;
@@ -72,7 +76,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
     view?.header(
       'diagnose',
       run.label,
-      `${target.info.product} ${target.info.version}`,
+      target ? `${target.info.product} ${target.info.version}` : 'refused poolctl',
       run.incident,
       transcript,
     );
@@ -84,6 +88,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
       transcript,
       reporter: view ?? quietReporter,
       stepPrompter: opts.step ? recordingPrompter(deps.prompter(), transcript) : undefined,
+      databaseRefused: refused?.message,
     });
     const suggestions = suggestionsFor(runbook, values, result, opts);
     const status = healthOf(result);
@@ -106,7 +111,14 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
           reporter: new ui.MitigationView(io, style),
           prompter,
         }),
-        verify: () => verifyAndReport(view, { runbook, values, targets, transcript }),
+        verify: () =>
+          verifyAndReport(view, {
+            runbook,
+            values,
+            targets,
+            transcript,
+            databaseRefused: refused?.message,
+          }),
         note: (text) => transcript.append({ type: 'note', text }),
       }));
     }
@@ -123,13 +135,15 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
           suggestions,
           sides,
           transcript,
+          error: refused && status !== 'critical' ? refused : undefined,
         }),
       );
     }
     const finalStatus = verified ? healthOf(verified) : status;
     // Exit 4: a critical finding stands, nothing could be measured, the verify that ran did not
     // reach its thresholds (only healthy is a recovery, as in poolctl verify), or an action the
-    // operator chose did not do what it said (as mitigate exits).
+    // operator chose did not do what it said (as mitigate exits). A server that refused poolctl:
+    // 4 while a critical finding stands (its exporter says it is full), else 3, as unreachable.
     const unhealthy =
       actionFailed(records) ||
       (verified
@@ -137,9 +151,11 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
         : finalStatus === 'critical' || finalStatus === 'unknown');
     const exitCode = records.some((r) => r.declined)
       ? ExitCode.declined
-      : unhealthy
-        ? ExitCode.unhealthy
-        : ExitCode.ok;
+      : refused
+        ? refusedExitCode(actionFailed(records) ? 'critical' : finalStatus)
+        : unhealthy
+          ? ExitCode.unhealthy
+          : ExitCode.ok;
     transcript.end(finalStatus, exitCode);
     return { exitCode, status: finalStatus };
   } finally {
@@ -151,7 +167,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
 /** Runs the verify phase with the human view and says whether the pool recovered. */
 export async function verifyAndReport(
   view: DiagnoseView,
-  ctx: Pick<PhaseContext, 'runbook' | 'values' | 'targets' | 'transcript'>,
+  ctx: Pick<PhaseContext, 'runbook' | 'values' | 'targets' | 'transcript' | 'databaseRefused'>,
 ): Promise<PhaseResult> {
   const verified = await runPhase({ ...ctx, phase: 'verify', reporter: view });
   view.verdict(healthOf(verified), verified, ctx.targets.has('prometheus'));

@@ -3,6 +3,7 @@ import { buildReport, writeReport } from '../io/json-report.js';
 import { formatDuration, parseDuration } from '../runbook/params.js';
 import { healthOf, notMeasured, type PhaseResult } from '../wizard/model.js';
 import { runPhase } from '../wizard/phase.js';
+import { databaseOrRefusal, refusedExitCode } from '../wizard/exporter.js';
 import { sidesOf } from '../wizard/sides.js';
 import {
   parseCommonOptions,
@@ -46,13 +47,16 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
   const style = ui?.makeStyle(run.color);
   const view = ui && style ? new ui.DiagnoseView(deps.io, style, runbook, values) : undefined;
   const { targets } = run;
-  const target = await targets.database();
+  // Refused, but Prometheus given: the exporter can still say "still full" (never "recovered":
+  // the checks that need the server stay unmeasured, so the status is unknown at best).
+  let { target, refused } = await databaseOrRefusal(targets);
+  if (refused) deps.io.err.write(`poolctl: ${refused.message}\n`);
   try {
     if (view) {
       view.header(
         'verify',
         run.label,
-        `${target.info.product} ${target.info.version}`,
+        target ? `${target.info.product} ${target.info.version}` : 'refused poolctl',
         run.incident,
         transcript,
       );
@@ -63,6 +67,12 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
     let healthySince: number | undefined;
     let result: PhaseResult;
     for (let attempt = 1; ; attempt++) {
+      if (refused && attempt > 1) {
+        // Knock again: a slot that freed lets poolctl read the server itself from now on.
+        targets.forgetRefusal();
+        ({ target, refused } = await databaseOrRefusal(targets));
+        if (target) deps.io.err.write('poolctl: the database lets poolctl in now\n');
+      }
       result = await runPhase({
         runbook,
         phase: 'verify',
@@ -70,6 +80,7 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
         targets,
         transcript,
         reporter: view ?? quietReporter,
+        databaseRefused: refused?.message,
       });
       const status = healthOf(result);
       healthySince = status === 'healthy' ? (healthySince ?? Date.now()) : undefined;
@@ -96,7 +107,11 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
     // ends unstable would tell the operator the opposite of the exit code.
     view?.verdict(status, result, targets.has('prometheus'));
     // Only healthy passes: a warning is a check that failed, unknown one that could not be made.
-    const exitCode = status === 'healthy' ? ExitCode.ok : ExitCode.unhealthy;
+    const exitCode = refused
+      ? refusedExitCode(status)
+      : status === 'healthy'
+        ? ExitCode.ok
+        : ExitCode.unhealthy;
     if (ui && style) {
       deps.io.out.write(style.dim(`Transcript: ${ui.transcriptText(transcript)}\n`));
     } else {
@@ -109,6 +124,7 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
         result,
         sides: sidesOf(runbook, result.findings, result.metrics, targets.has('prometheus')),
         transcript,
+        error: refused && exitCode === refused.exitCode ? refused : undefined,
       });
       writeReport(deps.io, report);
     }

@@ -63,10 +63,12 @@ async function joined(
   const answers = await Promise.all(columns.map(([, text]) => prometheus.instant(render(text))));
   const rows = new Map<string, Row>();
   const keyOf = (s: PromSample) => (by !== undefined ? (s.labels[by] ?? '') : '');
+  // An exporter's rows are servers, the application's are replicas.
+  const keyColumn = step.side === 'server' ? 'server' : 'replica';
   answers.forEach((samples, i) => {
     for (const sample of samples) {
       const key = keyOf(sample);
-      const row = rows.get(key) ?? { replica: key };
+      const row = rows.get(key) ?? { [keyColumn]: key };
       row[columns[i]![0]] = finite(sample.value);
       rows.set(key, row);
     }
@@ -76,7 +78,7 @@ async function joined(
       for (const [column] of columns) row[column] ??= null;
       return row;
     })
-    .sort((a, b) => String(a.replica).localeCompare(String(b.replica)));
+    .sort((a, b) => String(a[keyColumn]).localeCompare(String(b[keyColumn])));
 }
 
 /** `1h`, or `{trend_window}`: a duration parameter, already parsed to seconds. */

@@ -90,13 +90,20 @@ export class DiagnoseView implements PhaseReporter {
   headline(m: Metrics): string {
     const s = this.style;
     const pct = m.utilization_percent;
+    const critical = Number(this.values.utilization_critical ?? 95);
+    const warning = Number(this.values.utilization_warning ?? 90);
+    const exported = m.exporter_utilization_percent;
+    if (pct === undefined && exported !== undefined) {
+      // Refused by the server: its exporter's numbers, said to be the exporter's.
+      const paintE =
+        exported >= critical ? s.red.bold : exported >= warning ? s.yellow.bold : s.green.bold;
+      return `${paintE(`● ${percent(exported)} full`)} (from its exporter; the server refused poolctl): ${m.exporter_connections} of ${m.exporter_usable_connections} usable connections in use`;
+    }
     // A missing number is shown as missing, never as 0% (which would read as an empty server).
     if (pct === undefined) return s.red.bold('● utilization unknown: the server did not say');
     const hidden = m.state_hidden
       ? `, ${m.state_hidden} whose state poolctl's role cannot see`
       : '';
-    const critical = Number(this.values.utilization_critical ?? 95);
-    const warning = Number(this.values.utilization_warning ?? 90);
     const paint = pct >= critical ? s.red.bold : pct >= warning ? s.yellow.bold : s.green.bold;
     return (
       `${paint(`● ${percent(pct)} full`)}: ${m.connections} of ${m.usable_connections} usable connections in use ` +
@@ -124,6 +131,11 @@ export class DiagnoseView implements PhaseReporter {
           : worst === 'warning'
             ? s.yellow('!')
             : s.green('✔');
+    if (outcome.status === 'skipped' && outcome.error) {
+      // Not run (the server refused poolctl): one line each, the refusal is said once below.
+      this.print(`${mark} ${s.bold(outcome.title)} ${s.dim(`(${outcome.error})`)}`);
+      return;
+    }
     this.print(`${mark} ${s.bold(outcome.title)} ${s.dim(`(${outcome.durationMs} ms)`)}`);
     this.print(indent(s.dim(outcome.why)));
     if (outcome.error) this.print(indent(s.red(outcome.error)));
@@ -186,6 +198,10 @@ export class DiagnoseView implements PhaseReporter {
       );
     }
     if (input.sides && !input.sides.applicationAsked) this.print(indent(s.dim(DATABASE_ONLY)));
+    if (m.exporter_utilization_percent !== undefined) {
+      const own = m.utilization_percent === undefined ? ' (poolctl could not read it itself)' : '';
+      this.print(indent(`Server from its exporter: ${exporterNumbers(m)}${own}`));
+    }
     if (m.utilization_percent !== undefined) {
       this.print(
         indent(
@@ -256,7 +272,12 @@ export class DiagnoseView implements PhaseReporter {
       m.app_pool_utilization_percent !== undefined
         ? `; the fullest application pool ${percent(m.app_pool_utilization_percent)}`
         : '';
-    const numbers = `utilization ${percent(m.utilization_percent)} (${m.connections} of ${m.usable_connections})${app}`;
+    // Refused by the server, poolctl has only its exporter's numbers: they are named as such.
+    const server =
+      m.utilization_percent === undefined && m.exporter_utilization_percent !== undefined
+        ? `from the exporter ${exporterNumbers(m)}`
+        : `utilization ${percent(m.utilization_percent)} (${m.connections} of ${m.usable_connections})`;
+    const numbers = `${server}${app}`;
     if (status === 'healthy') {
       this.print(s.green.bold(`✔ Recovered: ${numbers}`));
       return;
@@ -273,6 +294,11 @@ export class DiagnoseView implements PhaseReporter {
     this.spinner?.stop();
     this.spinner = undefined;
   }
+}
+
+/** "100.0% (97 of 97 usable connections)": the server as its exporter reports it. */
+function exporterNumbers(m: Metrics): string {
+  return `${percent(m.exporter_utilization_percent)} (${m.exporter_connections} of ${m.exporter_usable_connections} usable connections)`;
 }
 
 /** Said wherever a verdict rests on the server alone. */

@@ -53,6 +53,8 @@ export function buildReport(input: {
   suggestions?: Suggestion[];
   sides?: Sides;
   transcript: Pick<Transcript, 'path' | 'unrecorded'>;
+  /** A target that refused the run, when that is its exit code (3): the one line on stderr. */
+  error?: { exitCode: number; message: string };
 }): JsonReport {
   const steps = input.result?.steps ?? [];
   return {
@@ -108,6 +110,15 @@ export function buildReport(input: {
     metrics: input.metrics ?? input.result?.metrics ?? {},
     ...(input.sides ? { exhausted: input.sides.side, checked: input.sides.checked } : {}),
     ...transcriptFields(input.transcript),
+    ...(input.error
+      ? {
+          error: {
+            code: input.error.exitCode,
+            kind: KIND[input.error.exitCode] ?? 'error',
+            message: redactText(input.error.message),
+          },
+        }
+      : {}),
   };
 }
 

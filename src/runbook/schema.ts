@@ -130,6 +130,7 @@ export const stepShapes = {
         )
         .optional(),
       by: text.optional(),
+      side: z.enum(['server', 'application']).optional(),
       headline: z.record(paramName, text).optional(),
       range: durationOrParam.optional(),
       trend: z.boolean().optional(),

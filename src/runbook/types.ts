@@ -93,8 +93,14 @@ export interface PromqlStep extends StepBase {
    * replica: `{ active: …, max: …, wait_p95_ms: … }`.
    */
   queries?: Record<string, string>;
-  /** The label that tells the series apart (`pod`), shown as the column `replica`. */
+  /** The label that tells the series apart (`pod`), shown as the column `replica` (`server` on a server-side step). */
   by?: string;
+  /**
+   * Whose side the numbers are on: `application` (default: the application's pools) or `server`
+   * (the database server as its exporter shows it). A server-side step is a second opinion while
+   * poolctl reads the server itself, and the database side's verdict when the server refuses it.
+   */
+  side?: 'server' | 'application';
   /** Headline metrics from the rows: a metric name → the column whose highest value it takes. */
   headline?: Record<string, string>;
   /** A range query over this long (`1h`, or a duration `{param}`); absent = an instant query. */

@@ -46,6 +46,14 @@ export class Targets {
     return this.db;
   }
 
+  /**
+   * Forgets a refusal, so that the next `database()` tries again: verify --wait keeps knocking,
+   * since a full server lets the on-call account in as soon as a slot frees.
+   */
+  forgetRefusal(): void {
+    if (!this.openedDb) this.db = undefined;
+  }
+
   /** The database target if a step has connected it, without connecting. */
   get connectedDatabase(): DatabaseTarget | undefined {
     return this.openedDb;

@@ -6,6 +6,13 @@ import type { Prompter } from '../io/prompter.js';
 import type { Targets } from '../targets/set.js';
 import type { Row } from '../targets/types.js';
 import type { Transcript } from '../transcript/types.js';
+import {
+  asSecondOpinion,
+  isServerSide,
+  poolHolderFinding,
+  refusedFinding,
+  serverMeasured,
+} from './exporter.js';
 import { evaluateFindings } from './findings.js';
 import {
   headlineGaps,
@@ -33,6 +40,11 @@ export interface PhaseContext {
   reporter: PhaseReporter;
   /** Given with `--step`: pause after every step for the operator. */
   stepPrompter?: Prompter;
+  /**
+   * The database refused poolctl (the refusal's one line): its steps fail with it without being
+   * tried again, and the exporter's steps (`side: server`) speak for the server.
+   */
+  databaseRefused?: string;
   now?: () => number;
 }
 
@@ -59,7 +71,9 @@ async function runSteps(ctx: PhaseContext): Promise<PhaseResult> {
 
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i]!;
-    if (stoppedEarly) {
+    // Without Prometheus an exporter's view is simply not there: no step to do by hand, since
+    // poolctl reads the server itself (and says so when it cannot).
+    if (stoppedEarly || (isServerSide(step) && !ctx.targets.has('prometheus'))) {
       recordOutcome(ctx, outcomes, findings, skipped(step));
       continue;
     }
@@ -94,6 +108,14 @@ async function runSteps(ctx: PhaseContext): Promise<PhaseResult> {
     recordOutcome(ctx, outcomes, findings, outcome);
   }
   const unmeasured = unmeasuredIn(ctx, outcomes);
+  if (ctx.databaseRefused !== undefined) {
+    const finding = refusedFinding(ctx.databaseRefused, ctx.phase);
+    const holder = poolHolderFinding(outcomes, metrics, steps);
+    for (const f of holder ? [holder, finding] : [finding]) {
+      findings.push(f);
+      ctx.transcript.append({ type: 'finding', ...f });
+    }
+  }
   for (const reason of unmeasured) {
     const finding = notMeasured(reason, ctx.phase);
     findings.push(finding);
@@ -115,6 +137,9 @@ function unmeasuredIn(ctx: PhaseContext, outcomes: StepOutcome[]): string[] {
     reasons.push(`the ${ctx.phase} phase of ${ctx.runbook.id} has no metrics step`);
   }
   for (const step of steps) {
+    // The exporter's view is optional: a team without one, or an exporter that says nothing, is
+    // no missing measurement (the server's own metrics step is the one a status needs).
+    if (isServerSide(step)) continue;
     const isMetrics = step.kind === 'query' && step.metrics === true;
     const target = targetOf(step);
     const runnable = target !== null && ctx.targets.has(target);
@@ -229,6 +254,21 @@ async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise
     return outcome;
   }
 
+  if (target === 'database' && ctx.databaseRefused !== undefined) {
+    // Refused once, refused for this run: one line in the findings, not one attempt per step.
+    const error = 'not run: the database refused poolctl';
+    ctx.transcript.append({
+      type: 'step.result',
+      step: step.id,
+      status: 'skipped',
+      durationMs: 0,
+      error,
+    });
+    const outcome: StepOutcome = { ...base, status: 'skipped', error };
+    await ctx.reporter.stepFinished(outcome);
+    return outcome;
+  }
+
   ctx.reporter.stepStarted(step);
   const started = now();
   let rows: Row[];
@@ -264,13 +304,16 @@ async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise
     return outcome;
   }
   const durationMs = Math.round(now() - started);
-  const findings = evaluateFindings(
+  const evaluated = evaluateFindings(
     step.findings,
     rows,
     step.id,
     ctx.values,
     ctx.runbook.parameters,
   );
+  // The exporter's verdict stands only where poolctl could not read the server itself.
+  const findings =
+    isServerSide(step) && serverMeasured(metrics) ? asSecondOpinion(evaluated) : evaluated;
   const outcome: StepOutcome = { ...base, status: 'ok', durationMs, rows, findings };
   ctx.transcript.append({
     type: 'step.result',
@@ -288,6 +331,14 @@ async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise
       if (values.length > 0 && values.every((v): v is number => typeof v === 'number'))
         metrics[name] = Math.max(...values);
     }
+  }
+  // Refused by the server, its exporter's numbers are the headline the operator sees first.
+  if (
+    isServerSide(step) &&
+    ctx.databaseRefused !== undefined &&
+    metrics.exporter_utilization_percent !== undefined
+  ) {
+    await ctx.reporter.metrics(metrics);
   }
   if (step.kind === 'query' && step.metrics && rows[0]) {
     for (const [key, value] of Object.entries(rows[0])) {

@@ -1,4 +1,5 @@
 import { targetOf } from '../runbook/targets.js';
+import { isServerSide } from './exporter.js';
 import type { Runbook } from '../runbook/types.js';
 import type { Finding, Metrics } from './model.js';
 
@@ -9,8 +10,11 @@ export interface Sides {
   side: ExhaustedSide;
   /** What that means and what helps, in one or two sentences; empty when neither. */
   explanation: string;
-  /** The sides poolctl measured: the server's headline numbers, the application's pools. */
-  checked: ('database' | 'application')[];
+  /**
+   * The sides poolctl measured: the server's headline numbers, the server as its exporter shows
+   * it (Prometheus), the application's pools.
+   */
+  checked: ('database' | 'exporter' | 'application')[];
   /** Prometheus was given: when the application's side is missing, it failed, not went unasked. */
   applicationAsked: boolean;
 }
@@ -27,31 +31,52 @@ export function sidesOf(
   applicationChecked: boolean,
 ): Sides {
   const steps = [...runbook.diagnose, ...runbook.verify];
+  const stepOf = (f: Finding) => steps.find((s) => s.id === f.step);
   const sideOf = (f: Finding) => {
-    const step = steps.find((s) => s.id === f.step);
-    return step ? targetOf(step) : null;
+    const step = stepOf(f);
+    // An exporter's step reads the server through Prometheus: it speaks for the server.
+    return step ? (isServerSide(step) ? 'database' : targetOf(step)) : null;
   };
   const critical = findings.filter((f) => f.severity === 'critical');
-  const server = critical.some((f) => sideOf(f) === 'database' && f.id !== 'limited-view');
+  const serverCritical = critical.filter(
+    (f) => sideOf(f) === 'database' && f.id !== 'limited-view',
+  );
+  const server = serverCritical.length > 0;
+  const serverFromExporterOnly = serverCritical.every((f) => {
+    const step = stepOf(f);
+    return step !== undefined && isServerSide(step);
+  });
   const application = critical.some((f) => sideOf(f) === 'prometheus');
   // What was measured, not what was asked for: a Prometheus that answered nothing checked nothing.
   const serverSeen =
     metrics.utilization_percent !== undefined && !findings.some((f) => f.id === 'limited-view');
   const checked: Sides['checked'] = [
     ...(serverSeen ? (['database'] as const) : []),
+    ...(metrics.exporter_utilization_percent !== undefined ? (['exporter'] as const) : []),
     ...(metrics.app_pool_utilization_percent !== undefined ? (['application'] as const) : []),
   ];
   const applicationAsked = applicationChecked;
+  const exporterSeen = metrics.exporter_utilization_percent !== undefined;
   const room = serverSeen
     ? ` while the server has room (it is at ${metrics.utilization_percent}% of its usable connections)`
-    : " (the server's side could not be measured)";
+    : exporterSeen
+      ? ` while the server has room (its exporter shows it at ${metrics.exporter_utilization_percent}% of its usable connections)`
+      : " (the server's side could not be measured)";
+  // Read from outside only: say so, and where poolctl's own way in is said.
+  const numbers = exporterSeen
+    ? `: ${metrics.exporter_connections} of ${metrics.exporter_usable_connections} usable connections`
+    : '';
+  const fromExporter = serverFromExporterOnly
+    ? ` (read from its exporter${numbers}; poolctl itself was refused: its refusal names the way in)`
+    : '';
   if (server && application) {
     return {
       side: 'both',
       checked,
       applicationAsked,
       explanation:
-        "Both sides are exhausted: the server and the application's pool. Free the server (end idle and idle-in-transaction sessions, cancel long queries), then restart the replica whose pool is full: killing server sessions does not return the connections its pool counts as checked out.",
+        `Both sides are exhausted: the server${fromExporter} and the application's pool.` +
+        ' Free the server (end idle and idle-in-transaction sessions, cancel long queries), then restart the replica whose pool is full: killing server sessions does not return the connections its pool counts as checked out.',
     };
   }
   if (application) {
@@ -67,8 +92,7 @@ export function sidesOf(
       side: 'server',
       checked,
       applicationAsked,
-      explanation:
-        'The database server is exhausted: end idle and idle-in-transaction sessions, cancel long queries, or raise its limit.',
+      explanation: `The database server is exhausted${fromExporter}: end idle and idle-in-transaction sessions, cancel long queries, or raise its limit.`,
     };
   }
   return { side: 'neither', checked, applicationAsked, explanation: '' };

@@ -61,6 +61,7 @@ describe('diagnose --step walks the runbook one step at a time', () => {
       ['idle-in-transaction', 'skipped'],
       ['lock-waits', 'skipped'],
       ['holders', 'skipped'],
+      ['server-exporter', 'skipped'],
       ['app-pool', 'skipped'],
       ['app-pool-trend', 'skipped'],
       ['app-logs-leaks', 'skipped'],
