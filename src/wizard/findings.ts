@@ -81,7 +81,7 @@ function standingOut(
   const extra: Record<string, unknown> = {
     others: others.length,
     others_median: round1(median(others.map(valueOf))),
-    times: reference > 0 ? round1(highest / reference) : 'all',
+    times: reference > 0 ? round1(highest / reference) : '∞',
   };
   for (const [key, value] of Object.entries(others[0]!)) extra[`next_${key}`] = value;
   return { matches: [top], extra };
