@@ -92,3 +92,56 @@ describe('the culprit named on a real MariaDB', () => {
     );
   }, 30_000);
 });
+
+describe('least privilege and stock MariaDB', () => {
+  it('an account without PROCESS or performance_schema reads the groups of what it sees: idle-groups does not fail', async () => {
+    await server.sql(
+      "CREATE USER IF NOT EXISTS plain@'%' IDENTIFIED BY 'plainpw1'; GRANT SELECT ON appdb.* TO plain@'%';",
+    );
+    const r = await runCli([
+      'diagnose',
+      '--mysql',
+      server.url('plain', 'plainpw1'),
+      '--set',
+      'leak_idle_after=1s',
+      '--output',
+      'json',
+    ]);
+    const report = JSON.parse(r.stdout) as Report & {
+      steps: { id: string; status: string; error?: string }[];
+    };
+    const groups = report.steps.find((s) => s.id === 'idle-groups');
+    expect(groups?.status, groups?.error).toBe('ok');
+    // (holders, idle-in-transaction and lock-waits do fail for this account: PROCESS, sys.)
+    expect(report.findings.filter((f) => f.message.startsWith('Sleeping connections'))).toEqual([]);
+  }, 30_000);
+
+  it('performance_schema OFF (the default): the account stands in for the program', async () => {
+    const stock = await startMariaDB({ maxConnections: 20 });
+    const conns: mysql.Connection[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        const conn = await mysql.createConnection({ uri: stock.appUrl });
+        conns.push(conn);
+        await conn.query('SELECT 1');
+        await new Promise((r) => setTimeout(r, 1100));
+      }
+      const r = await runCli([
+        'diagnose',
+        '--mysql',
+        stock.rootUrl,
+        '--set',
+        'leak_idle_after=1s',
+        '--output',
+        'json',
+      ]);
+      const report = JSON.parse(r.stdout) as Report;
+      expect(report.findings.find((f) => f.id === 'leak-signature')?.message).toMatch(
+        /^Leak signature: \(unknown: performance_schema OFF\) \(app from \S+\) holds 4 connections idle longer than 1s/,
+      );
+    } finally {
+      await Promise.all(conns.map((c) => c.end().catch(() => undefined)));
+      await stock.stop();
+    }
+  }, 60_000);
+});
