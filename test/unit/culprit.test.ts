@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { defaultRunbookFor } from '../../src/runbook/bundled.js';
 import { resolveParameters } from '../../src/runbook/params.js';
+import { parseRunbookDocument } from '../../src/runbook/schema.js';
 import type { FindingRule, ThresholdHint } from '../../src/runbook/types.js';
 import type { Row } from '../../src/targets/types.js';
 import { evaluateAlongside, evaluateFinding, evaluateFindings } from '../../src/wizard/findings.js';
@@ -206,6 +207,78 @@ describe('the lower threshold that would match', () => {
   it('rounds down to a value an operator types', () => {
     expect([0.5, 1, 7, 31, 47.5, 119, 301, 9000].map(roundDown)).toEqual([
       1, 1, 5, 30, 45, 90, 300, 7200,
+    ]);
+  });
+});
+
+describe('the runbook schema checks the new rules', () => {
+  const doc = (findings: unknown[], hints?: unknown[]) => ({
+    id: 'postgres/x',
+    title: 'T',
+    engine: 'postgres',
+    parameters: { kill_idle_after: { type: 'duration', default: '5m', description: 'd' } },
+    diagnose: [
+      { id: 'a', title: 'A', why: 'W', kind: 'manual', commands: [['true']], findings, hints },
+      { id: 'b', title: 'B', why: 'W', kind: 'manual', commands: [['true']] },
+    ],
+    actions: [{ id: 'kill-idle', title: 'K', why: 'W', kind: 'manual', commands: [['true']] }],
+    verify: [{ id: 'v', title: 'V', why: 'W', kind: 'manual', commands: [['true']] }],
+  });
+  const issues = (d: unknown) =>
+    parseRunbookDocument(d).issues.map((i) => `${i.path.join('/')}: ${i.message}`);
+  const rule = { id: 'f', severity: 'info', message: 'm' };
+
+  it('accepts standsOut, alongside another step of the phase, leads and hints', () => {
+    expect(
+      issues(
+        doc(
+          [
+            { ...rule, standsOut: { column: 'c', against: 'next', ratio: 2 }, leads: true },
+            {
+              ...rule,
+              id: 'g',
+              alongside: { step: 'b', when: { column: 'c', op: '>', value: 1 } },
+            },
+          ],
+          [{ param: 'kill_idle_after', age: 'idle_s', what: 'sessions idle', action: 'kill-idle' }],
+        ),
+      ),
+    ).toEqual([]);
+  });
+
+  it('names what is wrong: an unknown step, a ratio below 1, a hint on no duration or action', () => {
+    expect(
+      issues(
+        doc(
+          [
+            { ...rule, standsOut: { column: 'c', against: 'next', ratio: 0.5 } },
+            {
+              ...rule,
+              id: 'g',
+              alongside: { step: 'zz', when: { column: 'c', op: '>', value: 1 } },
+            },
+          ],
+          [{ param: 'nope', age: 'idle_s', what: 'w', action: 'nothing' }],
+        ),
+      ),
+    ).toEqual(['diagnose/0/findings/0/standsOut/ratio: expected a ratio of at least 1 (got 0.5)']);
+    expect(
+      issues(
+        doc(
+          [
+            {
+              ...rule,
+              id: 'g',
+              alongside: { step: 'zz', when: { column: 'c', op: '>', value: 1 } },
+            },
+          ],
+          [{ param: 'nope', age: 'idle_s', what: 'w', action: 'nothing' }],
+        ),
+      ),
+    ).toEqual([
+      'diagnose/0/hints/0/param: "nope" is not a declared duration parameter',
+      'diagnose/0/hints/0/action: "nothing" is not a step in actions (actions: kill-idle)',
+      'diagnose/0/findings/0/alongside/step: "zz" is not another step of diagnose (steps: b)',
     ]);
   });
 });
