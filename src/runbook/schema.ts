@@ -75,16 +75,45 @@ const countCondition = z.strictObject({
   value: z.number(),
 });
 
+const conditions = z.union([
+  rowCondition,
+  z.array(rowCondition).min(1, 'expected at least one condition'),
+]);
+
+/** The row whose column stands out against the other rows' (the next one's, or their median). */
+const standsOut = z.strictObject({
+  column: text,
+  against: z.enum(['next', 'median']),
+  ratio: z.number().min(1, 'expected a ratio of at least 1'),
+  gap: z.number().min(0).optional(),
+});
+
+/** Another step of the same phase whose rows must hold a match too. */
+const alongside = z.strictObject({ step: stepId, when: conditions });
+
 const findingRule = z.strictObject({
   id: stepId,
   severity: z.enum(['info', 'warning', 'critical']),
   message: oneLine,
   /** One condition, or a list that must all hold. */
-  when: z
-    .union([rowCondition, z.array(rowCondition).min(1, 'expected at least one condition')])
-    .optional(),
+  when: conditions.optional(),
   count: countCondition.optional(),
+  standsOut: standsOut.optional(),
+  alongside: alongside.optional(),
+  leads: z.boolean().optional(),
   suggest: z.array(stepId).default([]),
+});
+
+/** What a lower threshold would match when the default one matches nothing. */
+const thresholdHint = z.strictObject({
+  param: paramName,
+  age: text,
+  oldest: text.optional(),
+  sessions: text.optional(),
+  when: conditions.optional(),
+  what: oneLine,
+  by: text.optional(),
+  action: stepId,
 });
 
 const stepBase = {
@@ -92,6 +121,7 @@ const stepBase = {
   title: oneLine,
   why: oneLine,
   findings: z.array(findingRule).default([]),
+  hints: z.array(thresholdHint).optional(),
   source: text.optional(),
 };
 
@@ -574,6 +604,19 @@ export function crossCheck(
           });
         }
       }
+      (s.hints ?? []).forEach((h, j) => {
+        const hpath = [...here, 'hints', j];
+        if (rb.parameters[h.param]?.type !== 'duration')
+          issues.push({
+            path: [...hpath, 'param'],
+            message: `"${h.param}" is not a declared duration parameter`,
+          });
+        if (!actionIds.includes(h.action))
+          issues.push({
+            path: [...hpath, 'action'],
+            message: `"${h.action}" is not a step in actions (actions: ${list(actionIds, 'none')})`,
+          });
+      });
       s.findings.forEach((f, j) => {
         const fpath = [...here, 'findings', j];
         const firstF = findingIds.get(f.id);
@@ -591,6 +634,22 @@ export function crossCheck(
           }
           if (c.param !== undefined) checkParam([...cpath, 'param'], c.param);
         });
+        if (f.alongside) {
+          const other = rb[phase].find((o) => o.id === f.alongside!.step);
+          if (!other || other.id === s.id)
+            issues.push({
+              path: [...fpath, 'alongside', 'step'],
+              message: `"${f.alongside.step}" is not another step of ${phase} (steps: ${list(
+                rb[phase].filter((o) => o.id !== s.id).map((o) => o.id),
+                'none',
+              )})`,
+            });
+          const also = Array.isArray(f.alongside.when) ? f.alongside.when : [f.alongside.when];
+          also.forEach((c, k) => {
+            if (c.param !== undefined)
+              checkParam([...fpath, 'alongside', 'when', k, 'param'], c.param);
+          });
+        }
         f.suggest.forEach((a, k) => {
           if (!actionIds.includes(a)) {
             issues.push({

@@ -50,8 +50,39 @@ export interface FindingRule {
   /** One condition, or several that must all hold. */
   when?: RowCondition | RowCondition[];
   count?: { op: Comparison; value: number };
+  /**
+   * Relative, not absolute: the rule fires on the row whose `column` is highest when it is at
+   * least `ratio` times (and `gap` above) the next row's (`against: next`) or the other rows'
+   * median (`against: median`), and that row meets `when`. Needs two rows at least. `message`
+   * may use `{next_<column>}` (the runner-up's columns), `{others}`, `{others_median}`, `{times}`.
+   */
+  standsOut?: { column: string; against: 'next' | 'median'; ratio: number; gap?: number };
+  /**
+   * Evaluated once the phase has run: fires only when another step of the phase has a row meeting
+   * `when` too; `message` may use `{alongside_<column>}` and `{alongside_all_<column>}`.
+   */
+  alongside?: { step: string; when: RowCondition | RowCondition[] };
+  /** Names the cause: its actions come before those of other findings of the same severity. */
+  leads?: boolean;
   /** Action ids (from the runbook's `actions`) that this finding makes fitting, best first. */
   suggest: string[];
+}
+
+/**
+ * A threshold hint: when a critical finding stands and `param` matches none of the step's rows
+ * (by their `age` column, seconds), say how many would match a lower value and the flag to set it.
+ * `sessions` counts the sessions of a row that is a group, `age` then being its youngest's and
+ * `oldest` its oldest's (the default matches a group whose oldest is past it); `by` names whose.
+ */
+export interface ThresholdHint {
+  param: string;
+  age: string;
+  oldest?: string;
+  sessions?: string;
+  when?: RowCondition | RowCondition[];
+  what: string;
+  by?: string;
+  action: string;
 }
 
 interface StepBase {
@@ -60,6 +91,8 @@ interface StepBase {
   /** One line: why this step is here, shown under its title. */
   why: string;
   findings: FindingRule[];
+  /** What lower thresholds would match when the defaults match nothing (see ThresholdHint). */
+  hints?: ThresholdHint[];
   /** Where in the seeds this step comes from, for the transcript and `runbooks show`. */
   source?: string;
 }

@@ -18,6 +18,8 @@ export interface Finding {
   suggest: string[];
   /** How many rows matched: the sessions behind the finding. */
   count: number;
+  /** It names the cause: its actions go first among findings of its severity. */
+  leads?: boolean;
 }
 
 /** What one step did, as the JSON document and the transcript record it. */
@@ -99,12 +101,16 @@ export function bySeverity(findings: Finding[]): Finding[] {
 }
 
 /**
- * Action ids suggested by the findings, each once: most severe finding first, and among equals
- * the one behind the most sessions, since its action frees the most connections.
+ * Action ids suggested by the findings, each once: most severe finding first; among equals the
+ * one that names the cause (a leak's restart and rollback before a kill that the leak refills),
+ * then the one behind the most sessions, since its action frees the most connections.
  */
 export function suggestedActions(findings: Finding[]): string[] {
   const ranked = [...findings].sort(
-    (a, b) => ORDER[a.severity] - ORDER[b.severity] || b.count - a.count,
+    (a, b) =>
+      ORDER[a.severity] - ORDER[b.severity] ||
+      Number(b.leads ?? false) - Number(a.leads ?? false) ||
+      b.count - a.count,
   );
   const ids: string[] = [];
   for (const f of ranked) for (const id of f.suggest) if (!ids.includes(id)) ids.push(id);

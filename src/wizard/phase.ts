@@ -13,7 +13,8 @@ import {
   refusedFinding,
   serverMeasured,
 } from './exporter.js';
-import { evaluateFindings } from './findings.js';
+import { evaluateAlongside, evaluateFindings } from './findings.js';
+import { thresholdHints } from './hints.js';
 import {
   headlineGaps,
   notMeasured,
@@ -107,6 +108,12 @@ async function runSteps(ctx: PhaseContext): Promise<PhaseResult> {
     }
     recordOutcome(ctx, outcomes, findings, outcome);
   }
+  for (const finding of lateFindings(ctx, outcomes, findings)) {
+    const outcome = [...outcomes].reverse().find((o) => o.id === finding.step);
+    outcome?.findings.push(finding);
+    findings.push(finding);
+    ctx.transcript.append({ type: 'finding', ...finding });
+  }
   const unmeasured = unmeasuredIn(ctx, outcomes);
   if (ctx.databaseRefused !== undefined) {
     const finding = refusedFinding(ctx.databaseRefused, ctx.phase);
@@ -122,6 +129,36 @@ async function runSteps(ctx: PhaseContext): Promise<PhaseResult> {
     ctx.transcript.append({ type: 'finding', ...finding });
   }
   return { steps: outcomes, findings, metrics, stoppedEarly, unmeasured };
+}
+
+/**
+ * The findings that need more than one step's rows, once every step has run: rules that look at
+ * another step too (a leak on the server alongside the replica's full pool), then the lower
+ * thresholds that would match when a critical finding stands and the defaults match nothing.
+ */
+function lateFindings(ctx: PhaseContext, outcomes: StepOutcome[], findings: Finding[]): Finding[] {
+  const steps = ctx.runbook[ctx.phase];
+  const latest = (id: string) => [...outcomes].reverse().find((o) => o.id === id);
+  const rowsOf = (id: string) => {
+    const outcome = latest(id);
+    return outcome?.status === 'ok' ? outcome.rows : undefined;
+  };
+  const late: Finding[] = [];
+  for (const step of steps) {
+    const rows = rowsOf(step.id);
+    if (!rows || !step.findings.some((rule) => rule.alongside)) continue;
+    late.push(
+      ...evaluateAlongside(
+        step.findings,
+        rows,
+        step.id,
+        ctx.values,
+        ctx.runbook.parameters,
+        rowsOf,
+      ),
+    );
+  }
+  return [...late, ...thresholdHints(steps, outcomes, [...findings, ...late], ctx.values)];
 }
 
 /**

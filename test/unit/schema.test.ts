@@ -443,7 +443,7 @@ describe('the step shapes for every system: each mistake names its path and what
     [
       a({ ...kube, commands: [['x']], wait: ['x'], preview: 'x' }),
       [
-        'actions/0/preview: unknown key (expected one of id, title, why, findings, source, kind, target, summary, commands, wait, expect)',
+        'actions/0/preview: unknown key (expected one of id, title, why, findings, hints, source, kind, target, summary, commands, wait, expect)',
       ],
     ],
     [
@@ -454,7 +454,7 @@ describe('the step shapes for every system: each mistake names its path and what
     [
       a({ ...db, sql: 'a.sql', read: 'b.sql', commands: [['x']] }),
       [
-        'actions/0/commands: unknown key (expected one of id, title, why, findings, source, kind, target, summary, sql, params, read)',
+        'actions/0/commands: unknown key (expected one of id, title, why, findings, hints, source, kind, target, summary, sql, params, read)',
       ],
     ],
     [

@@ -1,0 +1,118 @@
+/**
+ * The culprit named (issue 14, item 4) on a real PostgreSQL with real sessions, through the built
+ * CLI: the holder that stands out against the others, the leak signature (one application's idle
+ * sessions with the same last query, left at different moments), restart and rollback suggested
+ * before kill-idle, and the lower thresholds that would match when the defaults match nothing.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
+import { runCli } from '../helpers/run-cli.js';
+import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
+
+interface Report {
+  status: string;
+  metrics: Record<string, number>;
+  findings: { id: string; severity: string; message: string; step: string }[];
+  suggested: { id: string }[];
+}
+
+let server: PgServer;
+let held: HeldSessions;
+const leaked: pg.Client[] = [];
+
+beforeAll(async () => {
+  // 20 slots, 3 reserved for superusers: 17 usable.
+  server = await startPostgres({ maxConnections: 20 });
+  // The leak: an application that checks out a connection, runs its query and never returns it,
+  // one at a time: its sessions sit idle with the same last query, each since its own moment.
+  for (let i = 0; i < 6; i++) {
+    const client = new pg.Client({ connectionString: server.appUrl, application_name: 'orders' });
+    await client.connect();
+    leaked.push(client);
+    await client.query('SELECT 1 AS leaked_checkout');
+    await new Promise((r) => setTimeout(r, 1100));
+  }
+  // The rest of the server: a few idle pooled sessions and two long queries of other apps.
+  held = await holdSessions(server.appUrl, { idle: 3, long: 2, appNames: ['web', 'batch'] });
+  await new Promise((r) => setTimeout(r, 1500));
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(leaked.map((c) => c.end().catch(() => undefined)));
+  await held?.close();
+  await server?.stop();
+});
+
+async function diagnose(...sets: string[]): Promise<{ code: number | null; report: Report }> {
+  const args = ['diagnose', '--pg', server.superuserUrl, '--output', 'json'];
+  for (const s of sets) args.push('--set', s);
+  const r = await runCli(args);
+  expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+  return { code: r.code, report: JSON.parse(r.stdout) as Report };
+}
+
+describe('the culprit named on a real PostgreSQL', () => {
+  it('names the holder that stands out against the next one, with its numbers', async () => {
+    const { report } = await diagnose('leak_idle_after=1s');
+    const named = report.findings.filter((f) => f.id === 'holder-stands-out');
+    expect(named).toHaveLength(1);
+    // 6 of 17 usable slots (35%): the old fixed 50% share named no one.
+    expect(named[0]!.message).toMatch(
+      /^orders \(app from 127\.0\.0\.1, database \w+\) holds 6 connections \(0 active, 6 idle, 0 idle in transaction; 35\.3% of usable slots\), 2× the next holder: (web|batch) \(app from 127\.0\.0\.1\) with 3$/,
+    );
+  }, 30_000);
+
+  it('the leak signature: orders named with its last query, restart and rollback before kill-idle', async () => {
+    const { report } = await diagnose('leak_idle_after=1s');
+    const leak = report.findings.find((f) => f.id === 'leak-signature');
+    expect(leak?.severity).toBe('warning');
+    expect(leak!.message).toContain(
+      'Leak signature: orders (app from 127.0.0.1) holds 6 sessions idle',
+    );
+    expect(leak!.message).toContain('Last query: SELECT 1 AS leaked_checkout');
+    expect(leak!.message).toMatch(/left at [3-7] different moments/);
+    // web's three idle sessions went idle at one moment: a quiet pool, no leak.
+    expect(report.findings.filter((f) => f.id === 'leak-signature')).toHaveLength(1);
+    const ids = report.suggested.map((s) => s.id);
+    expect(ids.indexOf('restart-app')).toBeGreaterThanOrEqual(0);
+    expect(ids.indexOf('rollback-app')).toBeGreaterThan(ids.indexOf('restart-app'));
+    expect(ids.indexOf('kill-idle')).toBeGreaterThan(ids.indexOf('rollback-app'));
+  }, 30_000);
+
+  it('a burst of idle sessions at one moment is no leak signature', async () => {
+    const { report } = await diagnose('leak_idle_after=1s');
+    expect(report.findings.some((f) => f.message.includes('Leak signature: web'))).toBe(false);
+  }, 30_000);
+
+  it('critical and the defaults match nothing: what lower thresholds would, with the count and the flag', async () => {
+    // 11 sessions of 17 usable slots is 65%: a critical threshold of 60 makes the server critical.
+    const { code, report } = await diagnose('utilization_critical=60', 'utilization_warning=50');
+    expect(code).toBe(4);
+    const hints = report.findings.filter((f) => f.id === 'lower-threshold').map((f) => f.message);
+    // orders' six sessions, the largest group, set the value (others as old come along).
+    const idle = hints.find((h) => h.includes('sessions idle'));
+    expect(idle).toMatch(
+      /^(6 orders|\d+ \(6 orders, .*\)) sessions idle > (\d+)s, none past kill_idle_after=5m: `--set kill_idle_after=\2s` lets kill-idle match them$/,
+    );
+    // The long queries are listed from long_query_after on: 1s here.
+    const long = await diagnose(
+      'utilization_critical=60',
+      'utilization_warning=50',
+      'long_query_after=1s',
+    );
+    expect(
+      long.report.findings.filter((f) => f.id === 'lower-threshold').map((f) => f.message),
+    ).toContainEqual(
+      expect.stringMatching(
+        /^2 \((1 batch, 1 web|1 web, 1 batch)\) queries running > (\d+)s, none past cancel_long_after=2m: `--set cancel_long_after=\2s` lets cancel-long match them$/,
+      ),
+    );
+  }, 60_000);
+
+  it('a healthy server gets no hints', async () => {
+    const { report } = await diagnose();
+    expect(report.status).not.toBe('critical');
+    expect(report.findings.filter((f) => f.id === 'lower-threshold')).toEqual([]);
+  }, 30_000);
+});
