@@ -57,7 +57,9 @@ export function setAgainstTrend(rows: Row[], trendRows: readonly Row[] | undefin
   }
   for (const row of rows) {
     const after =
-      row === culprit && began !== undefined ? began - (row.created_at as number) : null;
+      row === culprit && began !== undefined
+        ? Math.round(began - (row.created_at as number))
+        : null;
     row.fill_after_rollout_s = after;
     row.fill_after_rollout = after === null ? '' : kubeAge(after);
     row.fill_began =

@@ -47,6 +47,8 @@ export interface KubectlScenario {
     revision: number;
     changeCause?: string;
     createdSecondsAgo?: number;
+    /** When its ReplicaSet was created (RFC 3339); wins over createdSecondsAgo. */
+    createdAt?: string;
     image?: string;
   }[];
   /** What `get pods -o json` describes (default: the three ready pods of the default logs). */
@@ -237,7 +239,7 @@ const replicaSetJson = (name, r) => ({
     name: name + '-' + (0x7d4b9c + r.revision).toString(16),
     namespace,
     labels,
-    creationTimestamp: ago(r.createdSecondsAgo ?? (newest() - r.revision + 1) * 86400),
+    creationTimestamp: r.createdAt ?? ago(r.createdSecondsAgo ?? (newest() - r.revision + 1) * 86400),
     annotations: {
       'deployment.kubernetes.io/revision': String(r.revision),
       ...(r.changeCause ? { 'kubernetes.io/change-cause': r.changeCause } : {}),
