@@ -9,11 +9,14 @@ import type { Targets } from '../targets/set.js';
 import type { Row } from '../targets/types.js';
 import type { ChangeIntentEvent, IntentEvent } from '../transcript/types.js';
 import type { ActionRecord, MitigationContext } from '../wizard/mitigation.js';
+import type { StepOutcome } from '../wizard/model.js';
 
 export interface ReadContext {
   runbook: Runbook;
   values: ParameterValues;
   targets: Targets;
+  /** The phase's steps that ran before this one (a rollout is set against the trend's rows). */
+  earlier?: readonly StepOutcome[];
 }
 
 export interface ReadExecutor<S extends Step> {

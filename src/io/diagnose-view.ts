@@ -158,7 +158,8 @@ export class DiagnoseView implements PhaseReporter {
     const trend = step?.kind === 'promql' && step.trend === true;
     // A trend's points are drawn below the table, not printed in a cell.
     const columns =
-      ((step?.kind === 'query' || step?.kind === 'promql') && step.columns) ||
+      ((step?.kind === 'query' || step?.kind === 'promql' || step?.kind === 'kubectl') &&
+        step.columns) ||
       Object.keys(rows[0]!).filter((c) => !(trend && c === 'points'));
     const maxRows = (step?.kind === 'query' && step.maxRows) || 10;
     const shown = rows.slice(0, maxRows);
@@ -173,6 +174,7 @@ export class DiagnoseView implements PhaseReporter {
       more > 0
         ? `${table}\n${this.style.dim(`… and ${more} more (all of them in --output json)`)}`
         : table;
+    if (step?.kind === 'kubectl' && step.parse === 'logs') return `${all}\n${logLines(rows)}`;
     return trend ? `${all}\n${await trendCharts(rows, this.style)}` : all;
   }
 
@@ -299,6 +301,19 @@ export class DiagnoseView implements PhaseReporter {
 /** "100.0% (97 of 97 usable connections)": the server as its exporter reports it. */
 function exporterNumbers(m: Metrics): string {
   return `${percent(m.exporter_utilization_percent)} (${m.exporter_connections} of ${m.exporter_usable_connections} usable connections)`;
+}
+
+/** The matching log lines under the per-pod counts: each pod's last few, prefixed by the pod. */
+function logLines(rows: StepOutcome['rows'] & object, perPod = 5): string {
+  const lines = rows.flatMap((row) => {
+    const matched = Array.isArray(row.lines) ? (row.lines as string[]) : [];
+    const shown = matched
+      .slice(-perPod)
+      .map((line) => `${cellText(row.pod, 40)}: ${cellText(line, 160)}`);
+    const more = (typeof row.matches === 'number' ? row.matches : matched.length) - shown.length;
+    return more > 0 ? [...shown, `${cellText(row.pod, 40)}: … and ${more} earlier`] : shown;
+  });
+  return lines.join('\n');
 }
 
 /** Said wherever a verdict rests on the server alone. */

@@ -156,8 +156,10 @@ export function byHandCommand(
     }
     case 'kubectl': {
       let line = kubectl(step.args);
-      if (step.grep !== undefined) line += ` | grep -iE ${shellQuote(step.grep)}`;
-      if (step.tail !== undefined) line += ` | tail -n ${step.tail}`;
+      // By hand, the log patterns are one grep (poolctl counts them per pod itself).
+      const grep = step.parse === 'logs' ? Object.values(step.patterns ?? {}).join('|') : step.grep;
+      if (grep !== undefined) line += ` | grep -iE ${shellQuote(grep)}`;
+      if (step.tail !== undefined && step.parse === undefined) line += ` | tail -n ${step.tail}`;
       return known.kubectlArgv
         ? { lines: [line] }
         : { lines: [line], flag: '--kubectl PATH / --kube-context NAME' };

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { ENGINE_IDS } from '../engines.js';
 import { parseParameterValue } from './params.js';
-import type { ChangeStep, Phase, Runbook, Step } from './types.js';
+import { KUBECTL_PARSERS, type ChangeStep, type Phase, type Runbook, type Step } from './types.js';
 
 /** One problem in a runbook document: where (a path into the YAML) and what was expected. */
 export interface Issue {
@@ -180,6 +180,11 @@ export const stepShapes = {
     args: argv,
     grep: jsRegex.optional(),
     tail: z.number().int().min(1, 'expected a whole number of at least 1').optional(),
+    parse: z.enum(KUBECTL_PARSERS).optional(),
+    patterns: z.record(text, jsRegex).optional(),
+    against: stepId.optional(),
+    columns: z.array(text).min(1, 'expected at least one column').optional(),
+    headline: z.record(paramName, text).optional(),
   }),
   terminate: z.strictObject({
     ...stepBase,
@@ -595,6 +600,7 @@ export function crossCheck(
           });
         }
       }
+      if (s.kind === 'kubectl') issues.push(...kubectlChecks(s, rb[phase].slice(0, i), here));
       for (const [where, template] of templatesOf(s)) {
         for (const name of placeholdersIn(template)) {
           if (declared.includes(name)) continue;
@@ -660,6 +666,38 @@ export function crossCheck(
         });
       });
     });
+  }
+  return issues;
+}
+
+/** A kubectl read's options that go together: patterns with logs, a trend with the rollouts. */
+function kubectlChecks(
+  s: Extract<Step, { kind: 'kubectl' }>,
+  earlier: Step[],
+  here: (string | number)[],
+): Issue[] {
+  const issues: Issue[] = [];
+  if (s.parse === 'logs' && s.patterns === undefined)
+    issues.push({
+      path: [...here, 'patterns'],
+      message: 'required with parse: logs (a name per regular expression)',
+    });
+  if (s.patterns !== undefined && s.parse !== 'logs')
+    issues.push({ path: [...here, 'patterns'], message: 'patterns go with parse: logs' });
+  if (s.grep !== undefined && s.parse !== undefined)
+    issues.push({
+      path: [...here, 'grep'],
+      message: `grep filters plain lines: with parse: ${s.parse} it would be ignored`,
+    });
+  if (s.against !== undefined) {
+    if (s.parse !== 'replicasets')
+      issues.push({ path: [...here, 'against'], message: 'against goes with parse: replicasets' });
+    const trend = earlier.find((e) => e.id === s.against);
+    if (!trend || trend.kind !== 'promql' || trend.trend !== true)
+      issues.push({
+        path: [...here, 'against'],
+        message: `expected the id of an earlier trend step in this phase (a promql step with trend: true) (got "${s.against}")`,
+      });
   }
   return issues;
 }

@@ -155,9 +155,32 @@ export interface KubectlStep extends StepBase {
   args: string[];
   /** A JS regular expression, matched case-insensitively per output line: matches are kept. */
   grep?: string;
-  /** Keep only the last N lines (after `grep`). */
+  /** Keep only the last N lines (after `grep`); with `parse: logs`, each pod's last N matches. */
   tail?: number;
+  /**
+   * How kubectl's output becomes rows (src/targets/kubernetes-objects.ts), absent: one row per
+   * line. `logs`: per pod, the lines matching `patterns`, counted; `pods`, `deployment`,
+   * `replicasets`: kubectl's `-o json`, one row per object; `rollout-history`: one per revision.
+   */
+  parse?: KubectlParse;
+  /** With `parse: logs`: a name per JS regular expression (case-insensitive), counted per pod. */
+  patterns?: Record<string, string>;
+  /** With `parse: replicasets`: the id of an earlier trend step the rollouts are set against. */
+  against?: string;
+  /** The columns shown in the human table, in order (default: all). */
+  columns?: string[];
+  /** Headline numbers taken from the rows (the highest), e.g. `app_replicas: replicas`. */
+  headline?: Record<string, string>;
 }
+
+export const KUBECTL_PARSERS = [
+  'logs',
+  'pods',
+  'deployment',
+  'replicasets',
+  'rollout-history',
+] as const;
+export type KubectlParse = (typeof KUBECTL_PARSERS)[number];
 
 export interface TerminateStep extends StepBase {
   kind: 'terminate';

@@ -78,14 +78,14 @@ async function runSteps(ctx: PhaseContext): Promise<PhaseResult> {
       recordOutcome(ctx, outcomes, findings, skipped(step));
       continue;
     }
-    let outcome = await runStep(step, ctx, metrics);
+    let outcome = await runStep(step, ctx, metrics, outcomes);
     // Steps done by hand already asked the operator (done / skip) inside runStep.
     if (ctx.stepPrompter && outcome.manual === undefined) {
       // --step: continue, skip the next step, re-run this one, add a note, or quit.
       for (;;) {
         const choice = await pauseAfter(ctx.stepPrompter, step, outcome);
         if (choice === 'rerun') {
-          outcome = await runStep(step, ctx, metrics);
+          outcome = await runStep(step, ctx, metrics, outcomes);
           continue;
         }
         if (choice === 'note') {
@@ -247,7 +247,12 @@ function skipped(step: Step): StepOutcome {
   };
 }
 
-async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise<StepOutcome> {
+async function runStep(
+  step: Step,
+  ctx: PhaseContext,
+  metrics: Metrics,
+  earlier: readonly StepOutcome[],
+): Promise<StepOutcome> {
   const now = ctx.now ?? (() => performance.now());
   const base = skipped(step);
   ctx.transcript.append({
@@ -310,7 +315,7 @@ async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise
   const started = now();
   let rows: Row[];
   try {
-    rows = await executor.read(step, ctx);
+    rows = await executor.read(step, { ...ctx, earlier });
   } catch (err) {
     if ((err as { name?: string }).name === 'TargetError') throw err;
     const error = (err as Error).message;
@@ -360,7 +365,7 @@ async function runStep(step: Step, ctx: PhaseContext, metrics: Metrics): Promise
     rowCount: rows.length,
     rows: rows.slice(0, TRANSCRIPT_ROWS),
   });
-  if (step.kind === 'promql' && step.headline) {
+  if ((step.kind === 'promql' || step.kind === 'kubectl') && step.headline) {
     // The fullest replica, the slowest wait: the seed's alert fires on any one of them. A replica
     // without a number leaves the headline out: the highest of the others is not the highest.
     for (const [name, column] of Object.entries(step.headline)) {

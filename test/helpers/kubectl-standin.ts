@@ -39,8 +39,30 @@ export interface KubectlScenario {
   deployments?: string[];
   /** Log lines for `logs` (default: a few pool-exhaustion lines among unrelated ones). */
   logs?: { pod: string; container?: string; line: string }[];
-  /** `rollout history` revisions (default 1..3), with their change cause. */
-  revisions?: { revision: number; changeCause?: string }[];
+  /**
+   * `rollout history` revisions (default 1..3, a day apart, the newest a day old), with their
+   * change cause; `get replicasets` answers one ReplicaSet per revision, created that long ago.
+   */
+  revisions?: {
+    revision: number;
+    changeCause?: string;
+    createdSecondsAgo?: number;
+    /** When its ReplicaSet was created (RFC 3339); wins over createdSecondsAgo. */
+    createdAt?: string;
+    image?: string;
+  }[];
+  /** What `get pods -o json` describes (default: the three ready pods of the default logs). */
+  pods?: StandinPod[];
+  /**
+   * What `get deployment/NAME -o json` describes for each deployment (default: 3 replicas, pool
+   * 20 + 10 in the environment). A string pool value stands for a `valueFrom` (not readable).
+   */
+  deployment?: {
+    replicas?: number;
+    poolSize?: number | 'valueFrom';
+    maxOverflow?: number | 'valueFrom';
+    image?: string;
+  };
   /** What `get …` prints, keyed by the resource argument (e.g. 'pods', 'deployment/api'). */
   get?: Record<string, unknown>;
   /**
@@ -48,6 +70,20 @@ export interface KubectlScenario {
    * args after the global flags; '*' matches any one arg).
    */
   answers?: KubectlAnswer[];
+}
+
+/** One pod of `get pods -o json`, in the few words a test needs. */
+export interface StandinPod {
+  name: string;
+  /** Its one container is ready (default true). */
+  ready?: boolean;
+  restarts?: number;
+  phase?: string;
+  /** A waiting reason (CrashLoopBackOff), shown as its status by kubectl. */
+  waiting?: string;
+  startedSecondsAgo?: number;
+  /** The last restart: why and when its container last ended. */
+  lastRestart?: { reason: string; exitCode?: number; secondsAgo: number };
 }
 
 export interface KubectlAnswer {
@@ -133,6 +169,96 @@ const flag = (name) => {
   return hit === undefined ? undefined : hit.slice(name.length + 1);
 };
 
+// kubectl-shaped JSON for get pods / deployment / replicasets, from the scenario's few words.
+const ago = (seconds) => new Date(Date.now() - seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+const labels = { app: 'api' };
+const defaultRevisions = [{ revision: 1 }, { revision: 2 }, { revision: 3 }];
+const revisionsOf = () => scenario.revisions ?? defaultRevisions;
+const newest = () => Math.max(...revisionsOf().map((r) => r.revision));
+const imageOf = (r) => r.image ?? 'registry.example/api:1.' + r.revision;
+const podJson = (p) => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: p.name, namespace, labels, creationTimestamp: ago(p.startedSecondsAgo ?? 86400) },
+  spec: { containers: [{ name: 'api', image: 'registry.example/api:1.' + newest() }] },
+  status: {
+    phase: p.phase ?? 'Running',
+    startTime: ago(p.startedSecondsAgo ?? 86400),
+    containerStatuses: [
+      {
+        name: 'api',
+        ready: p.ready ?? true,
+        restartCount: p.restarts ?? 0,
+        state: p.waiting ? { waiting: { reason: p.waiting } } : { running: { startedAt: ago(p.startedSecondsAgo ?? 86400) } },
+        lastState: p.lastRestart
+          ? { terminated: { reason: p.lastRestart.reason, exitCode: p.lastRestart.exitCode ?? 1, finishedAt: ago(p.lastRestart.secondsAgo) } }
+          : {},
+      },
+    ],
+  },
+});
+const defaultPods = [{ name: 'api-7d4b9c-x2x9k' }, { name: 'api-7d4b9c-q8m2p' }, { name: 'api-7d4b9c-z5c7d' }];
+const envOf = (name, value) =>
+  value === 'valueFrom'
+    ? { name, valueFrom: { configMapKeyRef: { name: 'api-config', key: name } } }
+    : { name, value: String(value) };
+const deploymentJson = (name) => {
+  const d = scenario.deployment ?? {};
+  const replicas = d.replicas ?? 3;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace, annotations: { 'deployment.kubernetes.io/revision': String(newest()) } },
+    spec: {
+      replicas,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: {
+          containers: [
+            {
+              name: 'api',
+              image: d.image ?? 'registry.example/api:1.' + newest(),
+              env: [
+                { name: 'LOG_LEVEL', value: 'info' },
+                envOf('DATABASE_POOL_SIZE', d.poolSize ?? 20),
+                envOf('DATABASE_POOL_MAX_OVERFLOW', d.maxOverflow ?? 10),
+              ],
+            },
+          ],
+        },
+      },
+    },
+    status: { replicas, readyReplicas: replicas, updatedReplicas: replicas, availableReplicas: replicas },
+  };
+};
+const replicaSetJson = (name, r) => ({
+  apiVersion: 'apps/v1',
+  kind: 'ReplicaSet',
+  metadata: {
+    name: name + '-' + (0x7d4b9c + r.revision).toString(16),
+    namespace,
+    labels,
+    creationTimestamp: r.createdAt ?? ago(r.createdSecondsAgo ?? (newest() - r.revision + 1) * 86400),
+    annotations: {
+      'deployment.kubernetes.io/revision': String(r.revision),
+      ...(r.changeCause ? { 'kubernetes.io/change-cause': r.changeCause } : {}),
+    },
+    ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name, controller: true }],
+  },
+  spec: { replicas: r.revision === newest() ? 3 : 0, template: { metadata: { labels }, spec: { containers: [{ name: 'api', image: imageOf(r) }] } } },
+  status: { replicas: r.revision === newest() ? 3 : 0, readyReplicas: r.revision === newest() ? 3 : 0 },
+});
+const list = (items) => ({ apiVersion: 'v1', items, kind: 'List', metadata: { resourceVersion: '' } });
+/** The generated answer to get KEY, or undefined (then an empty List, as before). */
+const generated = (key) => {
+  if (key === 'pods' || key === 'pod' || key === 'po') return list((scenario.pods ?? defaultPods).map(podJson));
+  if (key === 'replicasets' || key === 'replicaset' || key === 'rs')
+    return list(deployments.flatMap((name) => revisionsOf().map((r) => replicaSetJson(name, r))));
+  if (/^(deployment|deployments|deploy|deployment\.apps)\//.test(key ?? '')) return deploymentJson(deployment(key));
+  return undefined;
+};
+
 const [verb, sub] = args;
 if (verb === 'logs') {
   const lines = scenario.logs ?? [
@@ -171,7 +297,7 @@ if (verb === 'logs') {
   const key = args[1];
   const known = scenario.get ?? {};
   if (key in known) out(JSON.stringify(known[key], null, 4));
-  else out(JSON.stringify({ apiVersion: 'v1', items: [], kind: 'List', metadata: { resourceVersion: '' } }, null, 4));
+  else out(JSON.stringify(generated(key) ?? list([]), null, 4));
 } else if (verb === 'config' && sub === 'current-context') {
   out(context ?? contexts[0]);
 } else {

@@ -7,6 +7,10 @@ import { runCli } from '../helpers/run-cli.js';
  * their command rendered from the real values, shell-quoted, an unknown value left open, and the
  * flag that would let poolctl run them. A healthy, idle server is enough: these steps run always.
  */
+
+/** The log step's patterns as one grep, shell-quoted: what the operator pastes. */
+const LOGS_GREP = String.raw`'pool\b.*\b(exhausted|full|limit|timed? ?out)|exhausted.*\bpool|(could not|unable to|failed to|cannot|can'\''t) (get|acquire|obtain|check ?out) (a )?(db |database )?connection|QueuePool|\btime(d)?[ -]?out|leak|transaction|too many (connections|clients)|remaining connection slots'`;
+
 describe('diagnose on PostgreSQL: the steps poolctl cannot run are rendered by hand', () => {
   let server: PgServer;
 
@@ -37,7 +41,7 @@ describe('diagnose on PostgreSQL: the steps poolctl cannot run are rendered by h
     );
     expect(byHand).toContain('    (poolctl can run this itself, given --prometheus URL)');
     expect(byHand).toContain(
-      "    kubectl logs -l 'app=api; x' --tail=500 --all-containers=true --prefix=true | grep -iE 'connection|leak|transaction|pool'",
+      `    kubectl logs -l 'app=api; x' --tail=500 --all-containers=true --prefix=true | grep -iE ${LOGS_GREP}`,
     );
     expect(byHand).toContain("    kubectl rollout history 'deployment/$(touch /tmp/pwned)'");
     expect(byHand).toContain("    git log --oneline '--since=1 day ago' -- src/infrastructure/db/");
@@ -60,8 +64,7 @@ describe('diagnose on PostgreSQL: the steps poolctl cannot run are rendered by h
     expect(report.manual).toContainEqual({
       step: 'app-logs-leaks',
       title: 'Application logs for leaks and open transactions',
-      command:
-        "kubectl logs -l 'app=api; x' --tail=500 --all-containers=true --prefix=true | grep -iE 'connection|leak|transaction|pool'",
+      command: `kubectl logs -l 'app=api; x' --tail=500 --all-containers=true --prefix=true | grep -iE ${LOGS_GREP}`,
       flag: '--kubectl PATH / --kube-context NAME',
       status: 'pending',
     });

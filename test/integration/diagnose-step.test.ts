@@ -64,8 +64,11 @@ describe('diagnose --step walks the runbook one step at a time', () => {
       ['server-exporter', 'skipped'],
       ['app-pool', 'skipped'],
       ['app-pool-trend', 'skipped'],
+      ['app-deployment', 'skipped'],
+      ['app-pods', 'skipped'],
       ['app-logs-leaks', 'skipped'],
       ['recent-changes', 'skipped'],
+      ['app-rollouts', 'skipped'],
       ['recent-db-code-changes', 'skipped'],
     ]);
   });

@@ -147,10 +147,11 @@ describe('diagnose with the systems around the database', () => {
     expect(report.suggested.map((s) => s.id)).toContain('restart-app');
     const logs = report.steps.find((s) => s.id === 'app-logs-leaks')!;
     expect(logs.status).toBe('ok');
-    // Only the lines the seed's pattern matches, each with the pod kubectl prefixed it with.
+    // Only the lines the seeds' patterns match, counted per pod kubectl prefixed them with
+    // (test/integration/kubectl-read.test.ts goes through them one by one).
     expect(logs.rows!.length).toBeGreaterThan(0);
     for (const row of logs.rows!)
-      expect(String(row.line)).toMatch(/connection|leak|transaction|pool/i);
+      for (const line of row.lines as string[]) expect(line).not.toMatch(/GET \/(health|orders)/);
     const call = kubectl.calls().find((args) => args.includes('logs'))!;
     expect(call).toEqual(expect.arrayContaining(['--context=standin', '--namespace=shop']));
     expect(call).toEqual(expect.arrayContaining(['-l', 'app=api']));

@@ -96,11 +96,14 @@ describe('include: shared runbook parts', () => {
     expect(pg?.parameters.read_service?.default).toBe('postgres-read');
     expect(my?.parameters.read_service?.default).toBe('mysql-read');
     for (const rb of [pg, my]) {
-      expect(rb?.diagnose.slice(-5).map((s) => s.id)).toEqual([
+      expect(rb?.diagnose.slice(-8).map((s) => s.id)).toEqual([
         'app-pool',
         'app-pool-trend',
+        'app-deployment',
+        'app-pods',
         'app-logs-leaks',
         'recent-changes',
+        'app-rollouts',
         'recent-db-code-changes',
       ]);
       expect(rb?.verify.at(-1)?.id).toBe('verify-app-pool');

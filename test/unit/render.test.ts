@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadRunbookFile } from '../../src/runbook/loader.js';
@@ -110,8 +111,23 @@ describe('byHandCommand on the bundled runbooks, with values from --set', () => 
     const out = render(pg, 'app-logs-leaks', ['label_selector=app=api; rm -rf /']);
     expect(out.flag).toBe('--kubectl PATH / --kube-context NAME');
     expect(out.lines).toEqual([
-      "kubectl logs -l 'app=api; rm -rf /' --tail=500 --all-containers=true --prefix=true | grep -iE 'connection|leak|transaction|pool'",
+      "kubectl logs -l 'app=api; rm -rf /' --tail=500 --all-containers=true --prefix=true | grep -iE " +
+        `'pool\\b.*\\b(exhausted|full|limit|timed? ?out)|exhausted.*\\bpool|(could not|unable to|failed to|cannot|can'\\''t) (get|acquire|obtain|check ?out) (a )?(db |database )?connection|QueuePool|\\btime(d)?[ -]?out|leak|transaction|too many (connections|clients)|remaining connection slots'`,
     ]);
+    // The by-hand grep is GNU grep's -E: it keeps the seeds' lines and leaves the others out.
+    const pattern = argvOf(out.lines[0]!.split(' | ')[1]!).at(-1)!;
+    const kept = execFileSync('grep', ['-iE', pattern], {
+      input: [
+        'INFO GET /health 200',
+        'ERROR sqlalchemy.exc.TimeoutError: QueuePool limit of size 20 overflow 10 reached',
+        'WARN connection pool exhausted, waiting for a connection',
+        'FATAL: remaining connection slots are reserved for non-replication superuser connections',
+        "ERROR can't acquire a connection",
+        'INFO user logged in',
+      ].join('\n'),
+    }).toString();
+    expect(kept.trim().split('\n')).toHaveLength(4);
+    expect(kept).not.toMatch(/health|logged in/);
     const [kubectlPart] = out.lines[0]!.split(' | ');
     expect(argvOf(kubectlPart!)).toEqual([
       'kubectl',

@@ -179,6 +179,47 @@ describe('parseRunbookDocument on documents the fixtures do not cover', () => {
       doc({ id: 'pool' }),
       ['id: expected <engine>/<name> like postgres/pool-exhausted (got "pool")'],
     ],
+    [
+      doc({
+        diagnose: [{ ...base, kind: 'kubectl', args: ['logs'], parse: 'logs' }],
+      }),
+      ['diagnose/0/patterns: required with parse: logs (a name per regular expression)'],
+    ],
+    [
+      doc({
+        diagnose: [
+          {
+            ...base,
+            kind: 'kubectl',
+            args: ['get', 'pods'],
+            patterns: { x: 'x' },
+            grep: 'y',
+            parse: 'pods',
+          },
+        ],
+      }),
+      [
+        'diagnose/0/patterns: patterns go with parse: logs',
+        'diagnose/0/grep: grep filters plain lines: with parse: pods it would be ignored',
+      ],
+    ],
+    [
+      doc({
+        diagnose: [
+          { ...base, id: 'trend', kind: 'promql', query: 'up' },
+          { ...base, kind: 'kubectl', args: ['get', 'rs'], parse: 'replicasets', against: 'trend' },
+        ],
+      }),
+      [
+        'diagnose/1/against: expected the id of an earlier trend step in this phase (a promql step with trend: true) (got "trend")',
+      ],
+    ],
+    [
+      doc({ diagnose: [{ ...base, kind: 'kubectl', args: ['get'], parse: 'yaml' }] }),
+      [
+        'diagnose/0/parse: expected one of logs, pods, deployment, replicasets, rollout-history (got "yaml")',
+      ],
+    ],
     [doc({ diagnose: [] }), ['diagnose: expected at least one step']],
     [doc({ diagnose: 'x' }), ['diagnose: expected a list (got "x")']],
     [
