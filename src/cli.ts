@@ -69,7 +69,11 @@ function addSafetyFlags(cmd: Command): Command {
       '--escalate [grace]',
       'cancel first; terminate what still runs after the grace (default 10s)',
     )
-    .option('--kill-timeout <duration>', 'wait this long for killed sessions to be gone', '5s');
+    .option('--kill-timeout <duration>', 'wait this long for killed sessions to be gone', '5s')
+    .option(
+      '--allow-oversubscribe',
+      'with --yes: scale or grow pools past the database capacity (replicas × (pool_size + max_overflow))',
+    );
 }
 
 /**

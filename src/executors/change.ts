@@ -1,11 +1,12 @@
 import { UsageError } from '../errors.js';
 import { sanitizeInline } from '../io/sanitize.js';
 import { bindParameters } from '../runbook/params.js';
-import { parametersOf, renderArgs, shellLine } from '../runbook/render.js';
+import { parametersOf, renderArgs, shellLine, withoutUnsetFlags } from '../runbook/render.js';
 import type { ChangeStep, Runbook } from '../runbook/types.js';
 import type { Targets } from '../targets/set.js';
 import type { ActionRecord, CommandResult, MitigationContext } from '../wizard/mitigation.js';
 import { measureServer } from '../wizard/measure.js';
+import { capacityAfter, capacityCaution, capacityLine, movesCapacity } from './capacity-guard.js';
 import type { DestructiveExecutor, Preview } from './types.js';
 
 type KubernetesChange = Extract<ChangeStep, { target: 'kubernetes' }>;
@@ -27,7 +28,7 @@ export const changeExecutor: DestructiveExecutor<ChangeStep> = {
     refuseUnsafeChange(step, ctx);
     record.before = (await measureQuietly(ctx))?.metrics;
     return step.target === 'kubernetes'
-      ? previewKubernetes(step, ctx)
+      ? previewKubernetes(step, ctx, record)
       : previewDatabase(step, ctx, record);
   },
 
@@ -52,12 +53,27 @@ export function refuseUnsafeChange(
       `--action ${step.id} changes the cluster: name it with --kube-context NAME (poolctl never changes the cluster kubectl's current context happens to point at); nothing was done`,
     );
   }
-  const numbers = parametersOf(step).filter(
-    (name) => ctx.runbook.parameters[name]?.type === 'integer' && !ctx.given.includes(name),
+  const specs = ctx.runbook.parameters;
+  const hasValue = (name: string) => ctx.given.includes(name) || specs[name]?.default !== undefined;
+  // An optional flag whose parameter has no value is left out (kubectl's default applies).
+  const sent =
+    step.target === 'kubernetes'
+      ? { ...step, commands: step.commands.map((c) => withoutUnsetFlags(c, hasValue)) }
+      : step;
+  const used = parametersOf(sent).filter((name) => Object.hasOwn(specs, name));
+  const numbers = used.filter(
+    (name) => specs[name]?.type === 'integer' && !ctx.given.includes(name),
   );
   if (numbers.length > 0) {
     throw new UsageError(
       `--action ${step.id} sets ${numbers.join(', ')}: pass ${numbers.map((n) => `--set ${n}=N`).join(' ')} (a default is an example, not your number); nothing was done`,
+    );
+  }
+  // A parameter with no value would reach kubectl as `<PARAM>`.
+  const missing = used.filter((name) => !hasValue(name));
+  if (missing.length > 0) {
+    throw new UsageError(
+      `--action ${step.id} needs ${missing.join(', ')}: pass ${missing.map((n) => `--set ${n}=VALUE`).join(' ')}; nothing was done`,
     );
   }
 }
@@ -71,17 +87,30 @@ async function measureQuietly(ctx: MitigationContext) {
   }
 }
 
-async function previewKubernetes(step: KubernetesChange, ctx: MitigationContext): Promise<Preview> {
+async function previewKubernetes(
+  step: KubernetesChange,
+  ctx: MitigationContext,
+  record: ActionRecord,
+): Promise<Preview> {
   const kubernetes = await ctx.targets.kubernetes();
   const render = (args: string[]) =>
     kubernetes.argv(renderArgs(args, ctx.values, ctx.runbook.parameters));
-  const commands = step.commands.map(render);
+  const commands = sentCommands(step, ctx).map(render);
   const lines = [...commands.map(shellLine), `then confirms with: ${shellLine(render(step.wait))}`];
+  // RUNBOOK-006 Prevention 1: more replicas or bigger pools may ask more of the database than it
+  // has; the arithmetic is shown, and an oversubscription needs a second, explicit yes.
+  let caution: string | undefined;
+  if (movesCapacity(step)) {
+    record.capacity = await capacityAfter(step, ctx, record.before);
+    lines.push(capacityLine(record.capacity));
+    caution = capacityCaution(record.capacity);
+  }
   await ctx.reporter.change(step, lines);
   return {
     count: commands.length,
     noun: 'command',
     verb: 'run',
+    ...(caution !== undefined && { caution }),
     intent: {
       type: 'change.intent',
       step: step.id,
@@ -106,7 +135,7 @@ async function applyKubernetes(
     ctx.transcript.append({ type: 'change.outcome', step: step.id, ...result });
   };
   const argvs = preview.intent.type === 'change.intent' ? (preview.intent.commands ?? []) : [];
-  for (const [i, args] of step.commands.entries()) {
+  for (const [i, args] of sentCommands(step, ctx).entries()) {
     // Ctrl-C is looked at between commands only: a kubectl call killed mid-way may have been
     // applied by the API server already, and its outcome would be unknowable.
     if (ctx.signal.aborted) {
@@ -219,6 +248,11 @@ async function readSetting(step: DatabaseChange, ctx: MitigationContext) {
     throw new Error(`${step.title}: ${step.readFile} returned no setting and value`);
   }
   return { name: String(row.setting), value: String(row.value) };
+}
+
+/** The step's commands as sent: optional flags whose parameter has no value left out. */
+function sentCommands(step: KubernetesChange, ctx: MitigationContext): string[][] {
+  return step.commands.map((c) => withoutUnsetFlags(c, (name) => ctx.values[name] !== undefined));
 }
 
 /** kubectl's last word: `deployment "api" successfully rolled out` after the progress lines. */

@@ -349,6 +349,13 @@ describe('a change through kubectl goes through the destructive path', () => {
   }, 60_000);
 
   it('scale-app with --set replicas: the scale, then the rollout waited for', async () => {
+    // The pool settings the capacity guard multiplies come from the deployment's environment.
+    const env = [
+      { name: 'DATABASE_POOL_SIZE', value: '2' },
+      { name: 'DATABASE_POOL_MAX_OVERFLOW', value: '1' },
+    ];
+    const spec = { replicas: 3, template: { spec: { containers: [{ name: 'api', env }] } } };
+    kubectl.setScenario({ get: { 'deployment/api': { kind: 'Deployment', spec } } });
     const r = await runCli(
       ['mitigate', '--pg', server.superuserUrl, ...systems(), '--action', 'scale-app'].concat([
         '--set',
@@ -359,6 +366,7 @@ describe('a change through kubectl goes through the destructive path', () => {
       ]),
       { env: kubectl.env },
     );
+    kubectl.setScenario({});
     expect(r.code).toBe(0);
     const action = (JSON.parse(r.stdout) as Report).actions[0]!;
     expect(action.commands!.map((c) => [c.command.slice(3), c.status])).toEqual([

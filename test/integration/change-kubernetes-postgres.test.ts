@@ -1,0 +1,197 @@
+/**
+ * Issue 15's changes through kubectl, against a real PostgreSQL with 37 usable connections
+ * (max_connections 40 − 3 reserved) and the kubectl stand-in: the exact argv of each change, nothing
+ * sent without --yes, and the capacity guard of RUNBOOK-006 Prevention 1 before a scale or a pool
+ * size change.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readEvents } from '../helpers/expect.js';
+import { writeKubectlStandin, type KubectlStandin } from '../helpers/kubectl-standin.js';
+import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
+import { runCli } from '../helpers/run-cli.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+interface Report {
+  status: string;
+  actions: {
+    id: string;
+    executed: boolean;
+    declined: boolean;
+    commands?: { command: string[]; status: string; detail?: string }[];
+    capacity?: Record<string, unknown>;
+  }[];
+}
+
+let server: PgServer;
+let kubectl: KubectlStandin;
+
+/** A Deployment as `kubectl get deployment/api -o json` prints it (the fields poolctl reads). */
+function deployment(replicas: number, env: Record<string, string>) {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'api', namespace: 'shop' },
+    spec: {
+      replicas,
+      template: {
+        spec: {
+          containers: [
+            { name: 'api', env: Object.entries(env).map(([name, value]) => ({ name, value })) },
+          ],
+        },
+      },
+    },
+  };
+}
+
+beforeAll(async () => {
+  server = await startPostgres({ maxConnections: 40 });
+  kubectl = writeKubectlStandin();
+}, 120_000);
+
+afterAll(async () => {
+  kubectl?.remove();
+  await server?.stop();
+});
+
+beforeEach(() => {
+  kubectl.clearCalls();
+  kubectl.setScenario({});
+});
+
+const GLOBALS = ['--context=prod', '--namespace=shop'];
+const mitigate = (action: string, ...rest: string[]) =>
+  runCli(
+    [
+      'mitigate',
+      '--pg',
+      server.superuserUrl,
+      '--kube-context',
+      'prod',
+      '--namespace',
+      'shop',
+      '--kubectl',
+      kubectl.bin,
+      '--action',
+      action,
+      ...rest,
+    ],
+    { env: kubectl.env },
+  );
+const changing = (calls: string[][]) => calls.filter((args) => !['get'].includes(args[2]!));
+
+describe('restart-app and rollback-app', () => {
+  beforeEach(() => kubectl.setScenario({ contexts: ['prod'] }));
+
+  it('restart-app without --yes exits 5 and calls nothing; with --yes restarts, then waits for the rollout', async () => {
+    const asked = await mitigate('restart-app');
+    expect(asked.code).toBe(5);
+    expect(asked.stdout + asked.stderr).toContain('would run 1 command');
+    expect(kubectl.calls()).toEqual([]);
+
+    const done = await mitigate('restart-app', '--yes', '--output', 'json');
+    expect(done.code, done.stderr).toBe(0);
+    expect(kubectl.calls()).toEqual([
+      [...GLOBALS, 'rollout', 'restart', 'deployment/api'],
+      [...GLOBALS, 'rollout', 'status', 'deployment/api'],
+    ]);
+    const action = (JSON.parse(done.stdout) as Report).actions[0]!;
+    expect(action.commands!.map((c) => c.status)).toEqual(['done', 'confirmed']);
+  }, 60_000);
+
+  it('rollback-app undoes to the previous revision, or to --set revision=N, then waits', async () => {
+    const previous = await mitigate('rollback-app', '--yes');
+    expect(previous.code, previous.stderr).toBe(0);
+    const named = await mitigate('rollback-app', '--set', 'revision=6', '--yes');
+    expect(named.code, named.stderr).toBe(0);
+    expect(kubectl.calls()).toEqual([
+      [...GLOBALS, 'rollout', 'undo', 'deployment/api'],
+      [...GLOBALS, 'rollout', 'status', 'deployment/api'],
+      [...GLOBALS, 'rollout', 'undo', 'deployment/api', '--to-revision=6'],
+      [...GLOBALS, 'rollout', 'status', 'deployment/api'],
+    ]);
+    // The preview named the exact command, the revision included.
+    expect(named.stdout).toContain('rollout undo deployment/api --to-revision=6');
+  }, 60_000);
+});
+
+describe('the capacity guard (RUNBOOK-006 Prevention 1) against 37 usable connections', () => {
+  it('scale-app 6 × (20 + 10) with --yes: exit 5, the arithmetic, no scale sent', async () => {
+    kubectl.setScenario({ contexts: ['prod'] });
+    const transcript = join(mkdtempSync(join(tmpdir(), 'poolctl-cap-')), 't.jsonl');
+    const r = await mitigate(
+      'scale-app',
+      ...['--set', 'replicas=6', '--set', 'pool_size=20', '--set', 'max_overflow=10'],
+      ...['--yes', '--transcript', transcript],
+    );
+    expect(r.code, r.stderr).toBe(5);
+    expect(r.stdout + r.stderr).toContain('6 × (20 + 10) = 180 > 37 usable');
+    expect(r.stdout + r.stderr).toContain('--allow-oversubscribe');
+    // Every number was given: nothing needed reading from the cluster, and nothing was sent.
+    expect(kubectl.calls()).toEqual([]);
+    const events = readEvents(transcript);
+    expect(events.some((e) => e.type === 'change.intent')).toBe(false);
+    expect(events.find((e) => e.type === 'prompt')).toMatchObject({
+      answer: 'no',
+      answeredBy: '--yes',
+    });
+  }, 60_000);
+
+  it('with --allow-oversubscribe beside --yes the scale is sent', async () => {
+    kubectl.setScenario({ contexts: ['prod'] });
+    const r = await mitigate(
+      'scale-app',
+      ...['--set', 'replicas=6', '--set', 'pool_size=20', '--set', 'max_overflow=10'],
+      ...['--yes', '--allow-oversubscribe', '--output', 'json'],
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(changing(kubectl.calls())).toEqual([
+      [...GLOBALS, 'scale', 'deployment/api', '--replicas=6'],
+      [...GLOBALS, 'rollout', 'status', 'deployment/api'],
+    ]);
+    const action = (JSON.parse(r.stdout) as Report).actions[0]!;
+    expect(action.capacity).toMatchObject({ demand: 180, usable: 37, oversubscribed: true });
+  }, 60_000);
+
+  it('a scale within capacity, the pool settings read from the deployment, is sent with --replicas=N', async () => {
+    const env = { DATABASE_POOL_SIZE: '10', DATABASE_POOL_MAX_OVERFLOW: '5' };
+    kubectl.setScenario({ contexts: ['prod'], get: { 'deployment/api': deployment(1, env) } });
+    const r = await mitigate('scale-app', '--set', 'replicas=2', '--yes');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('2 × (10 + 5) = 30 ≤ 37 usable');
+    expect(kubectl.calls()).toEqual([
+      [...GLOBALS, 'get', 'deployment/api', '-o', 'json'],
+      [...GLOBALS, 'scale', 'deployment/api', '--replicas=2'],
+      [...GLOBALS, 'rollout', 'status', 'deployment/api'],
+    ]);
+  }, 60_000);
+
+  it('raise-pool-size reads the replica count from the deployment: 3 × (20 + 10) oversubscribes, exit 5', async () => {
+    const env = { DATABASE_POOL_SIZE: '5', DATABASE_POOL_MAX_OVERFLOW: '2' };
+    kubectl.setScenario({ contexts: ['prod'], get: { 'deployment/api': deployment(3, env) } });
+    const r = await mitigate(
+      'raise-pool-size',
+      ...['--set', 'pool_size=20', '--set', 'max_overflow=10', '--yes'],
+    );
+    expect(r.code).toBe(5);
+    expect(r.stdout + r.stderr).toContain('3 × (20 + 10) = 90 > 37 usable');
+    expect(changing(kubectl.calls())).toEqual([]);
+  }, 60_000);
+
+  it('numbers it cannot read never let a scale through: exit 5, what is unknown and how to give it', async () => {
+    // A deployment whose pool settings come from a ConfigMap: not readable from its spec.
+    const doc = deployment(2, {});
+    doc.spec.template.spec.containers[0]!.env = [
+      { name: 'DATABASE_POOL_SIZE', valueFrom: { configMapKeyRef: { name: 'db', key: 'size' } } },
+    ] as never;
+    kubectl.setScenario({ contexts: ['prod'], get: { 'deployment/api': doc } });
+    const r = await mitigate('scale-app', '--set', 'replicas=2', '--yes');
+    expect(r.code).toBe(5);
+    expect(r.stdout).toContain('2 × (? + ?) = ? vs 37 usable: cannot check');
+    expect(r.stdout).toContain('DATABASE_POOL_SIZE comes from valueFrom');
+    expect(r.stdout).toContain('--set pool_size=N');
+    expect(changing(kubectl.calls())).toEqual([]);
+  }, 60_000);
+});
