@@ -6,6 +6,7 @@ import type { ChangeStep, Runbook } from '../runbook/types.js';
 import type { Targets } from '../targets/set.js';
 import type { ActionRecord, CommandResult, MitigationContext } from '../wizard/mitigation.js';
 import { measureServer } from '../wizard/measure.js';
+import { measureApplication } from '../wizard/measure-app.js';
 import { capacityAfter, capacityCaution, capacityLine, movesCapacity } from './capacity-guard.js';
 import type { DestructiveExecutor, Preview } from './types.js';
 
@@ -26,7 +27,10 @@ export const changeExecutor: DestructiveExecutor<ChangeStep> = {
 
   async preview(step, ctx, record) {
     refuseUnsafeChange(step, ctx);
-    record.before = (await measureQuietly(ctx))?.metrics;
+    const server = await measureQuietly(ctx);
+    // The application's pools too, for a change to the cluster: its before/after is theirs.
+    const app = step.target === 'kubernetes' ? await measureApplication(ctx) : undefined;
+    if (server || app) record.before = { ...server?.metrics, ...app?.metrics };
     return step.target === 'kubernetes'
       ? previewKubernetes(step, ctx, record)
       : previewDatabase(step, ctx, record);

@@ -21,6 +21,7 @@ import type { AnsweredBy, Transcript } from '../transcript/types.js';
 import { TranscriptError } from '../transcript/writer.js';
 import type { Capacity } from './capacity.js';
 import { measureOrUnknown, type Measurement } from './measure.js';
+import { bothSides, measureApplication } from './measure-app.js';
 import type { Metrics } from './model.js';
 
 /** What happened to one command of a change: run, failed, and whether its effect was seen. */
@@ -161,7 +162,14 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
   // Interrupted: every outcome is recorded; do not make the operator wait for a measurement.
   if (!ctx.signal.aborted) {
     const when = action.kind === 'terminate' ? 'after the kill' : `after ${action.id}`;
+    const appliedAt = Date.now();
     record.measured = await measureOrUnknown(ctx, when, { databaseNeeded: target === 'database' });
+    // A change to the cluster is judged on the application's side too, once Prometheus has
+    // scraped the pools of the pods the rollout left (the server alone would not show a leak).
+    if (target === 'kubernetes') {
+      const app = await measureApplication(ctx, { freshSinceMs: appliedAt, signal: ctx.signal });
+      record.measured = bothSides(record.measured, app);
+    }
     if (Object.keys(record.measured.metrics).length > 0) record.after = record.measured.metrics;
   }
   await finish(record, ctx);

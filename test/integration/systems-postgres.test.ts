@@ -115,6 +115,13 @@ const systems = () => [
   kubectl.bin,
 ];
 
+/**
+ * The cluster flags alone: a change with Prometheus given is also judged by the application's
+ * pools afterwards (this file's api-1 stays full); change-kubernetes-postgres.test.ts and
+ * rollout-leak-postgres.test.ts prove that side with a real application.
+ */
+const cluster = () => systems().slice(2);
+
 describe('diagnose with the systems around the database', () => {
   it('runs the PromQL and kubectl steps against the given targets, with context and namespace', async () => {
     const r = await runCli(
@@ -277,7 +284,7 @@ describe('a change through kubectl goes through the destructive path', () => {
   }, 60_000);
 
   it('--dry-run shows the command and runs nothing; without --yes and a terminal, exit 5', async () => {
-    const base = ['mitigate', '--pg', server.superuserUrl, ...systems(), '--action', 'restart-app'];
+    const base = ['mitigate', '--pg', server.superuserUrl, ...cluster(), '--action', 'restart-app'];
     const dry = await runCli([...base, '--dry-run'], { env: kubectl.env });
     expect(dry.stdout + dry.stderr).toContain('would run 1 command');
     const asked = await runCli(base, { env: kubectl.env });
@@ -301,7 +308,7 @@ describe('a change through kubectl goes through the destructive path', () => {
           'mitigate',
           '--pg',
           server.superuserUrl,
-          ...systems(),
+          ...cluster(),
           '--action',
           'restart-app',
           '--yes',
@@ -340,7 +347,7 @@ describe('a change through kubectl goes through the destructive path', () => {
     expect(byNamespace.code).toBe(2);
     expect(byNamespace.stderr).toMatch(/--kube-context NAME/);
     const noReplicas = await runCli(
-      ['mitigate', '--pg', server.superuserUrl, ...systems(), '--action', 'scale-app', '--yes'],
+      ['mitigate', '--pg', server.superuserUrl, ...cluster(), '--action', 'scale-app', '--yes'],
       { env: kubectl.env },
     );
     expect(noReplicas.code).toBe(2);
@@ -357,7 +364,7 @@ describe('a change through kubectl goes through the destructive path', () => {
     const spec = { replicas: 3, template: { spec: { containers: [{ name: 'api', env }] } } };
     kubectl.setScenario({ get: { 'deployment/api': { kind: 'Deployment', spec } } });
     const r = await runCli(
-      ['mitigate', '--pg', server.superuserUrl, ...systems(), '--action', 'scale-app'].concat([
+      ['mitigate', '--pg', server.superuserUrl, ...cluster(), '--action', 'scale-app'].concat([
         '--set',
         'replicas=5',
         '--yes',
@@ -378,7 +385,7 @@ describe('a change through kubectl goes through the destructive path', () => {
   it('route-reads is confirmed only when the Service reads back selecting the replicas', async () => {
     const run = () =>
       runCli(
-        ['mitigate', '--pg', server.superuserUrl, ...systems(), '--action', 'route-reads'].concat([
+        ['mitigate', '--pg', server.superuserUrl, ...cluster(), '--action', 'route-reads'].concat([
           '--set',
           'read_service=postgres-read',
           '--yes',
@@ -412,7 +419,7 @@ describe('a change through kubectl goes through the destructive path', () => {
     });
     try {
       const started = startCli(
-        ['mitigate', '--pg', server.superuserUrl, ...systems(), '--action', 'restart-app'].concat([
+        ['mitigate', '--pg', server.superuserUrl, ...cluster(), '--action', 'restart-app'].concat([
           '--yes',
           '--transcript',
           transcript,
@@ -438,7 +445,7 @@ describe('a change through kubectl goes through the destructive path', () => {
         'mitigate',
         '--pg',
         `postgres://postgres@127.0.0.1:${port}/postgres`,
-        ...systems(),
+        ...cluster(),
         '--action',
         'restart-app',
         '--yes',
