@@ -100,6 +100,7 @@ async function previewKubernetes(
   const render = (args: string[]) =>
     kubernetes.argv(renderArgs(args, ctx.values, ctx.runbook.parameters));
   const commands = sentCommands(step, ctx).map(render);
+  refuseBrokenJson(step, commands);
   const lines = [...commands.map(shellLine), `then confirms with: ${shellLine(render(step.wait))}`];
   // RUNBOOK-006 Prevention 1: more replicas or bigger pools may ask more of the database than it
   // has; the arithmetic is shown, and an oversubscription needs a second, explicit yes.
@@ -252,6 +253,23 @@ async function readSetting(step: DatabaseChange, ctx: MitigationContext) {
     throw new Error(`${step.title}: ${step.readFile} returned no setting and value`);
   }
   return { name: String(row.setting), value: String(row.value) };
+}
+
+/**
+ * Exit 2 for a JSON argument (a patch) that a --set value broke: a `"` or a backslash in a value
+ * would end the string early and patch something else than what the runbook says.
+ */
+function refuseBrokenJson(step: KubernetesChange, commands: string[][]): void {
+  for (const arg of commands.flat()) {
+    if (!arg.startsWith('{')) continue;
+    try {
+      JSON.parse(arg);
+    } catch {
+      throw new UsageError(
+        `--action ${step.id}: a --set value breaks the JSON of its patch (a " or a \\ in it?): ${sanitizeInline(arg)}; nothing was done`,
+      );
+    }
+  }
 }
 
 /** The step's commands as sent: optional flags whose parameter has no value left out. */

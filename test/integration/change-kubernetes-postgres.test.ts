@@ -195,3 +195,53 @@ describe('the capacity guard (RUNBOOK-006 Prevention 1) against 37 usable connec
     expect(changing(kubectl.calls())).toEqual([]);
   }, 60_000);
 });
+
+describe("scale-pgbouncer: the seed's configmap patch, then the pooler's restart", () => {
+  const numbers = [
+    ...['--set', 'pgbouncer_max_client_conn=400', '--set', 'pgbouncer_default_pool_size=40'],
+  ];
+  beforeEach(() =>
+    kubectl.setScenario({
+      contexts: ['prod'],
+      deployments: ['api', 'pgbouncer'],
+      answers: [{ args: ['patch', 'configmap'], stdout: 'configmap/pgbouncer-config patched' }],
+    }),
+  );
+
+  it('patches pgbouncer.ini with the given numbers and database line, restarts, waits', async () => {
+    const databases = 'app = host=postgres-primary port=5432 dbname=app';
+    const r = await mitigate(
+      'scale-pgbouncer',
+      ...numbers,
+      ...['--set', `pgbouncer_databases=${databases}`, '--yes', '--output', 'json'],
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const calls = kubectl.calls();
+    expect(calls.map((args) => args.slice(2, 4))).toEqual([
+      ['patch', 'configmap'],
+      ['rollout', 'restart'],
+      ['rollout', 'status'],
+    ]);
+    const [patch, restart] = calls;
+    expect(patch!.slice(0, 5)).toEqual([...GLOBALS, 'patch', 'configmap', 'pgbouncer-config']);
+    const body = JSON.parse(patch![6]!) as { data: Record<string, string> };
+    expect(body.data['pgbouncer.ini']).toBe(
+      `[databases]\n${databases}\n\n[pgbouncer]\npool_mode = transaction\nmax_client_conn = 400\ndefault_pool_size = 40`,
+    );
+    expect(restart).toEqual([...GLOBALS, 'rollout', 'restart', 'deployment/pgbouncer']);
+  }, 60_000);
+
+  it('the whole file is replaced: without the database line, or with one that breaks the JSON, exit 2 and nothing sent', async () => {
+    const unset = await mitigate('scale-pgbouncer', ...numbers, '--yes');
+    expect(unset.code).toBe(2);
+    expect(unset.stderr).toContain('--set pgbouncer_databases=VALUE');
+    const quoted = await mitigate(
+      'scale-pgbouncer',
+      ...numbers,
+      ...['--set', 'pgbouncer_databases=app = host="x"', '--yes'],
+    );
+    expect(quoted.code).toBe(2);
+    expect(quoted.stderr).toContain('breaks the JSON of its patch');
+    expect(kubectl.calls()).toEqual([]);
+  }, 60_000);
+});
