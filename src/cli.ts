@@ -260,8 +260,9 @@ Examples:
       `
 Actions: kill-idle, kill-idle-in-tx, cancel-long, kill-long, terminate-pid, cancel-pid (the
 database); restart-app, rollback-app, scale-app, raise-pool-size, route-reads (kubectl:
---kube-context); raise-max-connections (MySQL/MariaDB: SET GLOBAL; PostgreSQL: by hand, it
-needs a restart).
+--kube-context); scale-pgbouncer (PostgreSQL: pgbouncer.ini ConfigMap patch and restart);
+raise-max-connections (MySQL/MariaDB: SET GLOBAL, at once; PostgreSQL: ALTER SYSTEM, in effect
+after a restart, which restart-postgres says how to do by hand).
 Each shows exactly what it will touch and asks first (or needs --yes).
 
 Examples:

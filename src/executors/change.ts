@@ -195,10 +195,17 @@ async function previewDatabase(
     );
   }
   record.setting = { name: current.name, current: current.value, next };
-  const statement = step.sql.trim().replace(/;$/, '');
+  const composed = composes(step) ? await composeStatement(step, ctx) : undefined;
+  const statement = composed ?? step.sql.trim().replace(/;$/, '');
+  const bound = step.params.map((p) => `${p} = ${String(ctx.values[p])}`).join(', ');
   await ctx.reporter.change(step, [
     `${current.name}: ${current.value} → ${next}`,
-    `${statement}  -- ${step.params.map((p) => `${p} = ${String(ctx.values[p])}`).join(', ')}`,
+    composed ? statement : `${statement}  -- ${bound}`,
+    ...(current.running !== undefined
+      ? [
+          `takes effect only after a restart: the server runs with ${current.name} = ${current.running} until PostgreSQL restarts, and the restart drops every session`,
+        ]
+      : []),
   ]);
   return {
     // Nothing to change when the setting already has the value asked for.
@@ -230,7 +237,9 @@ async function applyDatabase(
     ctx.transcript.append({ type: 'change.outcome', step: step.id, ...result });
   };
   try {
-    await target.change(step.sql, bindParameters(step.params, ctx.values));
+    // A composed statement is run as shown (its value was bound when the server composed it).
+    if (composes(step)) await target.change(statement, []);
+    else await target.change(step.sql, bindParameters(step.params, ctx.values));
   } catch (err) {
     done({ command, status: 'failed', detail: sanitizeInline((err as Error).message) });
     return;
@@ -239,10 +248,14 @@ async function applyDatabase(
   const after = await readSetting(step, ctx);
   record.setting = { ...record.setting!, after: after.value };
   const confirmed = after.value === record.setting.next;
+  const pending =
+    after.running !== undefined && after.running !== after.value
+      ? ` in the configuration; the server runs with ${after.running} until PostgreSQL restarts`
+      : '';
   done({
     command,
     status: confirmed ? 'confirmed' : 'not-confirmed',
-    detail: `${after.name} is ${after.value}`,
+    detail: `${after.name} is ${after.value}${pending}`,
   });
 }
 
@@ -252,7 +265,33 @@ async function readSetting(step: DatabaseChange, ctx: MitigationContext) {
   if (!row || row.setting === undefined || row.value === undefined) {
     throw new Error(`${step.title}: ${step.readFile} returned no setting and value`);
   }
-  return { name: String(row.setting), value: String(row.value) };
+  return {
+    name: String(row.setting),
+    value: String(row.value),
+    // A setting read only at start: what the server enforces until it restarts.
+    ...(row.running !== undefined && row.running !== null && { running: String(row.running) }),
+  };
+}
+
+/**
+ * A statement that takes no bound parameter (PostgreSQL's ALTER SYSTEM) is composed by the server
+ * instead: the step's SQL is then a SELECT returning one `statement`, built from the bound values.
+ */
+function composes(step: DatabaseChange): boolean {
+  const code = step.sql
+    .split('\n')
+    .filter((line) => !/^\s*--/.test(line))
+    .join('\n');
+  return /^\s*SELECT\b/i.test(code);
+}
+
+async function composeStatement(step: DatabaseChange, ctx: MitigationContext): Promise<string> {
+  const target = await ctx.targets.database();
+  const [row] = await target.query(step.sql, bindParameters(step.params, ctx.values));
+  if (typeof row?.statement !== 'string') {
+    throw new Error(`${step.title}: ${step.sqlFile} returned no statement`);
+  }
+  return row.statement;
 }
 
 /**

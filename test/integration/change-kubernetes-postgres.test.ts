@@ -245,3 +245,48 @@ describe("scale-pgbouncer: the seed's configmap patch, then the pooler's restart
     expect(kubectl.calls()).toEqual([]);
   }, 60_000);
 });
+
+describe('raise-max-connections on PostgreSQL: ALTER SYSTEM through the database target', () => {
+  const raise = (...rest: string[]) =>
+    runCli(
+      ['mitigate', '--pg', server.superuserUrl, '--action', 'raise-max-connections', ...rest],
+      {},
+    );
+
+  it('without --yes: the statement and the restart it needs are shown, nothing written, exit 5', async () => {
+    const r = await raise('--set', 'new_max_connections=120');
+    expect(r.code).toBe(5);
+    expect(r.stdout).toContain('max_connections: 40 → 120');
+    expect(r.stdout).toContain('ALTER SYSTEM SET max_connections = 120');
+    expect(r.stdout).toContain('takes effect only after a restart');
+    const rows = await server.psql(
+      "SELECT count(*) FROM pg_file_settings WHERE name = 'max_connections' AND setting = '120'",
+    );
+    expect(rows).toContain('0');
+  }, 60_000);
+
+  it('with --yes: written to postgresql.auto.conf, read back, and said to wait for a restart', async () => {
+    const r = await raise('--set', 'new_max_connections=150', '--yes', '--output', 'json');
+    expect(r.code, r.stderr).toBe(0);
+    const action = (JSON.parse(r.stdout) as Report).actions[0]!;
+    expect(action.commands).toEqual([
+      {
+        command: ['ALTER SYSTEM SET max_connections = 150'],
+        status: 'confirmed',
+        detail:
+          'max_connections is 150 in the configuration; the server runs with 40 until PostgreSQL restarts',
+      },
+    ]);
+    expect(await server.psql('SHOW max_connections')).toContain('40');
+    expect(
+      await server.psql(
+        "SELECT setting FROM pg_file_settings WHERE sourcefile LIKE '%auto.conf' AND name = 'max_connections'",
+      ),
+    ).toContain('150');
+  }, 60_000);
+
+  it('a value that is not a number never reaches the server: exit 2', async () => {
+    const r = await raise('--set', 'new_max_connections=1; DROP TABLE x', '--yes');
+    expect(r.code).toBe(2);
+  }, 60_000);
+});
