@@ -5,7 +5,10 @@
  * size change.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parseMitigateOptions, runMitigate } from '../../src/commands/mitigate.js';
 import { readEvents } from '../helpers/expect.js';
+import { inProcessDeps } from '../helpers/in-process.js';
+import { ScriptedPrompter } from '../helpers/scripted-prompter.js';
 import { writeKubectlStandin, type KubectlStandin } from '../helpers/kubectl-standin.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { runCli } from '../helpers/run-cli.js';
@@ -288,5 +291,66 @@ describe('raise-max-connections on PostgreSQL: ALTER SYSTEM through the database
   it('a value that is not a number never reaches the server: exit 2', async () => {
     const r = await raise('--set', 'new_max_connections=1; DROP TABLE x', '--yes');
     expect(r.code).toBe(2);
+  }, 60_000);
+});
+
+describe('the second, explicit confirmation of an oversubscription, at a terminal', () => {
+  const oversubscribe = ['replicas=6', 'pool_size=20', 'max_overflow=10'];
+  const run = async (answers: boolean[]) => {
+    const prompter = new ScriptedPrompter([
+      { expect: 'Scale the application: run these 1 command?', answer: answers[0]! },
+      ...(answers.length > 1
+        ? [
+            {
+              expect:
+                '6 × (20 + 10) = 180 > 37 usable: oversubscribes the database: run 1 command anyway?',
+              answer: answers[1]!,
+            },
+          ]
+        : []),
+    ]);
+    const stateDir = mkdtempSync(join(tmpdir(), 'poolctl-cap-tty-'));
+    const saved = { ...process.env };
+    Object.assign(process.env, kubectl.env);
+    try {
+      const deps = inProcessDeps(prompter, { stateDir, argv: ['poolctl', 'mitigate'] });
+      const outcome = await runMitigate(
+        parseMitigateOptions({
+          pg: server.superuserUrl,
+          kubeContext: 'prod',
+          namespace: 'shop',
+          kubectl: kubectl.bin,
+          action: ['scale-app'],
+          set: oversubscribe,
+        }),
+        deps,
+      );
+      prompter.verify();
+      return { outcome, stdout: deps.io.stdout() };
+    } finally {
+      process.env = saved;
+    }
+  };
+
+  it('yes to the first question, no to the second: nothing sent, exit 5', async () => {
+    kubectl.setScenario({ contexts: ['prod'] });
+    const { outcome, stdout } = await run([true, false]);
+    expect(outcome.exitCode).toBe(5);
+    expect(stdout).toContain(
+      'capacity: 6 × (20 + 10) = 180 > 37 usable: oversubscribes the database by 143 connections',
+    );
+    expect(kubectl.calls()).toEqual([]);
+  }, 60_000);
+
+  it('yes to both: the scale is sent', async () => {
+    kubectl.setScenario({ contexts: ['prod'] });
+    const { outcome } = await run([true, true]);
+    expect(outcome.exitCode).toBe(0);
+    expect(changing(kubectl.calls())[0]).toEqual([
+      ...GLOBALS,
+      'scale',
+      'deployment/api',
+      '--replicas=6',
+    ]);
   }, 60_000);
 });
