@@ -136,4 +136,18 @@ describe('a leaking replica, fixed through the cluster', () => {
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);
     expect(verified.stdout).toContain('Recovered');
   }, 240_000);
+
+  it('scale-app within capacity scales the running application: 2 × (4 + 2) = 12 ≤ 37 usable', async () => {
+    const r = await runCli(
+      ['mitigate', ...targets(), '--action', 'scale-app'].concat(
+        ['--set', 'replicas=2', '--set', 'pool_size=4', '--set', 'max_overflow=2'],
+        ['--yes'],
+      ),
+      { env: kubectl.env, timeoutMs: 120_000 },
+    );
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('2 × (4 + 2) = 12 ≤ 37 usable');
+    expect(control.changes.at(-1)).toBe('scale?replicas=2');
+    expect(app.replicas().map((x) => x.name)).toEqual(['api-1', 'api-2']);
+  }, 120_000);
 });
