@@ -12,6 +12,13 @@ import { startPoolAppControl, type PoolAppControl } from '../helpers/pool-app-co
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { startPrometheus, type PrometheusServer } from '../helpers/prometheus-server.js';
 import { runCli } from '../helpers/run-cli.js';
+import { ScriptedPrompter } from '../helpers/scripted-prompter.js';
+import { inProcessDeps } from '../helpers/in-process.js';
+import { parseDiagnoseOptions, runDiagnose } from '../../src/commands/diagnose.js';
+import type { Choice } from '../../src/io/prompter.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 interface Report {
   status: string;
@@ -105,6 +112,50 @@ describe('a leaking replica, fixed through the cluster', () => {
         .map((a) => a[3]),
     ).toEqual(['history']);
     expect(control.changes).toEqual([]);
+  }, 60_000);
+
+  it('the wizard offers the cluster actions first, each previewed before its question', async () => {
+    const offered: string[][] = [];
+    const prompter = new (class extends ScriptedPrompter {
+      override async select<T extends string>(message: string, choices: Choice<T>[]) {
+        offered.push(choices.map((c) => c.value));
+        return super.select(message, choices);
+      }
+    })([
+      { expect: 'Which mitigation?', answer: 'rollback-app' },
+      { expect: 'Roll back the application: run these 1 command?', answer: false },
+      { expect: 'Next?', answer: 'done' },
+    ]);
+    const saved = { ...process.env };
+    Object.assign(process.env, kubectl.env);
+    try {
+      const deps = inProcessDeps(prompter, {
+        stateDir: mkdtempSync(join(tmpdir(), 'poolctl-wizard-')),
+      });
+      const outcome = await runDiagnose(
+        parseDiagnoseOptions({
+          pg: server.superuserUrl,
+          prometheus: prometheus.url,
+          kubeContext: 'standin',
+          namespace: 'shop',
+          kubectl: kubectl.bin,
+          set: ['wait_window=15s'],
+        }),
+        deps,
+      );
+      prompter.verify();
+      expect(offered[0]!.slice(0, 2)).toEqual(['restart-app', 'rollback-app']);
+      expect(offered[0]!.at(-1)).toBe('none');
+      // The preview came before the question: the exact command, in the namespace and context.
+      expect(deps.io.stdout()).toContain(
+        `${kubectl.bin} --context=standin --namespace=shop rollout undo deployment/api`,
+      );
+      // Declined: nothing changed, exit 5.
+      expect(outcome.exitCode).toBe(5);
+      expect(control.changes).toEqual([]);
+    } finally {
+      process.env = saved;
+    }
   }, 60_000);
 
   it('rollback-app undoes the leaky build: the pool measured before → after, then verify --wait exits 0', async () => {
