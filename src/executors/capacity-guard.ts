@@ -1,7 +1,13 @@
 import { sanitizeInline } from '../io/sanitize.js';
 import { parametersOf } from '../runbook/render.js';
 import type { KubernetesChangeStep } from '../runbook/types.js';
-import { checkCapacity, deploymentPool, type Capacity, type Sourced } from '../wizard/capacity.js';
+import {
+  capacityVerdict,
+  checkCapacity,
+  deploymentPool,
+  type Capacity,
+  type Sourced,
+} from '../wizard/capacity.js';
 import type { MitigationContext } from '../wizard/mitigation.js';
 import type { Metrics } from '../wizard/model.js';
 
@@ -73,12 +79,7 @@ async function readDeployment(ctx: MitigationContext) {
 
 /** The preview's capacity line: the arithmetic and what it means. */
 export function capacityLine(capacity: Capacity): string {
-  if (capacity.oversubscribed === true) {
-    const over = capacity.demand! - capacity.usable!;
-    return `capacity: ${capacity.arithmetic}: oversubscribes the database by ${over} connections (RUNBOOK-006 Prevention 1)`;
-  }
-  if (capacity.oversubscribed === false) return `capacity: ${capacity.arithmetic}: fits`;
-  return `capacity: ${capacity.arithmetic}: cannot check (${capacity.unknown.join('; ')})`;
+  return `capacity: ${capacityVerdict(capacity)}`;
 }
 
 /** Why the change needs the second confirmation, or undefined when it fits. */

@@ -77,6 +77,19 @@ export function checkCapacity(inputs: CapacityInputs): Capacity {
   };
 }
 
+/**
+ * The arithmetic and what it means, for a preview and a postmortem: `6 × (20 + 10) = 180 > 37
+ * usable: oversubscribes the database by 143 connections`.
+ */
+export function capacityVerdict(capacity: Capacity): string {
+  if (capacity.oversubscribed === true) {
+    const over = capacity.demand! - capacity.usable!;
+    return `${capacity.arithmetic}: oversubscribes the database by ${over} connections (RUNBOOK-006 Prevention 1)`;
+  }
+  if (capacity.oversubscribed === false) return `${capacity.arithmetic}: fits`;
+  return `${capacity.arithmetic}: cannot check (${capacity.unknown.join('; ')})`;
+}
+
 /** The pool settings a Deployment declares: its replica count and its containers' environment. */
 export interface DeploymentPool {
   replicas?: number;

@@ -140,6 +140,12 @@ describe('the capacity guard (RUNBOOK-006 Prevention 1) against 37 usable connec
       answer: 'no',
       answeredBy: '--yes',
     });
+    // The postmortem has the arithmetic too.
+    const md = await runCli(['transcript', 'export', transcript, '--format', 'md']);
+    expect(md.code, md.stderr).toBe(0);
+    expect(md.stdout).toContain(
+      '**Capacity:** 6 × (20 + 10) = 180 &gt; 37 usable: oversubscribes the database by 143 connections',
+    );
   }, 60_000);
 
   it('with --allow-oversubscribe beside --yes the scale is sent', async () => {
