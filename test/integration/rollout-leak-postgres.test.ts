@@ -158,6 +158,24 @@ describe('a leaking replica, fixed through the cluster', () => {
     }
   }, 60_000);
 
+  it('restart-app restarts the replicas, but the leaky build fills its pool again', async () => {
+    const r = await runCli(
+      ['mitigate', ...targets(), ...sets, '--action', 'restart-app', '--yes', '--output', 'json'],
+      { env: kubectl.env, timeoutMs: 120_000 },
+    );
+    expect([0, 4], r.stderr).toContain(r.code);
+    expect(control.changes).toEqual(['restart']);
+    const action = (JSON.parse(r.stdout) as Report).actions[0]!;
+    expect(action.commands!.map((c) => c.status)).toEqual(['done', 'confirmed']);
+    // Same build: api-2 still leaks, and its fresh pool is full again within seconds.
+    expect(app.replicas().find((x) => x.name === 'api-2')!.leak).toBe(true);
+    await prometheus.waitForResult('db_pool_connections_active{pod="api-2"}', {
+      until: (res) => res[0]?.value[1] === '6',
+      timeoutMs: 30_000,
+    });
+    control.changes.length = 0;
+  }, 120_000);
+
   it('rollback-app undoes the leaky build: the pool measured before → after, then verify --wait exits 0', async () => {
     kubectl.clearCalls();
     const r = await runCli(
