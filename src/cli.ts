@@ -69,7 +69,11 @@ function addSafetyFlags(cmd: Command): Command {
       '--escalate [grace]',
       'cancel first; terminate what still runs after the grace (default 10s)',
     )
-    .option('--kill-timeout <duration>', 'wait this long for killed sessions to be gone', '5s');
+    .option('--kill-timeout <duration>', 'wait this long for killed sessions to be gone', '5s')
+    .option(
+      '--allow-oversubscribe',
+      'with --yes: scale or grow pools past the database capacity (replicas × (pool_size + max_overflow))',
+    );
 }
 
 /**
@@ -256,8 +260,9 @@ Examples:
       `
 Actions: kill-idle, kill-idle-in-tx, cancel-long, kill-long, terminate-pid, cancel-pid (the
 database); restart-app, rollback-app, scale-app, raise-pool-size, route-reads (kubectl:
---kube-context); raise-max-connections (MySQL/MariaDB: SET GLOBAL; PostgreSQL: by hand, it
-needs a restart).
+--kube-context); scale-pgbouncer (PostgreSQL: pgbouncer.ini ConfigMap patch and restart);
+raise-max-connections (MySQL/MariaDB: SET GLOBAL, at once; PostgreSQL: ALTER SYSTEM, in effect
+after a restart, which restart-postgres says how to do by hand).
 Each shows exactly what it will touch and asks first (or needs --yes).
 
 Examples:

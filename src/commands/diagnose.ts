@@ -11,6 +11,7 @@ import { healthOf, suggestedActions, type PhaseResult } from '../wizard/model.js
 import { redactText, withoutUrlSecrets } from '../transcript/redact.js';
 import { offerMitigations } from '../wizard/offer.js';
 import { databaseOrRefusal, refusedExitCode } from '../wizard/exporter.js';
+import { rankActions } from '../wizard/rank.js';
 import { sidesOf } from '../wizard/sides.js';
 import { runPhase, type PhaseContext, type PhaseReporter } from '../wizard/phase.js';
 import {
@@ -183,7 +184,10 @@ export function suggestionsFor(
 ): Suggestion[] {
   const given = givenEngineFlag(opts.target);
   const targetFlag = given ? ` ${given.flag} '${withoutUrlSecrets(given.url)}'` : '';
-  return suggestedActions(result.findings).flatMap((id) => {
+  // A leak: the application's restart or rollback before the session kills (src/wizard/rank.ts).
+  const side = sidesOf(runbook, result.findings, result.metrics, false).side;
+  const ranked = rankActions(runbook, suggestedActions(result.findings), side, result.findings);
+  return ranked.flatMap((id) => {
     const action = runbook.actions.find((a) => a.id === id);
     if (!action) return [];
     // Repeat only the --set values this action uses, and the cluster flags a kubectl change needs.

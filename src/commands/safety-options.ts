@@ -17,6 +17,7 @@ export interface SafetyFlags {
   maxVictims?: string;
   escalate?: string | boolean;
   killTimeout?: string;
+  allowOversubscribe?: boolean;
 }
 
 export interface SafetyOptions {
@@ -28,6 +29,8 @@ export interface SafetyOptions {
   maxVictims?: number;
   escalateAfterS?: number;
   killTimeoutMs: number;
+  /** A change past the database's capacity may go ahead with --yes (RUNBOOK-006 Prevention 1). */
+  allowOversubscribe: boolean;
 }
 
 const DEFAULT_ESCALATE = '10s';
@@ -53,6 +56,7 @@ export function parseSafetyOptions(flags: SafetyFlags): SafetyOptions {
     maxVictims,
     escalateAfterS: escalate ? parseDuration(escalate, `--escalate ${escalate}`) : undefined,
     killTimeoutMs: Math.round(killTimeoutS * 1000),
+    allowOversubscribe: Boolean(flags.allowOversubscribe),
   };
 }
 
@@ -85,6 +89,7 @@ export function mitigationContext(
     confirmTypedOver: Number(parts.values.confirm_typed_over ?? 20),
     escalateAfterS: safety.escalateAfterS,
     killTimeoutMs: safety.killTimeoutMs,
+    allowOversubscribe: safety.allowOversubscribe,
   };
 }
 

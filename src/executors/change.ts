@@ -1,11 +1,13 @@
 import { UsageError } from '../errors.js';
 import { sanitizeInline } from '../io/sanitize.js';
 import { bindParameters } from '../runbook/params.js';
-import { parametersOf, renderArgs, shellLine } from '../runbook/render.js';
+import { parametersOf, renderArgs, shellLine, withoutUnsetFlags } from '../runbook/render.js';
 import type { ChangeStep, Runbook } from '../runbook/types.js';
 import type { Targets } from '../targets/set.js';
 import type { ActionRecord, CommandResult, MitigationContext } from '../wizard/mitigation.js';
 import { measureServer } from '../wizard/measure.js';
+import { measureApplication } from '../wizard/measure-app.js';
+import { capacityAfter, capacityCaution, capacityLine, movesCapacity } from './capacity-guard.js';
 import type { DestructiveExecutor, Preview } from './types.js';
 
 type KubernetesChange = Extract<ChangeStep, { target: 'kubernetes' }>;
@@ -25,9 +27,12 @@ export const changeExecutor: DestructiveExecutor<ChangeStep> = {
 
   async preview(step, ctx, record) {
     refuseUnsafeChange(step, ctx);
-    record.before = (await measureQuietly(ctx))?.metrics;
+    const server = await measureQuietly(ctx);
+    // The application's pools too, for a change to the cluster: its before/after is theirs.
+    const app = step.target === 'kubernetes' ? await measureApplication(ctx) : undefined;
+    if (server || app) record.before = { ...server?.metrics, ...app?.metrics };
     return step.target === 'kubernetes'
-      ? previewKubernetes(step, ctx)
+      ? previewKubernetes(step, ctx, record)
       : previewDatabase(step, ctx, record);
   },
 
@@ -52,12 +57,27 @@ export function refuseUnsafeChange(
       `--action ${step.id} changes the cluster: name it with --kube-context NAME (poolctl never changes the cluster kubectl's current context happens to point at); nothing was done`,
     );
   }
-  const numbers = parametersOf(step).filter(
-    (name) => ctx.runbook.parameters[name]?.type === 'integer' && !ctx.given.includes(name),
+  const specs = ctx.runbook.parameters;
+  const hasValue = (name: string) => ctx.given.includes(name) || specs[name]?.default !== undefined;
+  // An optional flag whose parameter has no value is left out (kubectl's default applies).
+  const sent =
+    step.target === 'kubernetes'
+      ? { ...step, commands: step.commands.map((c) => withoutUnsetFlags(c, hasValue)) }
+      : step;
+  const used = parametersOf(sent).filter((name) => Object.hasOwn(specs, name));
+  const numbers = used.filter(
+    (name) => specs[name]?.type === 'integer' && !ctx.given.includes(name),
   );
   if (numbers.length > 0) {
     throw new UsageError(
       `--action ${step.id} sets ${numbers.join(', ')}: pass ${numbers.map((n) => `--set ${n}=N`).join(' ')} (a default is an example, not your number); nothing was done`,
+    );
+  }
+  // A parameter with no value would reach kubectl as `<PARAM>`.
+  const missing = used.filter((name) => !hasValue(name));
+  if (missing.length > 0) {
+    throw new UsageError(
+      `--action ${step.id} needs ${missing.join(', ')}: pass ${missing.map((n) => `--set ${n}=VALUE`).join(' ')}; nothing was done`,
     );
   }
 }
@@ -71,17 +91,31 @@ async function measureQuietly(ctx: MitigationContext) {
   }
 }
 
-async function previewKubernetes(step: KubernetesChange, ctx: MitigationContext): Promise<Preview> {
+async function previewKubernetes(
+  step: KubernetesChange,
+  ctx: MitigationContext,
+  record: ActionRecord,
+): Promise<Preview> {
   const kubernetes = await ctx.targets.kubernetes();
   const render = (args: string[]) =>
     kubernetes.argv(renderArgs(args, ctx.values, ctx.runbook.parameters));
-  const commands = step.commands.map(render);
+  const commands = sentCommands(step, ctx).map(render);
+  refuseBrokenJson(step, commands);
   const lines = [...commands.map(shellLine), `then confirms with: ${shellLine(render(step.wait))}`];
+  // RUNBOOK-006 Prevention 1: more replicas or bigger pools may ask more of the database than it
+  // has; the arithmetic is shown, and an oversubscription needs a second, explicit yes.
+  let caution: string | undefined;
+  if (movesCapacity(step)) {
+    record.capacity = await capacityAfter(step, ctx, record.before);
+    lines.push(capacityLine(record.capacity));
+    caution = capacityCaution(record.capacity);
+  }
   await ctx.reporter.change(step, lines);
   return {
     count: commands.length,
     noun: 'command',
     verb: 'run',
+    ...(caution !== undefined && { caution }),
     intent: {
       type: 'change.intent',
       step: step.id,
@@ -106,7 +140,7 @@ async function applyKubernetes(
     ctx.transcript.append({ type: 'change.outcome', step: step.id, ...result });
   };
   const argvs = preview.intent.type === 'change.intent' ? (preview.intent.commands ?? []) : [];
-  for (const [i, args] of step.commands.entries()) {
+  for (const [i, args] of sentCommands(step, ctx).entries()) {
     // Ctrl-C is looked at between commands only: a kubectl call killed mid-way may have been
     // applied by the API server already, and its outcome would be unknowable.
     if (ctx.signal.aborted) {
@@ -161,10 +195,17 @@ async function previewDatabase(
     );
   }
   record.setting = { name: current.name, current: current.value, next };
-  const statement = step.sql.trim().replace(/;$/, '');
+  const composed = composes(step) ? await composeStatement(step, ctx) : undefined;
+  const statement = composed ?? step.sql.trim().replace(/;$/, '');
+  const bound = step.params.map((p) => `${p} = ${String(ctx.values[p])}`).join(', ');
   await ctx.reporter.change(step, [
     `${current.name}: ${current.value} → ${next}`,
-    `${statement}  -- ${step.params.map((p) => `${p} = ${String(ctx.values[p])}`).join(', ')}`,
+    composed ? statement : `${statement}  -- ${bound}`,
+    ...(current.running !== undefined
+      ? [
+          `takes effect only after a restart: the server runs with ${current.name} = ${current.running} until PostgreSQL restarts, and the restart drops every session`,
+        ]
+      : []),
   ]);
   return {
     // Nothing to change when the setting already has the value asked for.
@@ -196,7 +237,9 @@ async function applyDatabase(
     ctx.transcript.append({ type: 'change.outcome', step: step.id, ...result });
   };
   try {
-    await target.change(step.sql, bindParameters(step.params, ctx.values));
+    // A composed statement is run as shown (its value was bound when the server composed it).
+    if (composes(step)) await target.change(statement, []);
+    else await target.change(step.sql, bindParameters(step.params, ctx.values));
   } catch (err) {
     done({ command, status: 'failed', detail: sanitizeInline((err as Error).message) });
     return;
@@ -205,10 +248,14 @@ async function applyDatabase(
   const after = await readSetting(step, ctx);
   record.setting = { ...record.setting!, after: after.value };
   const confirmed = after.value === record.setting.next;
+  const pending =
+    after.running !== undefined && after.running !== after.value
+      ? ` in the configuration; the server runs with ${after.running} until PostgreSQL restarts`
+      : '';
   done({
     command,
     status: confirmed ? 'confirmed' : 'not-confirmed',
-    detail: `${after.name} is ${after.value}`,
+    detail: `${after.name} is ${after.value}${pending}`,
   });
 }
 
@@ -218,7 +265,55 @@ async function readSetting(step: DatabaseChange, ctx: MitigationContext) {
   if (!row || row.setting === undefined || row.value === undefined) {
     throw new Error(`${step.title}: ${step.readFile} returned no setting and value`);
   }
-  return { name: String(row.setting), value: String(row.value) };
+  return {
+    name: String(row.setting),
+    value: String(row.value),
+    // A setting read only at start: what the server enforces until it restarts.
+    ...(row.running !== undefined && row.running !== null && { running: String(row.running) }),
+  };
+}
+
+/**
+ * A statement that takes no bound parameter (PostgreSQL's ALTER SYSTEM) is composed by the server
+ * instead: the step's SQL is then a SELECT returning one `statement`, built from the bound values.
+ */
+function composes(step: DatabaseChange): boolean {
+  const code = step.sql
+    .split('\n')
+    .filter((line) => !/^\s*--/.test(line))
+    .join('\n');
+  return /^\s*SELECT\b/i.test(code);
+}
+
+async function composeStatement(step: DatabaseChange, ctx: MitigationContext): Promise<string> {
+  const target = await ctx.targets.database();
+  const [row] = await target.query(step.sql, bindParameters(step.params, ctx.values));
+  if (typeof row?.statement !== 'string') {
+    throw new Error(`${step.title}: ${step.sqlFile} returned no statement`);
+  }
+  return row.statement;
+}
+
+/**
+ * Exit 2 for a JSON argument (a patch) that a --set value broke: a `"` or a backslash in a value
+ * would end the string early and patch something else than what the runbook says.
+ */
+function refuseBrokenJson(step: KubernetesChange, commands: string[][]): void {
+  for (const arg of commands.flat()) {
+    if (!arg.startsWith('{')) continue;
+    try {
+      JSON.parse(arg);
+    } catch {
+      throw new UsageError(
+        `--action ${step.id}: a --set value breaks the JSON of its patch (a " or a \\ in it?): ${sanitizeInline(arg)}; nothing was done`,
+      );
+    }
+  }
+}
+
+/** The step's commands as sent: optional flags whose parameter has no value left out. */
+function sentCommands(step: KubernetesChange, ctx: MitigationContext): string[][] {
+  return step.commands.map((c) => withoutUnsetFlags(c, (name) => ctx.values[name] !== undefined));
 }
 
 /** kubectl's last word: `deployment "api" successfully rolled out` after the progress lines. */

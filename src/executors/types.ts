@@ -34,6 +34,11 @@ export interface Preview {
   verb: string;
   /** The intent, written and fsynced before `apply` (the path adds who approved it). */
   intent: IntentDraft;
+  /**
+   * Why the step needs a second, explicit confirmation (`6 × (20 + 10) = 180 > 37 usable:
+   * oversubscribes the database`); without a terminal, --allow-oversubscribe beside --yes.
+   */
+  caution?: string;
 }
 
 /** An intent event without the approver, which the approval adds. */

@@ -93,6 +93,7 @@ export function buildReport(input: {
       ...(a.unavailable !== undefined ? { unavailable: a.unavailable } : {}),
       ...(a.commands !== undefined ? { commands: a.commands } : {}),
       ...(a.setting !== undefined ? { setting: a.setting } : {}),
+      ...(a.capacity !== undefined ? { capacity: a.capacity } : {}),
       before: a.before,
       after: a.after,
       stoppedEarly: a.stoppedEarly,

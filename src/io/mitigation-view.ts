@@ -143,12 +143,22 @@ export function stillUnhealthy(
   return s.red.bold(`✖ Still critical: ${why.join('; ')}`);
 }
 
-/** "96.3% → 40.7% (26 → 11 connections)". */
+/**
+ * "96.3% → 40.7% (26 → 11 connections)", and the application's fullest pool when both numbers
+ * were read through Prometheus: "application pool 100% → 16.7% (fullest replica)".
+ */
 export function beforeAfter(before: Metrics, after: Metrics, s: ChalkInstance): string {
-  return (
-    `Utilization ${s.bold(`${percent(before.utilization_percent)} → ${percent(after.utilization_percent)}`)} ` +
-    `(${before.connections} → ${after.connections} connections; idle ${before.idle} → ${after.idle}, ` +
-    `idle in transaction ${before.idle_in_transaction} → ${after.idle_in_transaction}, ` +
-    `active ${before.active} → ${after.active})`
-  );
+  const server =
+    before.utilization_percent !== undefined && after.utilization_percent !== undefined
+      ? `Utilization ${s.bold(`${percent(before.utilization_percent)} → ${percent(after.utilization_percent)}`)} ` +
+        `(${before.connections} → ${after.connections} connections; idle ${before.idle} → ${after.idle}, ` +
+        `idle in transaction ${before.idle_in_transaction} → ${after.idle_in_transaction}, ` +
+        `active ${before.active} → ${after.active})`
+      : undefined;
+  const [appBefore, appAfter] = [before, after].map((m) => m.app_pool_utilization_percent);
+  const app =
+    appBefore !== undefined && appAfter !== undefined
+      ? `Application pool ${s.bold(`${percent(appBefore)} → ${percent(appAfter)}`)} (fullest replica)`
+      : undefined;
+  return [server, app].filter((part) => part !== undefined).join('; ') || 'No numbers to compare';
 }

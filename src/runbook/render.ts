@@ -59,6 +59,22 @@ export function renderArgs(
   return args.map((a) => renderText(a, values, specs));
 }
 
+/** `--to-revision={revision}`: a flag whose whole value is one parameter. */
+const OPTIONAL_FLAG = /^--[A-Za-z][A-Za-z0-9-]*=\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
+
+/**
+ * The arguments without the optional flags whose parameter has no value: `rollout undo
+ * deployment/api --to-revision={revision}` is `rollout undo deployment/api` (kubectl's own
+ * default, the previous revision) until `--set revision=N` is given. A parameter with no value
+ * anywhere else stays, and renders as `<PARAM>`.
+ */
+export function withoutUnsetFlags(args: string[], hasValue: (name: string) => boolean): string[] {
+  return args.filter((arg) => {
+    const flag = OPTIONAL_FLAG.exec(arg);
+    return !flag || hasValue(flag[1]!);
+  });
+}
+
 // Characters no POSIX shell, bash or zsh treats specially inside a word.
 const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
 
@@ -168,7 +184,8 @@ export function byHandCommand(
       if (step.target === 'database') {
         return { lines: [inlineSql(step.sql, step.params, values)] };
       }
-      const lines = step.commands.map(kubectl);
+      const set = (name: string) => values[name] !== undefined;
+      const lines = step.commands.map((c) => kubectl(withoutUnsetFlags(c, set)));
       if (step.wait) lines.push(kubectl(step.wait));
       return known.kubectlArgv ? { lines } : { lines, flag: '--kube-context NAME' };
     }

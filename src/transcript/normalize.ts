@@ -282,6 +282,17 @@ function action(e: Raw): ActionEvent {
   };
   if (e.mode === 'cancel' || e.mode === 'terminate') out.mode = e.mode;
   if (typeof e.answeredBy === 'string') out.answeredBy = answeredBy(e.answeredBy);
+  const capacity = obj(e.capacity);
+  if (typeof capacity.arithmetic === 'string') {
+    out.capacity = {
+      ...numbers(capacity),
+      arithmetic: capacity.arithmetic,
+      unknown: arr(capacity.unknown).map(text),
+      ...(typeof capacity.oversubscribed === 'boolean' && {
+        oversubscribed: capacity.oversubscribed,
+      }),
+    };
+  }
   const before = optNumbers(e.before);
   const after = optNumbers(e.after);
   if (before) out.before = before;

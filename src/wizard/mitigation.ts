@@ -19,7 +19,9 @@ import type { Targets } from '../targets/set.js';
 import type { Protection, Session } from '../targets/types.js';
 import type { AnsweredBy, Transcript } from '../transcript/types.js';
 import { TranscriptError } from '../transcript/writer.js';
+import type { Capacity } from './capacity.js';
 import { measureOrUnknown, type Measurement } from './measure.js';
+import { bothSides, measureApplication } from './measure-app.js';
 import type { Metrics } from './model.js';
 
 /** What happened to one command of a change: run, failed, and whether its effect was seen. */
@@ -46,6 +48,8 @@ export interface ActionRecord {
   commands?: CommandResult[];
   /** A database setting a change moves: its value before, the one asked for, the one after. */
   setting?: { name: string; current: string; next: string; after?: string };
+  /** A change that moves replicas or pool sizes: replicas × (pool_size + max_overflow) vs usable. */
+  capacity?: Capacity;
   /**
    * Set when poolctl did not do the action itself: the exact command for the operator, and why
    * (a manual step, or the target it needs is not configured: `unavailable` names the flag).
@@ -101,6 +105,8 @@ export interface MitigationContext {
   killTimeoutMs?: number;
   /** How long a change's commands and its confirmation (a rollout) may take. */
   changeTimeoutMs?: number;
+  /** `--allow-oversubscribe`: a change past the database's capacity may go ahead with --yes. */
+  allowOversubscribe?: boolean;
 }
 
 /** Shows, asks, does and records one action. Declining is recorded, not thrown. */
@@ -156,7 +162,14 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
   // Interrupted: every outcome is recorded; do not make the operator wait for a measurement.
   if (!ctx.signal.aborted) {
     const when = action.kind === 'terminate' ? 'after the kill' : `after ${action.id}`;
+    const appliedAt = Date.now();
     record.measured = await measureOrUnknown(ctx, when, { databaseNeeded: target === 'database' });
+    // A change to the cluster is judged on the application's side too, once Prometheus has
+    // scraped the pools of the pods the rollout left (the server alone would not show a leak).
+    if (target === 'kubernetes') {
+      const app = await measureApplication(ctx, { freshSinceMs: appliedAt, signal: ctx.signal });
+      record.measured = bothSides(record.measured, app);
+    }
     if (Object.keys(record.measured.metrics).length > 0) record.after = record.measured.metrics;
   }
   await finish(record, ctx);
@@ -223,34 +236,50 @@ async function approve(
   ctx: MitigationContext,
   record: ActionRecord,
 ): Promise<boolean> {
-  const { count, noun, verb } = preview;
+  const { count, noun, verb, caution } = preview;
   const question = `${action.title}: ${verb} these ${counted(count, noun)}?`;
   if (ctx.dryRun) {
     record.answeredBy = '--dry-run';
-    ctx.reporter.notice(`--dry-run: would ${verb} ${counted(count, noun)}; nothing was changed`);
+    const also = caution ? ` (${caution})` : '';
+    ctx.reporter.notice(
+      `--dry-run: would ${verb} ${counted(count, noun)}${also}; nothing was changed`,
+    );
     recordDecision(ctx.transcript, action.id, question, false, '--dry-run');
     return false;
   }
+  // The second question, asked only past the first: what it takes to go ahead anyway.
+  const anyway = `${caution}: ${verb} ${counted(count, noun)} anyway?`;
   if (ctx.yes) {
     record.answeredBy = '--yes';
+    if (caution && !ctx.allowOversubscribe) {
+      record.declined = true;
+      recordDecision(ctx.transcript, action.id, anyway, false, '--yes');
+      ctx.reporter.notice(
+        `${caution}: pass --allow-oversubscribe beside --yes to ${verb} ${counted(count, noun)} anyway; nothing was changed`,
+      );
+      return false;
+    }
     recordDecision(ctx.transcript, action.id, question, true, '--yes');
+    if (caution) recordDecision(ctx.transcript, action.id, anyway, true, '--yes');
     return true;
   }
   if (!ctx.prompter) {
     record.answeredBy = 'non-interactive';
     record.declined = true;
     recordDecision(ctx.transcript, action.id, question, false, 'non-interactive');
+    const also = caution ? ` (${caution}: it also needs --allow-oversubscribe)` : '';
     ctx.reporter.notice(
-      `would ${verb} ${counted(count, noun)}: pass --yes to do it when not running interactively`,
+      `would ${verb} ${counted(count, noun)}${also}: pass --yes to do it when not running interactively`,
     );
     return false;
   }
   // The operator's answer is recorded by the prompter itself (recordingPrompter), as this step's.
   const prompter = ctx.prompter.forStep?.(action.id) ?? ctx.prompter;
-  const answer =
+  let answer =
     count > ctx.confirmTypedOver
       ? await prompter.typedConfirm(question, String(count))
       : await prompter.confirm(question, false);
+  if (answer && caution && !ctx.allowOversubscribe) answer = await prompter.confirm(anyway, false);
   record.answeredBy = 'operator';
   record.declined = !answer;
   return answer;

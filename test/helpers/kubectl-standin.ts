@@ -66,6 +66,11 @@ export interface KubectlScenario {
   /** What `get …` prints, keyed by the resource argument (e.g. 'pods', 'deployment/api'). */
   get?: Record<string, unknown>;
   /**
+   * A test application's control endpoint (test/helpers/pool-app-control.ts): `rollout restart`,
+   * `rollout undo` and `scale` call it, and answer once it has done the change.
+   */
+  control?: string;
+  /**
    * Answers that win over the defaults, the first whose `args` is a prefix of the command (the
    * args after the global flags; '*' matches any one arg).
    */
@@ -258,6 +263,16 @@ const generated = (key) => {
   if (/^(deployment|deployments|deploy|deployment\.apps)\//.test(key ?? '')) return deploymentJson(deployment(key));
   return undefined;
 };
+/** Drives the test application (scenario.control) as the cluster would; fails as kubectl would. */
+const control = (change) => {
+  if (!scenario.control) return;
+  const script = 'fetch(process.argv[1], { method: "POST" }).then(async (r) => {' +
+    ' process.stderr.write(r.ok ? "" : await r.text()); process.exitCode = r.ok ? 0 : 1; },' +
+    ' (e) => { process.stderr.write(String(e)); process.exitCode = 1; })';
+  const r = require('node:child_process').spawnSync(
+    process.execPath, ['-e', script, scenario.control + '/' + change], { encoding: 'utf8' });
+  if (r.status !== 0) fail('error: rollout failed: ' + String(r.stderr).trim());
+};
 
 const [verb, sub] = args;
 if (verb === 'logs') {
@@ -280,9 +295,13 @@ if (verb === 'logs') {
   out('deployment.apps/' + name + ' \nREVISION  CHANGE-CAUSE\n' +
     revisions.map((r) => String(r.revision).padEnd(10) + (r.changeCause ?? '<none>')).join('\n') + '\n');
 } else if (verb === 'rollout' && sub === 'restart') {
-  out('deployment.apps/' + deployment(args[2]) + ' restarted');
+  const name = deployment(args[2]);
+  control('restart');
+  out('deployment.apps/' + name + ' restarted');
 } else if (verb === 'rollout' && sub === 'undo') {
-  out('deployment.apps/' + deployment(args[2]) + ' rolled back');
+  const name = deployment(args[2]);
+  control('undo');
+  out('deployment.apps/' + name + ' rolled back');
 } else if (verb === 'rollout' && sub === 'status') {
   const name = deployment(args[2]);
   out('Waiting for deployment "' + name + '" rollout to finish: 2 of 3 updated replicas are available...\n' +
@@ -290,6 +309,7 @@ if (verb === 'logs') {
 } else if (verb === 'scale') {
   const name = deployment(args[1]);
   if (flag('--replicas') === undefined) fail('error: required flag(s) "replicas" not set');
+  control('scale?replicas=' + encodeURIComponent(flag('--replicas')));
   out('deployment.apps/' + name + ' scaled');
 } else if (verb === 'set' && sub === 'env') {
   out('deployment.apps/' + deployment(args[2]) + ' env updated');

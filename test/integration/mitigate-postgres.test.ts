@@ -551,7 +551,7 @@ describe('mitigate on PostgreSQL: the status it reports is the exit it gives', (
       '--pg',
       server.superuserUrl,
       '--action',
-      'raise-max-connections',
+      'restart-postgres',
       '--output',
       'json',
     ]);
@@ -566,7 +566,7 @@ describe('mitigate on PostgreSQL: the status it reports is the exit it gives', (
       '--pg',
       server.superuserUrl,
       '--action',
-      'raise-max-connections',
+      'restart-postgres',
       ...lowCritical,
       '--output',
       'json',
@@ -582,7 +582,7 @@ describe('mitigate on PostgreSQL: the status it reports is the exit it gives', (
       '--pg',
       server.url('keeper', 'keeper-pw', 'appdb'),
       '--action',
-      'raise-max-connections',
+      'restart-postgres',
       '--output',
       'json',
     ]);

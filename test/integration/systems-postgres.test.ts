@@ -115,6 +115,13 @@ const systems = () => [
   kubectl.bin,
 ];
 
+/**
+ * The cluster flags alone: a change with Prometheus given is also judged by the application's
+ * pools afterwards (this file's api-1 stays full); change-kubernetes-postgres.test.ts and
+ * rollout-leak-postgres.test.ts prove that side with a real application.
+ */
+const cluster = () => systems().slice(2);
+
 describe('diagnose with the systems around the database', () => {
   it('runs the PromQL and kubectl steps against the given targets, with context and namespace', async () => {
     const r = await runCli(
@@ -278,7 +285,7 @@ describe('a change through kubectl goes through the destructive path', () => {
   }, 60_000);
 
   it('--dry-run shows the command and runs nothing; without --yes and a terminal, exit 5', async () => {
-    const base = ['mitigate', '--pg', server.superuserUrl, ...systems(), '--action', 'restart-app'];
+    const base = ['mitigate', '--pg', server.superuserUrl, ...cluster(), '--action', 'restart-app'];
     const dry = await runCli([...base, '--dry-run'], { env: kubectl.env });
     expect(dry.stdout + dry.stderr).toContain('would run 1 command');
     const asked = await runCli(base, { env: kubectl.env });
@@ -302,7 +309,7 @@ describe('a change through kubectl goes through the destructive path', () => {
           'mitigate',
           '--pg',
           server.superuserUrl,
-          ...systems(),
+          ...cluster(),
           '--action',
           'restart-app',
           '--yes',
@@ -341,7 +348,7 @@ describe('a change through kubectl goes through the destructive path', () => {
     expect(byNamespace.code).toBe(2);
     expect(byNamespace.stderr).toMatch(/--kube-context NAME/);
     const noReplicas = await runCli(
-      ['mitigate', '--pg', server.superuserUrl, ...systems(), '--action', 'scale-app', '--yes'],
+      ['mitigate', '--pg', server.superuserUrl, ...cluster(), '--action', 'scale-app', '--yes'],
       { env: kubectl.env },
     );
     expect(noReplicas.code).toBe(2);
@@ -350,8 +357,15 @@ describe('a change through kubectl goes through the destructive path', () => {
   }, 60_000);
 
   it('scale-app with --set replicas: the scale, then the rollout waited for', async () => {
+    // The pool settings the capacity guard multiplies come from the deployment's environment.
+    const env = [
+      { name: 'DATABASE_POOL_SIZE', value: '2' },
+      { name: 'DATABASE_POOL_MAX_OVERFLOW', value: '1' },
+    ];
+    const spec = { replicas: 3, template: { spec: { containers: [{ name: 'api', env }] } } };
+    kubectl.setScenario({ get: { 'deployment/api': { kind: 'Deployment', spec } } });
     const r = await runCli(
-      ['mitigate', '--pg', server.superuserUrl, ...systems(), '--action', 'scale-app'].concat([
+      ['mitigate', '--pg', server.superuserUrl, ...cluster(), '--action', 'scale-app'].concat([
         '--set',
         'replicas=5',
         '--yes',
@@ -360,6 +374,7 @@ describe('a change through kubectl goes through the destructive path', () => {
       ]),
       { env: kubectl.env },
     );
+    kubectl.setScenario({});
     expect(r.code).toBe(0);
     const action = (JSON.parse(r.stdout) as Report).actions[0]!;
     expect(action.commands!.map((c) => [c.command.slice(3), c.status])).toEqual([
@@ -371,7 +386,7 @@ describe('a change through kubectl goes through the destructive path', () => {
   it('route-reads is confirmed only when the Service reads back selecting the replicas', async () => {
     const run = () =>
       runCli(
-        ['mitigate', '--pg', server.superuserUrl, ...systems(), '--action', 'route-reads'].concat([
+        ['mitigate', '--pg', server.superuserUrl, ...cluster(), '--action', 'route-reads'].concat([
           '--set',
           'read_service=postgres-read',
           '--yes',
@@ -405,7 +420,7 @@ describe('a change through kubectl goes through the destructive path', () => {
     });
     try {
       const started = startCli(
-        ['mitigate', '--pg', server.superuserUrl, ...systems(), '--action', 'restart-app'].concat([
+        ['mitigate', '--pg', server.superuserUrl, ...cluster(), '--action', 'restart-app'].concat([
           '--yes',
           '--transcript',
           transcript,
@@ -431,7 +446,7 @@ describe('a change through kubectl goes through the destructive path', () => {
         'mitigate',
         '--pg',
         `postgres://postgres@127.0.0.1:${port}/postgres`,
-        ...systems(),
+        ...cluster(),
         '--action',
         'restart-app',
         '--yes',

@@ -170,10 +170,10 @@ describe('byHandCommand on the bundled runbooks, with values from --set', () => 
   });
 
   it('manual: its commands and the note, no flag', () => {
-    expect(render(pg, 'raise-max-connections', ['new_max_connections=300'])).toEqual({
+    expect(render(pg, 'restart-postgres', [])).toEqual({
       lines: [
-        "psql -c 'ALTER SYSTEM SET max_connections = 300'",
-        '# then restart PostgreSQL: pg_reload_conf() is not enough, and the restart drops every session',
+        'kubectl rollout restart statefulset/postgres-primary',
+        '# or: pg_ctl restart -D $PGDATA, systemctl restart postgresql; applications reconnect',
       ],
     });
   });
@@ -207,7 +207,8 @@ describe('targetOf', () => {
         of(pgRb, id),
       ),
     ).toEqual(['database', 'database', 'prometheus', 'kubernetes', 'kubernetes']);
-    expect(of(pgRb, 'raise-max-connections')).toBeNull();
+    expect(of(pgRb, 'raise-max-connections')).toBe('database');
+    expect(of(pgRb, 'restart-postgres')).toBeNull();
     expect(of(myRb, 'raise-max-connections')).toBe('database');
   });
 });

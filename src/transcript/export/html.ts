@@ -23,6 +23,7 @@ import {
   plural,
   span,
 } from './describe.js';
+import { capacityVerdict } from '../../wizard/capacity.js';
 import { QUERY_COLUMNS, html } from './escape.js';
 import { EVIDENCE_ROWS, thresholdsLine, type ExportContext } from './markdown.js';
 import {
@@ -304,6 +305,8 @@ function action(a: ActionReport): string {
             : 'not approved';
     items.push(`<li><strong>Not executed:</strong> ${why}</li>`);
   }
+  if (a.capacity)
+    items.push(`<li><strong>Capacity:</strong> ${html(capacityVerdict(a.capacity))}</li>`);
   if (a.before && a.after)
     items.push(
       `<li><strong>Before → after:</strong> ${html(beforeAfterLine(a.before, a.after))}</li>`,

@@ -28,6 +28,7 @@ import {
   plural,
   span,
 } from './describe.js';
+import { capacityVerdict } from '../../wizard/capacity.js';
 import { QUERY_COLUMNS, mdCode, mdTable, mdText } from './escape.js';
 
 /** Rows of a step's result shown in the evidence; the JSON export has all the transcript kept. */
@@ -283,6 +284,7 @@ function action(a: ActionReport): string[] {
             : 'not approved';
     out.push(`- **Not executed:** ${why}`);
   }
+  if (a.capacity) out.push(`- **Capacity:** ${mdText(capacityVerdict(a.capacity))}`);
   if (a.before && a.after)
     out.push(`- **Before → after:** ${mdText(beforeAfterLine(a.before, a.after))}`);
   if (a.victims.length) {

@@ -6,6 +6,7 @@
  */
 import type { ActionEvent, RecordedEvent } from '../types.js';
 import { describeEvent, type EventLine } from './describe.js';
+import type { Capacity } from '../../wizard/capacity.js';
 
 export type Metrics = Record<string, number>;
 export type Row = Record<string, unknown>;
@@ -80,6 +81,8 @@ export interface ActionReport {
   /** A change's commands (or statement) and what became of each; `unknown` when not recorded. */
   commands?: { command: string[]; status: string; detail?: string }[];
   setting?: { name: string; current: string; next: string; after?: string };
+  /** A scale or pool size change: replicas × (pool_size + max_overflow) against usable slots. */
+  capacity?: Capacity;
   before?: Metrics;
   after?: Metrics;
   stoppedEarly: boolean;
@@ -611,6 +614,7 @@ function actionOf(
     outcomes: { ...e.outcomes },
     ...(e.commands ? { commands: e.commands.map((c) => ({ ...c })) } : {}),
     ...(e.setting ? { setting: { ...e.setting } } : {}),
+    ...(e.capacity ? { capacity: { ...e.capacity } } : {}),
     before: e.before,
     after: e.after,
     stoppedEarly: e.stoppedEarly,
