@@ -1,6 +1,7 @@
 import { UsageError } from '../errors.js';
 import { sanitizeInline } from '../io/sanitize.js';
 import { bindParameters } from '../runbook/params.js';
+import { isStatementTemplate, renderStatement } from '../runbook/statement-template.js';
 import { parametersOf, renderArgs, shellLine } from '../runbook/render.js';
 import type { ChangeStep, Runbook } from '../runbook/types.js';
 import type { Targets } from '../targets/set.js';
@@ -161,7 +162,11 @@ async function previewDatabase(
     );
   }
   record.setting = { name: current.name, current: current.value, next };
-  const statement = step.sql.trim().replace(/;$/, '');
+  // A template (ALTER DATABASE {database} …) is shown and sent as rendered; else bound.
+  const template = isStatementTemplate(step.sql);
+  const statement = template
+    ? renderStatement(step.sql, await quotedDatabase(ctx), ctx.values, ctx.runbook.parameters)
+    : step.sql.trim().replace(/;$/, '');
   await ctx.reporter.change(step, [
     `${current.name}: ${current.value} → ${next}`,
     `${statement}  -- ${step.params.map((p) => `${p} = ${String(ctx.values[p])}`).join(', ')}`,
@@ -196,7 +201,8 @@ async function applyDatabase(
     ctx.transcript.append({ type: 'change.outcome', step: step.id, ...result });
   };
   try {
-    await target.change(step.sql, bindParameters(step.params, ctx.values));
+    if (isStatementTemplate(step.sql)) await target.change(statement, []);
+    else await target.change(step.sql, bindParameters(step.params, ctx.values));
   } catch (err) {
     done({ command, status: 'failed', detail: sanitizeInline((err as Error).message) });
     return;
@@ -210,6 +216,18 @@ async function applyDatabase(
     status: confirmed ? 'confirmed' : 'not-confirmed',
     detail: `${after.name} is ${after.value}`,
   });
+}
+
+/** The connected database's name as the server quotes an identifier, for a template's `{database}`. */
+async function quotedDatabase(ctx: MitigationContext): Promise<string> {
+  const target = await ctx.targets.database();
+  const sql =
+    target.engine === 'postgres'
+      ? 'SELECT quote_ident(current_database()) AS q'
+      : "SELECT CONCAT('`', REPLACE(DATABASE(), '`', '``'), '`') AS q";
+  const [row] = await target.query(sql, []);
+  if (typeof row?.q !== 'string') throw new UsageError(`${ctx.runbook.id}: no database selected`);
+  return row.q;
 }
 
 async function readSetting(step: DatabaseChange, ctx: MitigationContext) {

@@ -26,7 +26,7 @@ export interface PhaseReporter {
 
 export interface PhaseContext {
   runbook: Runbook;
-  phase: 'diagnose' | 'verify';
+  phase: 'diagnose' | 'verify' | 'prevent';
   values: ParameterValues;
   targets: Targets;
   transcript: Transcript;

@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
+import { runCli } from '../helpers/run-cli.js';
+import { holdSessions } from '../helpers/sessions.js';
+
+interface Report {
+  status: string;
+  findings: { id: string; severity: string; message: string }[];
+  actions: {
+    id: string;
+    executed: boolean;
+    declined: boolean;
+    setting?: Record<string, unknown>;
+  }[];
+  root_causes: { id: string; evidence: string; fix: string; application?: string }[];
+  root_causes_unchecked: { id: string; reason: string }[];
+  capacity?: { total: number; usable_connections: number };
+}
+
+const ids = (r: Report) => r.findings.map((f) => f.id);
+
+describe('prevent on PostgreSQL', () => {
+  let server: PgServer;
+  beforeAll(async () => {
+    server = await startPostgres({ maxConnections: 40 });
+  });
+  afterAll(async () => server?.stop());
+
+  const prevent = (...args: string[]) => runCli(['prevent', '--pg', server.appUrl, ...args]);
+
+  it('--check exits 4 on a stock server: no statement or idle-in-transaction timeout', async () => {
+    const result = await prevent('--check');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(4);
+    const report = JSON.parse(result.stdout) as Report;
+    expect(report.status).toBe('critical');
+    expect(ids(report)).toEqual(
+      expect.arrayContaining(['missing-statement-timeout', 'missing-idle-in-transaction-timeout']),
+    );
+    expect(report.root_causes.map((c) => c.id)).toContain('missing-timeout');
+    // pg_stat_statements is not installed: said, not "no N+1".
+    expect(report.root_causes_unchecked).toEqual([
+      expect.objectContaining({
+        id: 'n-plus-one',
+        reason: expect.stringMatching(/could not be read/),
+      }),
+    ]);
+  });
+
+  it('--apply without --yes and without a terminal changes nothing and exits 5', async () => {
+    const result = await prevent('--apply', 'statement-timeout', '--output', 'json');
+    expect(result.code).toBe(5);
+    expect(
+      (await server.psql('SELECT count(*) FROM pg_db_role_setting WHERE setrole = 0')).trim(),
+    ).toBe('0');
+  });
+
+  it('--apply statement-timeout --apply idle-in-transaction-timeout --yes, then --check exits 0', async () => {
+    const applied = await prevent(
+      '--apply',
+      'statement-timeout',
+      '--apply',
+      'idle-in-transaction-timeout',
+      '--yes',
+      '--output',
+      'json',
+    );
+    const report = JSON.parse(applied.stdout) as Report;
+    expect(report.actions.map((a) => [a.id, a.executed, a.setting])).toEqual([
+      [
+        'statement-timeout',
+        true,
+        { name: 'statement_timeout', current: '0', next: '30', after: '30' },
+      ],
+      [
+        'idle-in-transaction-timeout',
+        true,
+        { name: 'idle_in_transaction_session_timeout', current: '0', next: '30', after: '30' },
+      ],
+    ]);
+    expect(applied.code).toBe(0);
+    // What a new session on appdb gets: its own SHOW.
+    expect((await server.psql('SHOW statement_timeout', 'appdb')).trim()).toBe('30s');
+    expect((await server.psql('SHOW idle_in_transaction_session_timeout', 'appdb')).trim()).toBe(
+      '30s',
+    );
+    const check = await prevent('--check');
+    expect(check.code).toBe(0);
+    expect(ids(JSON.parse(check.stdout) as Report)).not.toContain('missing-statement-timeout');
+  });
+
+  it("names one application's leak and another's long transactions after a drill", async () => {
+    const idle = await holdSessions(server.appUrl, { idle: 4, appNames: ['leaky-api'] });
+    const inTx = await holdSessions(server.appUrl, { idleInTx: 2, appNames: ['slow-worker'] });
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const result = await prevent(
+        '--set',
+        'leak_idle_after=1s',
+        '--set',
+        'idle_in_tx_after=1s',
+        '--output',
+        'json',
+      );
+      const report = JSON.parse(result.stdout) as Report;
+      const leak = report.root_causes.find((c) => c.id === 'connection-leak');
+      expect(leak).toMatchObject({ application: 'leaky-api' });
+      expect(leak?.evidence).toMatch(/leaky-api .* 4 sessions idle longer than leak_idle_after 1s/);
+      const tx = report.root_causes.find((c) => c.id === 'long-transaction');
+      expect(tx).toMatchObject({ application: 'slow-worker' });
+      expect(report.root_causes.filter((c) => c.application === 'slow-worker')).toHaveLength(1);
+    } finally {
+      await idle.close();
+      await inTx.close();
+    }
+  });
+
+  it('the capacity formula from --set: oversubscribed is critical', async () => {
+    const result = await prevent(
+      '--set',
+      'replicas=3',
+      '--set',
+      'pool_size=20',
+      '--set',
+      'max_overflow=10',
+      '--output',
+      'json',
+    );
+    const report = JSON.parse(result.stdout) as Report;
+    expect(report.capacity).toMatchObject({ total: 90, usable_connections: 37 });
+    expect(report.findings).toContainEqual(
+      expect.objectContaining({ id: 'capacity-oversubscribed', severity: 'critical' }),
+    );
+    expect(result.code).toBe(4);
+  });
+});
