@@ -1,7 +1,11 @@
 import { UsageError } from '../errors.js';
 import { sanitizeInline } from '../io/sanitize.js';
 import { bindParameters } from '../runbook/params.js';
-import { isStatementTemplate, renderStatement } from '../runbook/statement-template.js';
+import {
+  isStatementTemplate,
+  renderStatement,
+  statementOf,
+} from '../runbook/statement-template.js';
 import { parametersOf, renderArgs, shellLine } from '../runbook/render.js';
 import type { ChangeStep, Runbook } from '../runbook/types.js';
 import type { Targets } from '../targets/set.js';
@@ -167,9 +171,16 @@ async function previewDatabase(
   const statement = template
     ? renderStatement(step.sql, await quotedDatabase(ctx), ctx.values, ctx.runbook.parameters)
     : step.sql.trim().replace(/;$/, '');
+  const target = await ctx.targets.database();
+  // SET GLOBAL is lost at a restart: the line that keeps it (MySQL 8 also has SET PERSIST).
+  const persist =
+    target.engine === 'mysql' && /^SET\s+GLOBAL/i.test(statementOf(step.sql))
+      ? [`to keep it after a restart, add to my.cnf under [mysqld]: ${current.name} = ${next}`]
+      : [];
   await ctx.reporter.change(step, [
     `${current.name}: ${current.value} → ${next}`,
     `${statement}  -- ${step.params.map((p) => `${p} = ${String(ctx.values[p])}`).join(', ')}`,
+    ...persist,
   ]);
   return {
     // Nothing to change when the setting already has the value asked for.

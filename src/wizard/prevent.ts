@@ -58,8 +58,10 @@ export function rootCausesOf(
   const txAfter = formatDuration(num(values.idle_in_tx_after ?? 30));
 
   // A: connection leak — one application's idle sessions aged past leak_idle_after.
-  const leaks =
-    rowsOf(outcomes, 'leak-by-application') ?? groupBy(rowsOf(outcomes, 'idle-leaks'), 'idle_s');
+  const leaks = perApplication(
+    rowsOf(outcomes, 'leak-by-application') ?? rowsOf(outcomes, 'idle-leaks'),
+    'idle_s',
+  );
   for (const row of leaks ?? []) {
     const app = String(row.application ?? 'unknown');
     causes.push({
@@ -77,9 +79,13 @@ export function rootCausesOf(
   }
 
   // B: long transaction — idle in a transaction past idle_in_tx_after, lock waits behind it.
-  const longTx =
-    rowsOf(outcomes, 'long-transactions') ??
-    groupBy(rowsOf(outcomes, 'idle-in-transaction'), 'transaction_s');
+  // MySQL lists every open transaction: the idle ones are those whose connection sleeps.
+  const longTx = perApplication(
+    (rowsOf(outcomes, 'long-transactions') ?? rowsOf(outcomes, 'idle-in-transaction'))?.filter(
+      (r) => r.command === undefined || r.command === 'Sleep',
+    ),
+    'transaction_s',
+  );
   for (const row of longTx ?? []) {
     const app = String(row.application ?? 'unknown');
     const waiters = num(row.lock_waiters ?? 0);
@@ -136,14 +142,17 @@ export function rootCausesOf(
   return { causes, unchecked };
 }
 
-/** Diagnose's per-session rows folded per application, as the prevent steps return them. */
-function groupBy(rows: Row[] | undefined, ageColumn: string): Row[] | undefined {
-  if (!rows) return undefined;
+/**
+ * Per-session rows (diagnose's, MySQL's) folded per application — the account where no program
+ * name is readable (MariaDB without performance_schema) — as PostgreSQL's prevent steps return them.
+ */
+function perApplication(rows: Row[] | undefined, ageColumn: string): Row[] | undefined {
+  if (!rows || rows.every((r) => r.sessions !== undefined)) return rows;
   const by = new Map<string, Row>();
   for (const r of rows) {
     const key = `${String(r.application ?? '')}\u0000${String(r.user ?? '')}`;
     const seen = by.get(key) ?? {
-      application: r.application || '(no application_name)',
+      application: r.application || r.user || '(no application_name)',
       user: r.user,
       sessions: 0,
       oldest_s: 0,
