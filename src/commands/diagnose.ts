@@ -11,6 +11,7 @@ import { healthOf, suggestedActions, type PhaseResult } from '../wizard/model.js
 import { redactText, withoutUrlSecrets } from '../transcript/redact.js';
 import { offerMitigations } from '../wizard/offer.js';
 import { sidesOf } from '../wizard/sides.js';
+import { announceEscalation, escalationOf, rootCausesOf } from '../wizard/prevent.js';
 import { runPhase, type PhaseContext, type PhaseReporter } from '../wizard/phase.js';
 import {
   parseCommonOptions,
@@ -89,6 +90,16 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
     const status = healthOf(result);
     const sides = sidesOf(runbook, result.findings, result.metrics, targets.has('prometheus'));
     view?.summary({ status, result, suggestions, transcript, sides });
+    // RUNBOOK-006 Root Cause Analysis, where the diagnosis already holds the evidence.
+    const { causes } = rootCausesOf(result.steps, result.findings, values);
+    for (const cause of causes) {
+      transcript.append({ type: 'note', text: `root cause ${cause.id}: ${cause.evidence}` });
+    }
+    if (view && style && causes.length > 0) {
+      io.out.write(`\n${style.bold('Likely root causes')}\n`);
+      for (const c of causes) io.out.write(`  ${style.bold(c.id)}: ${c.evidence}\n`);
+      io.out.write(style.dim('  (poolctl prevent names the fix for each)\n'));
+    }
     if (run.interactive && ui && view && style && suggestions.length > 0) {
       const prompter = recordingPrompter(deps.prompter(), transcript);
       io.out.write('\n');
@@ -109,11 +120,17 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
         verify: () => verifyAndReport(view, { runbook, values, targets, transcript }),
         note: (text) => transcript.append({ type: 'note', text }),
       }));
+      // RUNBOOK-006 "Escalation": the verify after the mitigation ends critical.
+      const escalation =
+        verified && escalationOf(runbook, healthOf(verified), 'verify ends critical');
+      if (escalation) {
+        for (const line of announceEscalation(transcript, escalation))
+          io.out.write(`${style.red.bold(line)}\n`);
+      }
     }
     if (!view) {
-      writeReport(
-        io,
-        buildReport({
+      writeReport(io, {
+        ...buildReport({
           command: 'diagnose',
           runbook: runbook.id,
           incident: run.incident,
@@ -124,7 +141,8 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
           sides,
           transcript,
         }),
-      );
+        root_causes: causes,
+      });
     }
     const finalStatus = verified ? healthOf(verified) : status;
     // Exit 4: a critical finding stands, nothing could be measured, the verify that ran did not

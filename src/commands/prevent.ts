@@ -12,7 +12,6 @@ import { bySeverity, healthOf, type Finding, type PhaseResult } from '../wizard/
 import { runPhase } from '../wizard/phase.js';
 import {
   capacityOf,
-  escalationLines,
   rootCausesOf,
   type Capacity,
   type RootCause,
@@ -190,7 +189,7 @@ export async function runPrevent(opts: PreventOptions, deps: Deps): Promise<Outc
         ...(capacity ? { capacity } : {}),
         root_causes: causes,
         root_causes_unchecked: unchecked,
-      } as typeof report);
+      });
     }
     transcript.end(status, exitCode);
     return { exitCode, status };
@@ -236,5 +235,4 @@ function printSummary(
     line(`Apply: poolctl prevent ${fixes.map((id) => `--apply ${id}`).join(' ')}`);
   }
   void runbook;
-  void escalationLines;
 }

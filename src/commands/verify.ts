@@ -4,6 +4,7 @@ import { formatDuration, parseDuration } from '../runbook/params.js';
 import { healthOf, notMeasured, type PhaseResult } from '../wizard/model.js';
 import { runPhase } from '../wizard/phase.js';
 import { sidesOf } from '../wizard/sides.js';
+import { announceEscalation, escalationOf } from '../wizard/prevent.js';
 import {
   parseCommonOptions,
   type CommonFlags,
@@ -97,7 +98,11 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
     view?.verdict(status, result, targets.has('prometheus'));
     // Only healthy passes: a warning is a check that failed, unknown one that could not be made.
     const exitCode = status === 'healthy' ? ExitCode.ok : ExitCode.unhealthy;
+    // RUNBOOK-006 "Escalation": still critical after the mitigation — name who to call.
+    const escalation = escalationOf(runbook, status, 'verify ends critical');
+    const escalate = escalation ? announceEscalation(transcript, escalation) : [];
     if (ui && style) {
+      for (const line of escalate) deps.io.out.write(`${style.red.bold(line)}\n`);
       deps.io.out.write(style.dim(`Transcript: ${ui.transcriptText(transcript)}\n`));
     } else {
       const report = buildReport({
@@ -110,7 +115,7 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
         sides: sidesOf(runbook, result.findings, result.metrics, targets.has('prometheus')),
         transcript,
       });
-      writeReport(deps.io, report);
+      writeReport(deps.io, { ...report, ...(escalation ? { escalation } : {}) });
     }
     transcript.end(status, exitCode);
     return { exitCode, status };

@@ -313,3 +313,13 @@ export function escalationLines(e: EscalationReport): string[] {
     `  post in: ${e.channels.join(', ')}`,
   ];
 }
+
+/** Records the escalation in the transcript and returns the lines to show. */
+export function announceEscalation(
+  transcript: { append(event: { type: 'note'; text: string }): unknown },
+  e: EscalationReport,
+): string[] {
+  const lines = escalationLines(e);
+  transcript.append({ type: 'note', text: lines.join('\n') });
+  return lines;
+}

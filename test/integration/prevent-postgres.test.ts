@@ -109,6 +109,26 @@ describe('prevent on PostgreSQL', () => {
       const tx = report.root_causes.find((c) => c.id === 'long-transaction');
       expect(tx).toMatchObject({ application: 'slow-worker' });
       expect(report.root_causes.filter((c) => c.application === 'slow-worker')).toHaveLength(1);
+
+      // diagnose names them too: its steps already hold the evidence.
+      const diagnosed = await runCli([
+        'diagnose',
+        '--pg',
+        server.superuserUrl,
+        '--set',
+        'leak_idle_after=1s',
+        '--set',
+        'idle_in_tx_after=1s',
+        '--output',
+        'json',
+      ]);
+      const causes = (JSON.parse(diagnosed.stdout) as Report).root_causes;
+      expect(causes).toContainEqual(
+        expect.objectContaining({ id: 'connection-leak', application: 'leaky-api' }),
+      );
+      expect(causes).toContainEqual(
+        expect.objectContaining({ id: 'long-transaction', application: 'slow-worker' }),
+      );
     } finally {
       await idle.close();
       await inTx.close();
@@ -132,5 +152,43 @@ describe('prevent on PostgreSQL', () => {
       expect.objectContaining({ id: 'capacity-oversubscribed', severity: 'critical' }),
     );
     expect(result.code).toBe(4);
+  });
+
+  it("verify that ends critical names the runbook's escalation: severity, time, team, channels", async () => {
+    const held = await holdSessions(server.appUrl, { idle: 30 });
+    try {
+      const result = await runCli(['verify', '--pg', server.superuserUrl, '--output', 'json']);
+      expect(result.code).toBe(4);
+      expect(JSON.parse(result.stdout).escalation).toEqual({
+        reason: 'verify ends critical',
+        severity: 'P0',
+        response_time: '2m',
+        team: 'On-Call Engineer',
+        contact: 'PagerDuty escalation',
+        levels: [
+          {
+            severity: 'P0',
+            response_time: '2m',
+            team: 'On-Call Engineer',
+            contact: 'PagerDuty escalation',
+          },
+          {
+            severity: 'P1',
+            response_time: '15m',
+            team: 'Database Team',
+            contact: '@database-team (Slack)',
+          },
+        ],
+        channels: ['@database-team', '@devops-team', '#database-alerts'],
+      });
+      const human = await runCli(['verify', '--pg', server.superuserUrl, '--no-color']);
+      expect(human.stdout).toContain('P1: Database Team within 15m (@database-team (Slack))');
+      expect(human.stdout).toContain('post in: @database-team, @devops-team, #database-alerts');
+    } finally {
+      await held.close();
+    }
+    // A healthy verify names nobody.
+    const healthy = await runCli(['verify', '--pg', server.superuserUrl, '--output', 'json']);
+    expect(JSON.parse(healthy.stdout).escalation).toBeUndefined();
   });
 });
