@@ -89,6 +89,38 @@ describe('prevent on PostgreSQL', () => {
     expect(ids(JSON.parse(check.stdout) as Report)).not.toContain('missing-statement-timeout');
   });
 
+  it('quotes the target database as the server does: a name with a quote and a space', async () => {
+    await server.psql('CREATE DATABASE "we""ird db" OWNER app');
+    const url = server.url('app', new URL(server.appUrl).password, 'we"ird db');
+    const dry = await runCli([
+      'prevent',
+      '--pg',
+      url,
+      '--apply',
+      'statement-timeout',
+      '--dry-run',
+      '--no-color',
+    ]);
+    expect(dry.stdout).toContain('ALTER DATABASE "we""ird db" SET statement_timeout = 30000');
+    expect(dry.stderr).toBe('');
+    expect((await server.psql('SHOW statement_timeout', 'we"ird db')).trim()).toBe('0');
+    const applied = await runCli([
+      'prevent',
+      '--pg',
+      url,
+      '--apply',
+      'statement-timeout',
+      '--yes',
+      '--output',
+      'json',
+    ]);
+    expect((JSON.parse(applied.stdout) as Report).actions[0]).toMatchObject({
+      executed: true,
+      setting: { after: '30' },
+    });
+    expect((await server.psql('SHOW statement_timeout', 'we"ird db')).trim()).toBe('30s');
+  });
+
   it("names one application's leak and another's long transactions after a drill", async () => {
     const idle = await holdSessions(server.appUrl, { idle: 4, appNames: ['leaky-api'] });
     const inTx = await holdSessions(server.appUrl, { idleInTx: 2, appNames: ['slow-worker'] });
