@@ -18,8 +18,10 @@ WITH db AS (
 timeouts AS (
   SELECT
     p.name,
+    -- 'client': set by the connecting client (poolctl's own statement_timeout outside prevent):
+    -- what a new session gets is then unknown here, never read as the client's value.
     CASE WHEN db.value IS NOT NULL AND p.source NOT IN ('user', 'database user')
-         THEN db.value ELSE p.reset_val END AS raw,
+         THEN db.value WHEN p.source = 'client' THEN NULL ELSE p.reset_val END AS raw,
     CASE WHEN db.value IS NOT NULL AND p.source NOT IN ('user', 'database user')
          THEN 'ALTER DATABASE' ELSE p.source END AS source
   FROM pg_settings p
@@ -38,7 +40,8 @@ parsed AS (
   FROM timeouts
 )
 SELECT name AS setting,
-  CASE WHEN seconds = 0 THEN 'off' ELSE seconds::float8 || 's' END AS value,
+  CASE WHEN seconds IS NULL THEN 'unknown' WHEN seconds = 0 THEN 'off'
+       ELSE seconds::float8 || 's' END AS value,
   seconds::float8 AS number,
   source,
   current_database() AS database

@@ -126,6 +126,13 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
       if (escalation) {
         for (const line of announceEscalation(transcript, escalation))
           io.out.write(`${style.red.bold(line)}\n`);
+      } else if (verified && healthOf(verified) === 'healthy') {
+        // Recovered: the seeds end with Prevention; prevent audits and applies it.
+        const given = givenEngineFlag(opts.target);
+        const flag = given ? ` ${given.flag} '${withoutUrlSecrets(given.url)}'` : '';
+        io.out.write(
+          `\nSo it does not happen again (timeouts, capacity, root cause): poolctl prevent${flag}\n`,
+        );
       }
     }
     if (!view) {

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { runCli } from '../helpers/run-cli.js';
@@ -119,6 +121,25 @@ describe('prevent on PostgreSQL', () => {
       setting: { after: '30' },
     });
     expect((await server.psql('SHOW statement_timeout', 'we"ird db')).trim()).toBe('30s');
+  });
+
+  it("never reads a client-given statement_timeout (poolctl's own) as the database's", async () => {
+    // The postgres database has no ALTER DATABASE setting (appdb has one by now).
+    const sql = readFileSync('runbooks/postgres/prevent-settings.sql', 'utf8');
+    const client = new pg.Client({
+      connectionString: server.superuserUrl,
+      statement_timeout: 10_000,
+    });
+    await client.connect();
+    try {
+      const { rows } = await client.query(sql);
+      expect(rows.find((r) => r.setting === 'statement_timeout')).toMatchObject({
+        value: 'unknown',
+        number: null,
+      });
+    } finally {
+      await client.end();
+    }
   });
 
   it("names one application's leak and another's long transactions after a drill", async () => {
