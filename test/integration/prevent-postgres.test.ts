@@ -142,6 +142,19 @@ describe('prevent on PostgreSQL', () => {
     }
   });
 
+  it('bad input: one line, exit 2, nothing done', async () => {
+    const unknown = await prevent('--apply', 'kill-idle', '--yes');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(
+      /^poolctl: --apply kill-idle: not a prevent fix of postgres\/pool-exhausted \(known: statement-timeout, idle-in-transaction-timeout\)\n$/,
+    );
+    const both = await prevent('--check', '--apply', 'statement-timeout');
+    expect(both.code).toBe(2);
+    expect(both.stderr.trim().split('\n')).toHaveLength(1);
+    const json = await prevent('--apply', 'nope', '--output', 'json');
+    expect(JSON.parse(json.stdout).error).toMatchObject({ code: 2, kind: 'usage' });
+  });
+
   it("names one application's leak and another's long transactions after a drill", async () => {
     const idle = await holdSessions(server.appUrl, { idle: 4, appNames: ['leaky-api'] });
     const inTx = await holdSessions(server.appUrl, { idleInTx: 2, appNames: ['slow-worker'] });
