@@ -311,6 +311,64 @@ Examples:
       process.exitCode = outcome.exitCode;
     });
 
+  addModeFlags(
+    addSystemFlags(
+      addTargetFlags(
+        program
+          .command('prevent')
+          .description(
+            "audit the setup against the seeds' prevention: timeouts, limits, capacity, root causes",
+          )
+          .option(
+            '--check',
+            'CI form: no prompts, the JSON document, exit 4 when a critical audit fails',
+          )
+          .option(
+            '--apply <id...>',
+            'apply a fix, e.g. statement-timeout, idle-in-transaction-timeout (repeatable)',
+            collect,
+            [],
+          )
+          .option('--yes', 'apply without a prompt (required when not interactive)')
+          .option('--dry-run', 'show what --apply would change; never change anything')
+          .option('--emit <kind>', 'write configuration: alerts, pgbouncer or pool-config')
+          .option('-o, --out <file>', 'with --emit: write here instead of stdout'),
+      ),
+    ),
+  )
+    .addHelpText(
+      'after',
+      `
+Audits (runbook prevent phase): PostgreSQL statement_timeout and
+idle_in_transaction_session_timeout (critical when off), idle_session_timeout (risky behind a
+pooler), transaction_timeout (17+), max_connections and reserved slots; MySQL/MariaDB
+wait_timeout, interactive_timeout, max_statement_time / max_execution_time, max_connections;
+the capacity formula replicas × (pool_size + max_overflow) against the usable connections plus
+capacity_buffer (--set replicas=… --set pool_size=… --set max_overflow=…, or --prometheus).
+Root causes with their evidence: connection-leak, long-transaction, n-plus-one, missing-timeout.
+Fixes (--apply): statement-timeout, idle-in-transaction-timeout (PostgreSQL: ALTER DATABASE
+<target db> SET …, for new sessions; MySQL/MariaDB: SET GLOBAL, plus the my.cnf line to keep it).
+
+Examples:
+  $ poolctl prevent --pg postgres://postgres@db:5432/app
+  $ poolctl prevent --check; echo "exit $?"          # 4 when a critical audit fails
+  $ poolctl prevent --apply statement-timeout --apply idle-in-transaction-timeout --yes
+  $ poolctl prevent --set replicas=3 --set pool_size=20 --set max_overflow=10 --output json`,
+    )
+    .action(async (flags) => {
+      if (flags.emit !== undefined) {
+        throw Object.assign(new Error('--emit is not in this build yet'), {
+          exitCode: ExitCode.usage,
+        });
+      }
+      const [{ parsePreventOptions, runPrevent }, deps] = await Promise.all([
+        import('./commands/prevent.js'),
+        makeDeps(),
+      ]);
+      const outcome = await runPrevent(parsePreventOptions(flags), deps(flags));
+      process.exitCode = outcome.exitCode;
+    });
+
   addTargetFlags(
     program
       .command('drill')

@@ -13,6 +13,7 @@ import { offerMitigations } from '../wizard/offer.js';
 import { databaseOrRefusal, refusedExitCode } from '../wizard/exporter.js';
 import { rankActions } from '../wizard/rank.js';
 import { sidesOf } from '../wizard/sides.js';
+import { announceEscalation, escalationOf, rootCausesOf } from '../wizard/prevent.js';
 import { runPhase, type PhaseContext, type PhaseReporter } from '../wizard/phase.js';
 import {
   parseCommonOptions,
@@ -95,6 +96,16 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
     const status = healthOf(result);
     const sides = sidesOf(runbook, result.findings, result.metrics, targets.has('prometheus'));
     view?.summary({ status, result, suggestions, transcript, sides });
+    // RUNBOOK-006 Root Cause Analysis, where the diagnosis already holds the evidence.
+    const { causes } = rootCausesOf(result.steps, result.findings, values);
+    for (const cause of causes) {
+      transcript.append({ type: 'note', text: `root cause ${cause.id}: ${cause.evidence}` });
+    }
+    if (view && style && causes.length > 0) {
+      io.out.write(`\n${style.bold('Likely root causes')}\n`);
+      for (const c of causes) io.out.write(`  ${style.bold(c.id)}: ${c.evidence}\n`);
+      io.out.write(style.dim('  (poolctl prevent names the fix for each)\n'));
+    }
     if (run.interactive && ui && view && style && suggestions.length > 0) {
       const prompter = recordingPrompter(deps.prompter(), transcript);
       io.out.write('\n');
@@ -122,11 +133,24 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
           }),
         note: (text) => transcript.append({ type: 'note', text }),
       }));
+      // RUNBOOK-006 "Escalation": the verify after the mitigation ends critical.
+      const escalation =
+        verified && escalationOf(runbook, healthOf(verified), 'verify ends critical');
+      if (escalation) {
+        for (const line of announceEscalation(transcript, escalation))
+          io.out.write(`${style.red.bold(line)}\n`);
+      } else if (verified && healthOf(verified) === 'healthy') {
+        // Recovered: the seeds end with Prevention; prevent audits and applies it.
+        const given = givenEngineFlag(opts.target);
+        const flag = given ? ` ${given.flag} '${withoutUrlSecrets(given.url)}'` : '';
+        io.out.write(
+          `\nSo it does not happen again (timeouts, capacity, root cause): poolctl prevent${flag}\n`,
+        );
+      }
     }
     if (!view) {
-      writeReport(
-        io,
-        buildReport({
+      writeReport(io, {
+        ...buildReport({
           command: 'diagnose',
           runbook: runbook.id,
           incident: run.incident,
@@ -138,7 +162,8 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
           transcript,
           error: refused && status !== 'critical' ? refused : undefined,
         }),
-      );
+        root_causes: causes,
+      });
     }
     const finalStatus = verified ? healthOf(verified) : status;
     // Exit 4: a critical finding stands, nothing could be measured, the verify that ran did not

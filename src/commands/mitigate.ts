@@ -17,6 +17,7 @@ import { measureOrUnknown, type Measurement } from '../wizard/measure.js';
 import { healthOf, notMeasured, type PhaseResult } from '../wizard/model.js';
 import { offerMitigations } from '../wizard/offer.js';
 import { sidesOf } from '../wizard/sides.js';
+import { announceEscalation, escalationOf } from '../wizard/prevent.js';
 import { runPhase } from '../wizard/phase.js';
 import {
   parseCommonOptions,
@@ -173,6 +174,11 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
       : victimFailed || unhealthy
         ? ExitCode.unhealthy
         : ExitCode.ok;
+    // RUNBOOK-006 "Escalation": something was done and the state is still critical.
+    const escalation = records.some((r) => r.executed)
+      ? escalationOf(runbook, status, 'still critical after the mitigation')
+      : undefined;
+    const escalate = escalation ? announceEscalation(transcript, escalation) : [];
     if (ui && style) {
       const first = records.find((r) => r.before)?.before;
       const last = [...records].reverse().find((r) => r.after)?.after;
@@ -180,6 +186,7 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
         io.out.write(`Overall: ${ui.beforeAfter(first, last, style)}\n`);
       if (!verified && unhealthy && records.length > 0)
         io.out.write(`${ui.stillUnhealthy(status, final, style)}\n`);
+      for (const line of escalate) io.out.write(`${style.red.bold(line)}\n`);
       io.out.write(style.dim(`Transcript: ${ui.transcriptText(transcript)}\n`));
     } else {
       const report = buildReport({
@@ -196,7 +203,7 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
         metrics: final.metrics,
         transcript,
       });
-      writeReport(io, report);
+      writeReport(io, { ...report, ...(escalation ? { escalation } : {}) });
     }
     transcript.end(status, exitCode);
     return { exitCode, status };

@@ -139,6 +139,14 @@ async function show(opts: RunbooksOptions, deps: RunbooksDeps): Promise<number> 
     lines.push('', `${phase[0]!.toUpperCase()}${phase.slice(1)}`);
     rb[phase].forEach((step, i) => lines.push(...describeStep(step, i + 1)));
   }
+  if (rb.escalation) {
+    // Named by verify, mitigate and diagnose when the state stays critical after the mitigation.
+    lines.push('', 'Escalation (when still critical after the mitigation)');
+    for (const l of rb.escalation.levels)
+      lines.push(`  ${l.severity}: ${l.team} within ${l.response_time} (${l.contact})`);
+    if (rb.escalation.channels.length)
+      lines.push(`  channels: ${rb.escalation.channels.join(', ')}`);
+  }
   deps.out(`${lines.join('\n')}\n`);
   return ExitCode.ok;
 }

@@ -5,6 +5,7 @@ import { healthOf, notMeasured, type PhaseResult } from '../wizard/model.js';
 import { runPhase } from '../wizard/phase.js';
 import { databaseOrRefusal, refusedExitCode } from '../wizard/exporter.js';
 import { sidesOf } from '../wizard/sides.js';
+import { announceEscalation, escalationOf } from '../wizard/prevent.js';
 import {
   parseCommonOptions,
   type CommonFlags,
@@ -112,7 +113,11 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
       : status === 'healthy'
         ? ExitCode.ok
         : ExitCode.unhealthy;
+    // RUNBOOK-006 "Escalation": still critical after the mitigation — name who to call.
+    const escalation = escalationOf(runbook, status, 'verify ends critical');
+    const escalate = escalation ? announceEscalation(transcript, escalation) : [];
     if (ui && style) {
+      for (const line of escalate) deps.io.out.write(`${style.red.bold(line)}\n`);
       deps.io.out.write(style.dim(`Transcript: ${ui.transcriptText(transcript)}\n`));
     } else {
       const report = buildReport({
@@ -126,7 +131,7 @@ export async function runVerify(opts: VerifyOptions, deps: Deps): Promise<Outcom
         transcript,
         error: refused && exitCode === refused.exitCode ? refused : undefined,
       });
-      writeReport(deps.io, report);
+      writeReport(deps.io, { ...report, ...(escalation ? { escalation } : {}) });
     }
     transcript.end(status, exitCode);
     return { exitCode, status };

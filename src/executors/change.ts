@@ -2,6 +2,11 @@ import { UsageError } from '../errors.js';
 import { sanitizeInline } from '../io/sanitize.js';
 import { bindParameters } from '../runbook/params.js';
 import { parametersOf, renderArgs, shellLine, withoutUnsetFlags } from '../runbook/render.js';
+import {
+  isStatementTemplate,
+  renderStatement,
+  statementOf,
+} from '../runbook/statement-template.js';
 import type { ChangeStep, Runbook } from '../runbook/types.js';
 import type { Targets } from '../targets/set.js';
 import type { ActionRecord, CommandResult, MitigationContext } from '../wizard/mitigation.js';
@@ -196,11 +201,24 @@ async function previewDatabase(
   }
   record.setting = { name: current.name, current: current.value, next };
   const composed = composes(step) ? await composeStatement(step, ctx) : undefined;
-  const statement = composed ?? step.sql.trim().replace(/;$/, '');
+  // A template (ALTER DATABASE {database} …) is shown and sent as rendered; else bound.
+  const template = isStatementTemplate(step.sql);
+  const statement =
+    composed ??
+    (template
+      ? renderStatement(step.sql, await quotedDatabase(ctx), ctx.values, ctx.runbook.parameters)
+      : step.sql.trim().replace(/;$/, ''));
+  const target = await ctx.targets.database();
+  // SET GLOBAL is lost at a restart: the line that keeps it (MySQL 8 also has SET PERSIST).
+  const persist =
+    target.engine === 'mysql' && /^SET\s+GLOBAL/i.test(statementOf(step.sql))
+      ? [`to keep it after a restart, add to my.cnf under [mysqld]: ${current.name} = ${next}`]
+      : [];
   const bound = step.params.map((p) => `${p} = ${String(ctx.values[p])}`).join(', ');
   await ctx.reporter.change(step, [
     `${current.name}: ${current.value} → ${next}`,
     composed ? statement : `${statement}  -- ${bound}`,
+    ...persist,
     ...(current.running !== undefined
       ? [
           `takes effect only after a restart: the server runs with ${current.name} = ${current.running} until PostgreSQL restarts, and the restart drops every session`,
@@ -237,8 +255,8 @@ async function applyDatabase(
     ctx.transcript.append({ type: 'change.outcome', step: step.id, ...result });
   };
   try {
-    // A composed statement is run as shown (its value was bound when the server composed it).
-    if (composes(step)) await target.change(statement, []);
+    // A composed or rendered statement is run as shown (its values were bound or parsed before).
+    if (composes(step) || isStatementTemplate(step.sql)) await target.change(statement, []);
     else await target.change(step.sql, bindParameters(step.params, ctx.values));
   } catch (err) {
     done({ command, status: 'failed', detail: sanitizeInline((err as Error).message) });
@@ -257,6 +275,18 @@ async function applyDatabase(
     status: confirmed ? 'confirmed' : 'not-confirmed',
     detail: `${after.name} is ${after.value}${pending}`,
   });
+}
+
+/** The connected database's name as the server quotes an identifier, for a template's `{database}`. */
+async function quotedDatabase(ctx: MitigationContext): Promise<string> {
+  const target = await ctx.targets.database();
+  const sql =
+    target.engine === 'postgres'
+      ? 'SELECT quote_ident(current_database()) AS q'
+      : "SELECT CONCAT('`', REPLACE(DATABASE(), '`', '``'), '`') AS q";
+  const [row] = await target.query(sql, []);
+  if (typeof row?.q !== 'string') throw new UsageError(`${ctx.runbook.id}: no database selected`);
+  return row.q;
 }
 
 async function readSetting(step: DatabaseChange, ctx: MitigationContext) {

@@ -56,7 +56,7 @@ export class DiagnoseView implements PhaseReporter {
 
   /** `command` is the one the operator typed: verify and mitigate share this view. */
   header(
-    command: 'diagnose' | 'verify' | 'mitigate',
+    command: 'diagnose' | 'verify' | 'mitigate' | 'prevent',
     targetLabel: string,
     serverVersion: string,
     incident: string,

@@ -1,3 +1,4 @@
+import type { Capacity, EscalationReport, RootCause, UncheckedCause } from '../wizard/prevent.js';
 import type { Sides } from '../wizard/sides.js';
 import { redactText, redactValue } from '../transcript/redact.js';
 import { poolctlVersion } from '../version.js';
@@ -29,6 +30,14 @@ export interface JsonReport {
   /** The sides measured: `database`, and `application` when Prometheus was given. */
   checked?: string[];
   /** Where the transcript was meant to be (as given or by default). */
+  /** RUNBOOK-006 Root Cause Analysis: each cause with its evidence and fix (diagnose, prevent). */
+  root_causes?: RootCause[];
+  /** Root causes whose evidence could not be read (not "none"), with why. */
+  root_causes_unchecked?: UncheckedCause[];
+  /** prevent: the capacity formula's numbers, when it could be computed. */
+  capacity?: Capacity;
+  /** The runbook's escalation, when the state stays critical after the mitigation. */
+  escalation?: EscalationReport;
   transcript: string;
   /**
    * Present only when that file does not hold this run's record: why it could not be written

@@ -3,6 +3,7 @@
  * line of its own: `file:line: field.path: what was expected (got what)`. Used by `runbooks
  * validate`, `--runbook path.yaml` and the build; a bundled diagnose never loads this module.
  */
+import { isStatementTemplate, templateProblems } from './statement-template.js';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -167,6 +168,15 @@ async function readSql(
     if (sql.trim() === '') {
       issues.push({ path: at, message: `${where} is empty` });
       return undefined;
+    }
+    // A statement that cannot bind (ALTER DATABASE): `{database}` and `{param_ms}` instead.
+    if (isStatementTemplate(sql)) {
+      for (const problem of templateProblems(sql, params))
+        issues.push({
+          path: listKey ? [...at.slice(0, -1), listKey] : at,
+          message: `${file}: ${problem}`,
+        });
+      return sql;
     }
     const used = placeholderCount(rb.engine, sql);
     if (used !== params.length) {

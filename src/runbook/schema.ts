@@ -279,6 +279,22 @@ export const runbookSchema = z.strictObject({
     .array(step)
     .min(1, 'expected at least one step: an empty verify would call any server recovered'),
   prevent: z.array(step).default([]),
+  // RUNBOOK-006 "Escalation": named when the state stays critical after the mitigation.
+  escalation: z
+    .strictObject({
+      levels: z
+        .array(
+          z.strictObject({
+            severity: oneLine,
+            response_time: duration,
+            team: oneLine,
+            contact: oneLine,
+          }),
+        )
+        .min(1, 'expected at least one level'),
+      channels: z.array(oneLine).default([]),
+    })
+    .optional(),
 });
 
 // The schema and types.ts must not drift apart: per step kind, the same keys and each side

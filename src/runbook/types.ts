@@ -255,6 +255,14 @@ export interface Runbook {
   actions: Step[];
   verify: Step[];
   prevent: Step[];
+  /** Who to call when the state stays critical after the mitigation (RUNBOOK-006 "Escalation"). */
+  escalation?: Escalation;
   /** Absolute path of the YAML file, or `bundled:<id>` for a compiled runbook. */
   origin: string;
+}
+
+/** A runbook's escalation table: levels in order (P0 first) and the channels to post in. */
+export interface Escalation {
+  levels: { severity: string; response_time: string; team: string; contact: string }[];
+  channels: string[];
 }

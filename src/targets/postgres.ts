@@ -45,7 +45,7 @@ export async function connectPostgres(spec: DatabaseTargetSpec): Promise<Databas
       // TLS as resolve.ts read it, libpq's way (sslmode, sslrootcert, PGSSLMODE …).
       ssl,
       connectionTimeoutMillis: spec.connectTimeoutMs,
-      statement_timeout: spec.statementTimeoutMs,
+      statement_timeout: spec.sessionDefaults ? undefined : spec.statementTimeoutMs,
       // The server's statement_timeout cannot end a wait for a server that stopped answering:
       // pg's own timer does (queryError then destroys the connection).
       query_timeout: clientTimeoutMs(spec),

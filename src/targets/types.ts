@@ -140,6 +140,11 @@ export interface DatabaseTargetSpec {
   connectTimeoutMs: number;
   /** Statement timeout on our own session in milliseconds. */
   statementTimeoutMs: number;
+  /**
+   * Keep the statement timeout client-side only (PostgreSQL): the session then shows the defaults a
+   * new session on the database gets, which prevent audits. The client-side limit still holds.
+   */
+  sessionDefaults?: boolean;
   /** Where the settings came from (`--pg`, `DATABASE_URL`, `PGHOST…`), for error messages. */
   from: string;
   /** TLS from the URL or PGSSLMODE (resolve.ts); absent or false: a plain connection. */

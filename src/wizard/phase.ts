@@ -34,7 +34,7 @@ export interface PhaseReporter {
 
 export interface PhaseContext {
   runbook: Runbook;
-  phase: 'diagnose' | 'verify';
+  phase: 'diagnose' | 'verify' | 'prevent';
   values: ParameterValues;
   targets: Targets;
   transcript: Transcript;

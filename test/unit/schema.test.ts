@@ -172,7 +172,7 @@ describe('parseRunbookDocument on documents the fixtures do not cover', () => {
     [
       doc({ zzz: 1 }),
       [
-        'zzz: unknown key (expected one of id, title, engine, sources, parameters, diagnose, actions, verify, prevent, include)',
+        'zzz: unknown key (expected one of id, title, engine, sources, parameters, diagnose, actions, verify, prevent, escalation, include)',
       ],
     ],
     [
