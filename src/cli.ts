@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { exitCodeOf, ExitCode, isExpected } from './errors.js';
+import { exitCodeOf, ExitCode, isExpected, UsageError } from './errors.js';
 import type { IO } from './io/io.js';
 import type { Transcript } from './transcript/types.js';
 import { poolctlVersion } from './version.js';
@@ -303,6 +303,52 @@ Examples:
         makeDeps(),
       ]);
       const outcome = await runVerify(parseVerifyOptions(flags), deps(flags));
+      process.exitCode = outcome.exitCode;
+    });
+
+  addModeFlags(
+    addSystemFlags(
+      addTargetFlags(
+        program
+          .command('prevent')
+          .description(
+            'keep it from happening again: alert rules, a pgbouncer.ini, pool settings sized for the server',
+          )
+          .addOption(
+            new Option('--emit <kind>', "write a file filled with the target's numbers").choices([
+              'alerts',
+              'pgbouncer',
+              'pool-config',
+            ]),
+          )
+          .option('-o, --out <file>', 'with --emit: write here instead of stdout')
+          .option('--yes', 'with -o: replace the file if it exists'),
+      ),
+    ),
+  )
+    .addHelpText(
+      'after',
+      `
+--emit alerts       Prometheus rules: the seed's DatabaseConnectionPoolCritical, a warning sibling,
+                    wait p95, long queries, and the server's side from postgres_exporter/mysqld_exporter
+--emit pgbouncer    a pgbouncer.ini in transaction mode for the target's database (no secrets: it
+                    says how to make the auth_file)
+--emit pool-config  SQLAlchemy, HikariCP and node-postgres settings sized by
+                    replicas × (pool_size + max_overflow) ≤ usable connections − capacity_buffer
+-o FILE refuses to replace an existing file without --yes (exit 5).
+
+Examples:
+  $ poolctl prevent --emit alerts -o pool-alerts.yml && promtool check rules pool-alerts.yml
+  $ poolctl prevent --emit pgbouncer --set pgbouncer_port=6432 > pgbouncer.ini
+  $ poolctl prevent --emit pool-config --set replicas=6 --set pool_size=20 --set max_overflow=10`,
+    )
+    .action(async (flags) => {
+      if (!flags.emit) throw new UsageError('prevent: give --emit alerts|pgbouncer|pool-config');
+      const [{ parseEmitOptions, runEmit }, deps] = await Promise.all([
+        import('./commands/emit.js'),
+        makeDeps(),
+      ]);
+      const outcome = await runEmit(parseEmitOptions(flags), deps(flags));
       process.exitCode = outcome.exitCode;
     });
 
