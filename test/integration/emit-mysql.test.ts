@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -32,6 +32,7 @@ describe('prevent --emit on MariaDB', () => {
     exporter?.kill('SIGKILL');
     await prometheus?.stop();
     await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   const emit = (kind: string, ...rest: string[]) =>

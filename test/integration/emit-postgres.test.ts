@@ -1,5 +1,5 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -42,6 +42,7 @@ describe('prevent --emit on PostgreSQL', () => {
     await prometheus?.stop();
     await pools?.close();
     await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   const emit = (kind: string, ...rest: string[]) =>
