@@ -317,7 +317,7 @@ Examples:
         program
           .command('prevent')
           .description(
-            "audit the setup against the seeds' prevention: timeouts, limits, capacity, root causes",
+            "audit the setup against the seeds' prevention: timeouts, limits, capacity, root causes; emit alert rules, a pgbouncer.ini, pool settings",
           )
           .option(
             '--check',
@@ -329,9 +329,18 @@ Examples:
             collect,
             [],
           )
-          .option('--yes', 'apply without a prompt (required when not interactive)')
+          .option(
+            '--yes',
+            'apply without a prompt (required when not interactive); with -o: replace the file',
+          )
           .option('--dry-run', 'show what --apply would change; never change anything')
-          .option('--emit <kind>', 'write configuration: alerts, pgbouncer or pool-config')
+          .addOption(
+            new Option('--emit <kind>', "write a file filled with the target's numbers").choices([
+              'alerts',
+              'pgbouncer',
+              'pool-config',
+            ]),
+          )
           .option('-o, --out <file>', 'with --emit: write here instead of stdout'),
       ),
     ),
@@ -344,22 +353,37 @@ idle_in_transaction_session_timeout (critical when off), idle_session_timeout (r
 pooler), transaction_timeout (17+), max_connections and reserved slots; MySQL/MariaDB
 wait_timeout, interactive_timeout, max_statement_time / max_execution_time, max_connections;
 the capacity formula replicas × (pool_size + max_overflow) against the usable connections plus
-capacity_buffer (--set replicas=… --set pool_size=… --set max_overflow=…, or --prometheus).
+capacity_headroom (--set replicas=… --set pool_size=… --set max_overflow=…, or --prometheus).
 Root causes with their evidence: connection-leak, long-transaction, n-plus-one, missing-timeout.
 Fixes (--apply): statement-timeout, idle-in-transaction-timeout (PostgreSQL: ALTER DATABASE
 <target db> SET …, for new sessions; MySQL/MariaDB: SET GLOBAL, plus the my.cnf line to keep it).
+
+--emit alerts       Prometheus rules: the seed's DatabaseConnectionPoolCritical, a warning sibling,
+                    wait p95, long queries, and the server's side from postgres_exporter/mysqld_exporter
+--emit pgbouncer    a pgbouncer.ini in transaction mode for the target's database (no secrets: it
+                    says how to make the auth_file)
+--emit pool-config  SQLAlchemy, HikariCP and node-postgres settings sized by
+                    replicas × (pool_size + max_overflow) ≤ usable connections − capacity_buffer
+-o FILE refuses to replace an existing file without --yes (exit 5).
 
 Examples:
   $ poolctl prevent --pg postgres://postgres@db:5432/app
   $ poolctl prevent --check; echo "exit $?"          # 4 when a critical audit fails
   $ poolctl prevent --apply statement-timeout --apply idle-in-transaction-timeout --yes
-  $ poolctl prevent --set replicas=3 --set pool_size=20 --set max_overflow=10 --output json`,
+  $ poolctl prevent --set replicas=3 --set pool_size=20 --set max_overflow=10 --output json
+  $ poolctl prevent --emit alerts -o pool-alerts.yml && promtool check rules pool-alerts.yml
+  $ poolctl prevent --emit pgbouncer --set pgbouncer_port=6432 > pgbouncer.ini
+  $ poolctl prevent --emit pool-config --set replicas=6 --set pool_size=20 --set max_overflow=10`,
     )
     .action(async (flags) => {
       if (flags.emit !== undefined) {
-        throw Object.assign(new Error('--emit is not in this build yet'), {
-          exitCode: ExitCode.usage,
-        });
+        const [{ parseEmitOptions, runEmit }, deps] = await Promise.all([
+          import('./commands/emit.js'),
+          makeDeps(),
+        ]);
+        const outcome = await runEmit(parseEmitOptions(flags), deps(flags));
+        process.exitCode = outcome.exitCode;
+        return;
       }
       const [{ parsePreventOptions, runPrevent }, deps] = await Promise.all([
         import('./commands/prevent.js'),

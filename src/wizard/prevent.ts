@@ -187,7 +187,7 @@ export function capacityOf(
   outcomes: StepOutcome[],
 ): { capacity?: Capacity; finding: Finding } {
   const usable = metrics.usable_connections;
-  const bufferPct = num(values.capacity_buffer ?? 20);
+  const bufferPct = num(values.capacity_headroom ?? 20);
   let capacity: Capacity | undefined;
   if (given.includes('replicas') || given.includes('pool_size')) {
     const instances = num(values.replicas);

@@ -22,6 +22,8 @@ export interface PrometheusServer {
    * returns that result. Scrapes take a scrape interval to land: use this before asserting.
    */
   waitForResult(query: string, opts?: WaitOptions): Promise<PromApiSample[]>;
+  /** GET an API path (e.g. `/api/v1/rules`, `/api/v1/alerts`): the parsed JSON answer. */
+  api(pathname: string): Promise<unknown>;
   /** Kills the server (SIGKILL) and removes its directory; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -55,6 +57,8 @@ export interface StartPrometheusOptions {
   scrape?: ScrapeJob[];
   /** Seconds between scrapes (and rule evaluations); default 1. */
   scrapeIntervalS?: number;
+  /** Rule files to load (copied into the server's directory and listed under rule_files). */
+  ruleFiles?: string[];
   /** Prometheus's own web configuration (--web.config.file): HTTPS and basic auth. */
   web?: {
     /** Serve HTTPS with this certificate and key (PEM); `caPem` signed it (the rig trusts it). */
@@ -114,11 +118,19 @@ export async function startPrometheus(
         scrape_timeout: interval,
       },
       scrape_configs: scrapeConfigs(opts.scrape ?? []),
+      rule_files: [] as string[],
     };
+    const ruleCopies: string[] = [];
+    for (const [i, file] of (opts.ruleFiles ?? []).entries()) {
+      const copy = path.join(dir, `rules-${i}.yml`);
+      await writeFile(copy, await readFile(file));
+      config.rule_files.push(copy);
+      ruleCopies.push(copy);
+    }
     const configFile = path.join(dir, 'prometheus.yml');
     await writeFile(configFile, JSON.stringify(config, null, 2));
     await mkdir(path.join(dir, 'data'));
-    const owned = [dir, configFile, path.join(dir, 'data')];
+    const owned = [dir, configFile, path.join(dir, 'data'), ...ruleCopies];
     let webConfigFile: string | undefined;
     if (opts.web) {
       const web: Record<string, unknown> = {};
@@ -173,6 +185,7 @@ export async function startPrometheus(
           await new Promise((resolve) => setTimeout(resolve, 250));
         }
       },
+      api: async (pathname) => JSON.parse((await api.get(port, pathname)).body) as unknown,
       stop: () => stopInstance(instance),
     };
   } catch (error) {

@@ -59,7 +59,7 @@ describe('prevent: the capacity formula from Prometheus', () => {
 
   it('a smaller buffer fits; --set numbers take precedence over Prometheus', async () => {
     const fits = JSON.parse(
-      (await prevent('--set', 'capacity_buffer=5', '--output', 'json')).stdout,
+      (await prevent('--set', 'capacity_headroom=5', '--output', 'json')).stdout,
     );
     expect(fits.findings).toContainEqual(expect.objectContaining({ id: 'capacity-ok' }));
     const given = JSON.parse(

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { capacityOf, type EmitFacts } from '../../src/commands/emit-capacity.js';
+import { renderPgbouncer } from '../../src/commands/emit-files.js';
+import { parseEmitOptions } from '../../src/commands/emit.js';
+
+const facts = (over: Partial<EmitFacts> = {}): EmitFacts => ({
+  engine: 'postgres',
+  product: 'PostgreSQL',
+  version: '16.4',
+  host: 'db',
+  port: 5432,
+  user: 'app',
+  database: 'shop',
+  maxConnections: 100,
+  superuserReserved: 3,
+  reserved: 2,
+  usable: 95,
+  ...over,
+});
+
+describe('the capacity formula', () => {
+  it('keeps sizes that fit, counting the rollout surge', () => {
+    // 95 − 10 = 85; 3 + ceil(0.75) = 4 instances; 4 × (14 + 6) = 80 ≤ 85.
+    const cap = capacityOf(facts(), { replicas: 3, pool_size: 14, max_overflow: 6 });
+    expect(cap).toMatchObject({
+      peakInstances: 4,
+      budget: 85,
+      fits: true,
+      poolSize: 14,
+      maxOverflow: 6,
+    });
+    expect(cap.lines[0]).toBe(
+      'usable connections: max_connections 100 − superuser_reserved_connections 3 − reserved_connections 2 = 95',
+    );
+  });
+
+  it("scales the seed's 20 + 10 down, keeping its 2:1 split, when they oversubscribe", () => {
+    // 4 × 30 = 120 > 85; floor(85 / 4) = 21 → 14 + 7.
+    const cap = capacityOf(facts(), { replicas: 3, pool_size: 20, max_overflow: 10 });
+    expect(cap).toMatchObject({ fits: false, poolSize: 14, maxOverflow: 7, perInstance: 21 });
+    expect(cap.peakInstances * cap.perInstance).toBeLessThanOrEqual(cap.budget);
+  });
+
+  it('says when not one connection per instance fits', () => {
+    const cap = capacityOf(facts({ usable: 12 }), { replicas: 10, capacity_buffer: 10 });
+    expect(cap).toMatchObject({ impossible: true, poolSize: 1, maxOverflow: 0 });
+    expect(cap.lines.at(-1)).toContain('not one connection per instance fits');
+  });
+});
+
+describe('pgbouncer.ini', () => {
+  it('keeps default_pool_size + reserve_pool_size within a small budget and quotes odd names', () => {
+    const f = facts({ usable: 17, database: 'my db' });
+    const ini = renderPgbouncer(f, { capacity_buffer: 10 }, capacityOf(f, { capacity_buffer: 10 }));
+    // 17 − 10 = 7: reserve min(5, floor(7/4)) = 1, pool 6.
+    expect(ini).toContain('default_pool_size = 6\n');
+    expect(ini).toContain('reserve_pool_size = 1\n');
+    expect(ini).toContain('max_db_connections = 7\n');
+    expect(ini).toContain(`"my db" = host=db port=5432 dbname='my db'`);
+  });
+});
+
+describe('parseEmitOptions', () => {
+  it.each([
+    [{ emit: 'grafana' }, '--emit grafana: expected alerts, pgbouncer, pool-config'],
+    [{ emit: 'alerts', out: ' ' }, '-o, --out: expected a file name'],
+  ])('%o → %s', (flags, message) => {
+    expect(() => parseEmitOptions(flags)).toThrow(message);
+  });
+  it('takes -o and --yes', () => {
+    expect(parseEmitOptions({ emit: 'pgbouncer', out: 'x.ini', yes: true })).toMatchObject({
+      kind: 'pgbouncer',
+      out: 'x.ini',
+      yes: true,
+    });
+  });
+});
