@@ -3,6 +3,7 @@ import { sanitizeInline } from '../io/sanitize.js';
 import { renderArgs } from '../runbook/render.js';
 import type { PromqlStep } from '../runbook/types.js';
 import { evaluateFindings } from './findings.js';
+import { isServerSide } from './exporter.js';
 import type { Measurement, MeasureContext } from './measure.js';
 import type { Metrics } from './model.js';
 
@@ -24,7 +25,8 @@ export async function measureApplication(
 ): Promise<Measurement | undefined> {
   if (!ctx.targets.has('prometheus')) return undefined;
   const step = ctx.runbook.diagnose.find(
-    (s): s is PromqlStep => s.kind === 'promql' && s.headline !== undefined,
+    // The application's pools, not the server as its exporter shows it (also a headline step).
+    (s): s is PromqlStep => s.kind === 'promql' && s.headline !== undefined && !isServerSide(s),
   );
   if (!step) return undefined;
   try {

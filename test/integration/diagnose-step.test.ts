@@ -58,6 +58,7 @@ describe('diagnose --step walks the runbook one step at a time', () => {
       ['states', 'ok'],
       ['long-running', 'skipped'],
       ['idle-leaks', 'ok'],
+      ['idle-groups', 'skipped'],
       ['idle-in-transaction', 'skipped'],
       ['lock-waits', 'skipped'],
       ['holders', 'skipped'],
