@@ -26,6 +26,10 @@ export interface EmitFlags extends CommonFlags {
   emit?: string;
   out?: string;
   yes?: boolean;
+  /** prevent's own flags: an --emit run does none of them, so it refuses them. */
+  check?: boolean;
+  apply?: string[];
+  dryRun?: boolean;
 }
 
 export interface EmitOptions extends CommonOptions {
@@ -43,6 +47,16 @@ export function parseEmitOptions(flags: EmitFlags): EmitOptions {
   }
   if (flags.out !== undefined && flags.out.trim() === '') {
     throw new UsageError('-o, --out: expected a file name');
+  }
+  const other = [
+    flags.check && '--check',
+    (flags.apply?.length ?? 0) > 0 && '--apply',
+    flags.dryRun && '--dry-run',
+  ].filter(Boolean);
+  if (other.length > 0) {
+    throw new UsageError(
+      `--emit writes a file and does not audit or change anything: run ${other.join(', ')} without --emit`,
+    );
   }
   return { ...parseCommonOptions(flags), kind, out: flags.out, yes: Boolean(flags.yes) };
 }

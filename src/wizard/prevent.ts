@@ -259,7 +259,7 @@ export function capacityOf(
         ...base,
         id: 'capacity-no-buffer',
         severity: 'warning',
-        message: `${formula} leave ${usable - total} of ${usable} usable connections, less than the ${capacity_bufferText(bufferPct, buffer)} buffer for administrators, migrations and a rolling deploy's extra replica (RUNBOOK-006 Prevention 1: max_connections > total + buffer)`,
+        message: `${formula} leave ${usable - total} of ${usable} usable connections, less than the ${capacity_bufferText(bufferPct, buffer)} headroom (capacity_headroom) for administrators, migrations and a rolling deploy's extra replica (RUNBOOK-006 Prevention 1: max_connections > total + buffer)`,
       },
     };
   }
@@ -269,7 +269,7 @@ export function capacityOf(
       ...base,
       id: 'capacity-ok',
       severity: 'info',
-      message: `${formula} fit the ${usable} usable connections with ${usable - total} to spare (buffer ${capacity_bufferText(bufferPct, buffer)})`,
+      message: `${formula} fit the ${usable} usable connections with ${usable - total} to spare (headroom ${capacity_bufferText(bufferPct, buffer)}, capacity_headroom)`,
     },
   };
 }

@@ -153,6 +153,11 @@ describe('prevent on PostgreSQL', () => {
     expect(both.stderr.trim().split('\n')).toHaveLength(1);
     const json = await prevent('--apply', 'nope', '--output', 'json');
     expect(JSON.parse(json.stdout).error).toMatchObject({ code: 2, kind: 'usage' });
+    // --emit writes a file; an --apply beside it would silently apply nothing.
+    const emitApply = await prevent('--emit', 'alerts', '--apply', 'statement-timeout', '--yes');
+    expect(emitApply.code).toBe(2);
+    expect(emitApply.stdout).toBe('');
+    expect(emitApply.stderr).toMatch(/^poolctl: --emit writes a file .*--apply without --emit\n$/);
   });
 
   it("names one application's leak and another's long transactions after a drill", async () => {
