@@ -208,6 +208,7 @@ describe('the capacity guard (RUNBOOK-006 Prevention 1) against 37 usable connec
 describe("scale-pgbouncer: the seed's configmap patch, then the pooler's restart", () => {
   const numbers = [
     ...['--set', 'pgbouncer_max_client_conn=400', '--set', 'pgbouncer_default_pool_size=40'],
+    ...['--set', 'pgbouncer_port=6432'],
   ];
   beforeEach(() =>
     kubectl.setScenario({
@@ -235,7 +236,7 @@ describe("scale-pgbouncer: the seed's configmap patch, then the pooler's restart
     expect(patch!.slice(0, 5)).toEqual([...GLOBALS, 'patch', 'configmap', 'pgbouncer-config']);
     const body = JSON.parse(patch![6]!) as { data: Record<string, string> };
     expect(body.data['pgbouncer.ini']).toBe(
-      `[databases]\n${databases}\n\n[pgbouncer]\npool_mode = transaction\nmax_client_conn = 400\ndefault_pool_size = 40`,
+      `[databases]\n${databases}\n\n[pgbouncer]\nlisten_addr = *\nlisten_port = 6432\nauth_file = /etc/pgbouncer/userlist.txt\npool_mode = transaction\nmax_client_conn = 400\ndefault_pool_size = 40`,
     );
     expect(restart).toEqual([...GLOBALS, 'rollout', 'restart', 'deployment/pgbouncer']);
   }, 60_000);
