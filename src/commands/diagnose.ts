@@ -7,7 +7,7 @@ import { byHandCommand, parametersOf, shellQuote } from '../runbook/render.js';
 import { targetOf } from '../runbook/targets.js';
 import type { ParameterValues, Runbook } from '../runbook/types.js';
 import { actionFailed, type ActionRecord } from '../wizard/mitigation.js';
-import { healthOf, suggestedActions, type PhaseResult } from '../wizard/model.js';
+import { healthOf, type PhaseResult } from '../wizard/model.js';
 import { redactText, withoutUrlSecrets } from '../transcript/redact.js';
 import { offerMitigations } from '../wizard/offer.js';
 import { databaseOrRefusal, refusedExitCode } from '../wizard/exporter.js';
@@ -209,10 +209,8 @@ export function suggestionsFor(
 ): Suggestion[] {
   const given = givenEngineFlag(opts.target);
   const targetFlag = given ? ` ${given.flag} '${withoutUrlSecrets(given.url)}'` : '';
-  // A leak: the application's restart or rollback before the session kills (src/wizard/rank.ts).
-  const side = sidesOf(runbook, result.findings, result.metrics, false).side;
-  const ranked = rankActions(runbook, suggestedActions(result.findings), side, result.findings);
-  return ranked.flatMap((id) => {
+  // One order for the summary, the JSON, the wizard's menu and mitigate (src/wizard/rank.ts).
+  return rankActions(runbook, result.findings).flatMap((id) => {
     const action = runbook.actions.find((a) => a.id === id);
     if (!action) return [];
     // Repeat only the --set values this action uses, and the cluster flags a kubectl change needs.

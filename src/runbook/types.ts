@@ -62,7 +62,11 @@ export interface FindingRule {
    * `when` too; `message` may use `{alongside_<column>}` and `{alongside_all_<column>}`.
    */
   alongside?: { step: string; when: RowCondition | RowCondition[] };
-  /** Names the cause: its actions come before those of other findings of the same severity. */
+  /**
+   * Evidence of a connection leak (the application's restart or rollback ends it, a kill does
+   * not): its actions come before those of other findings of the same severity. A critical
+   * finding on the application's pools is such evidence without it (src/wizard/rank.ts).
+   */
   leads?: boolean;
   /** Action ids (from the runbook's `actions`) that this finding makes fitting, best first. */
   suggest: string[];

@@ -18,7 +18,7 @@ export interface Finding {
   suggest: string[];
   /** How many rows matched: the sessions behind the finding. */
   count: number;
-  /** It names the cause: its actions go first among findings of its severity. */
+  /** Evidence of a leak: its actions go first among findings of its severity (src/wizard/rank.ts). */
   leads?: boolean;
 }
 
@@ -98,21 +98,4 @@ export function headlineGaps(
 
 export function bySeverity(findings: Finding[]): Finding[] {
   return [...findings].sort((a, b) => ORDER[a.severity] - ORDER[b.severity]);
-}
-
-/**
- * Action ids suggested by the findings, each once: most severe finding first; among equals the
- * one that names the cause (a leak's restart and rollback before a kill that the leak refills),
- * then the one behind the most sessions, since its action frees the most connections.
- */
-export function suggestedActions(findings: Finding[]): string[] {
-  const ranked = [...findings].sort(
-    (a, b) =>
-      ORDER[a.severity] - ORDER[b.severity] ||
-      Number(b.leads ?? false) - Number(a.leads ?? false) ||
-      b.count - a.count,
-  );
-  const ids: string[] = [];
-  for (const f of ranked) for (const id of f.suggest) if (!ids.includes(id)) ids.push(id);
-  return ids;
 }

@@ -1,7 +1,8 @@
 import type { Prompter } from '../io/prompter.js';
 import type { Runbook } from '../runbook/types.js';
 import { runAction, type ActionRecord, type MitigationContext } from './mitigation.js';
-import { suggestedActions, type PhaseResult } from './model.js';
+import type { PhaseResult } from './model.js';
+import { rankActions } from './rank.js';
 
 export interface OfferContext {
   runbook: Runbook;
@@ -66,7 +67,7 @@ export async function offerMitigations(ctx: OfferContext): Promise<OfferResult> 
     // What verify still finds comes first, then the rest of the first list, what ran last.
     const done = records.map((r) => r.id);
     const ranked = [
-      ...(verified ? suggestedActions(verified.findings) : []),
+      ...(verified ? rankActions(ctx.runbook, verified.findings) : []),
       ...ctx.suggested.filter((id) => !done.includes(id)),
       ...ctx.suggested.filter((id) => done.includes(id)),
     ];

@@ -20,6 +20,29 @@ export interface Sides {
 }
 
 /**
+ * The side a finding speaks for, from the target of the step that raised it: a database step and
+ * an exporter's step (Prometheus reading the server) speak for the server, a Prometheus step for
+ * the application's pools, a kubectl step for the cluster. No finding names are assumed, so a
+ * team's own runbook gets the same answer.
+ */
+export function findingSide(
+  runbook: Runbook,
+  f: Finding,
+): 'server' | 'application' | 'cluster' | null {
+  const step = [...runbook.diagnose, ...runbook.verify].find((s) => s.id === f.step);
+  if (!step) return null;
+  if (isServerSide(step)) return 'server';
+  const target = targetOf(step);
+  return target === 'database'
+    ? 'server'
+    : target === 'prometheus'
+      ? 'application'
+      : target === 'kubernetes'
+        ? 'cluster'
+        : null;
+}
+
+/**
  * The side each critical finding is on, from the target of the step that raised it: a database
  * step speaks for the server, a Prometheus step for the application's pools. No finding names are
  * assumed, so a team's own runbook gets the same verdict.
@@ -32,21 +55,15 @@ export function sidesOf(
 ): Sides {
   const steps = [...runbook.diagnose, ...runbook.verify];
   const stepOf = (f: Finding) => steps.find((s) => s.id === f.step);
-  const sideOf = (f: Finding) => {
-    const step = stepOf(f);
-    // An exporter's step reads the server through Prometheus: it speaks for the server.
-    return step ? (isServerSide(step) ? 'database' : targetOf(step)) : null;
-  };
+  const sideOf = (f: Finding) => findingSide(runbook, f);
   const critical = findings.filter((f) => f.severity === 'critical');
-  const serverCritical = critical.filter(
-    (f) => sideOf(f) === 'database' && f.id !== 'limited-view',
-  );
+  const serverCritical = critical.filter((f) => sideOf(f) === 'server' && f.id !== 'limited-view');
   const server = serverCritical.length > 0;
   const serverFromExporterOnly = serverCritical.every((f) => {
     const step = stepOf(f);
     return step !== undefined && isServerSide(step);
   });
-  const application = critical.some((f) => sideOf(f) === 'prometheus');
+  const application = critical.some((f) => sideOf(f) === 'application');
   // What was measured, not what was asked for: a Prometheus that answered nothing checked nothing.
   const serverSeen =
     metrics.utilization_percent !== undefined && !findings.some((f) => f.id === 'limited-view');
@@ -76,7 +93,7 @@ export function sidesOf(
       applicationAsked,
       explanation:
         `Both sides are exhausted: the server${fromExporter} and the application's pool.` +
-        ' Free the server (end idle and idle-in-transaction sessions, cancel long queries), then restart the replica whose pool is full: killing server sessions does not return the connections its pool counts as checked out.',
+        ' Restart the replica whose pool is full first (roll back the build if it leaks): that returns the connections its pool counts as checked out and ends their sessions on the server, which killing server sessions never does. Then free what the server still holds (end idle and idle-in-transaction sessions, cancel long queries).',
     };
   }
   if (application) {

@@ -11,7 +11,6 @@ import type { FindingRule, ThresholdHint } from '../../src/runbook/types.js';
 import type { Row } from '../../src/targets/types.js';
 import { evaluateAlongside, evaluateFinding, evaluateFindings } from '../../src/wizard/findings.js';
 import { hintFor, roundDown } from '../../src/wizard/hints.js';
-import { suggestedActions, type Finding } from '../../src/wizard/model.js';
 
 const holder = (application: string, connections: number): Row => ({
   application,
@@ -105,32 +104,6 @@ describe('a rule that needs another step of the phase', () => {
     expect(
       evaluateAlongside([rule], pools, 'app-pool', {}, {}, () => [{ application: 'x', past: 1 }]),
     ).toEqual([]);
-  });
-});
-
-describe('the actions of the finding that names the cause come first', () => {
-  const finding = (id: string, suggest: string[], count: number, leads?: boolean): Finding => ({
-    id,
-    severity: 'warning',
-    message: id,
-    step: 's',
-    suggest,
-    count,
-    ...(leads ? { leads } : {}),
-  });
-
-  it('a leak signature behind 1 group beats idle suspects behind 40 sessions', () => {
-    const ids = suggestedActions([
-      finding('idle-leak-suspects', ['kill-idle'], 40),
-      finding('leak-signature', ['restart-app', 'rollback-app'], 1, true),
-    ]);
-    expect(ids).toEqual(['restart-app', 'rollback-app', 'kill-idle']);
-  });
-
-  it('without a cause, the most sessions first, as before', () => {
-    expect(
-      suggestedActions([finding('a', ['kill-idle'], 2), finding('b', ['cancel-long'], 9)]),
-    ).toEqual(['cancel-long', 'kill-idle']);
   });
 });
 
