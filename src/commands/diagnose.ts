@@ -14,7 +14,7 @@ import { databaseOrRefusal, refusedExitCode } from '../wizard/exporter.js';
 import { rankActions } from '../wizard/rank.js';
 import { sidesOf } from '../wizard/sides.js';
 import { announceEscalation, escalationOf, rootCausesOf } from '../wizard/prevent.js';
-import { runPhase, type PhaseContext, type PhaseReporter } from '../wizard/phase.js';
+import { quietReporter, runPhase, type PhaseContext } from '../wizard/phase.js';
 import {
   parseCommonOptions,
   type CommonFlags,
@@ -28,6 +28,7 @@ import {
   type SafetyFlags,
   type SafetyOptions,
 } from './safety-options.js';
+import { offerPrevention } from './prevent.js';
 import { openSession, reportTargets } from './session.js';
 
 export interface DiagnoseFlags extends CommonFlags, SafetyFlags {
@@ -49,8 +50,6 @@ export function parseDiagnoseOptions(flags: DiagnoseFlags): DiagnoseOptions {
   };
 }
 
-export const quietReporter: PhaseReporter = { stepStarted() {}, stepFinished() {}, metrics() {} };
-
 /**
  * Runs the runbook's read-only diagnosis and reports what it found. At a terminal it then offers
  * the fitting mitigation, verifies the recovery, and ends in one transcript.
@@ -69,7 +68,9 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
   const { targets } = run;
   // A server that refuses poolctl (out of slots, even for the on-call account) is still read
   // from outside when Prometheus is given: its exporter, and the application's pools.
-  const { target, refused } = await databaseOrRefusal(targets);
+  const first = await databaseOrRefusal(targets);
+  const { target } = first;
+  let { refused } = first;
   if (refused) io.err.write(`poolctl: ${refused.message}\n`);
   let result: PhaseResult;
   let records: ActionRecord[] = [];
@@ -123,14 +124,21 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
           reporter: new ui.MitigationView(io, style),
           prompter,
         }),
-        verify: () =>
-          verifyAndReport(view, {
+        verify: async () => {
+          // A server that refused poolctl may have a slot again after the fix: knock once more,
+          // or the verify would report the old refusal on a server that is back.
+          if (refused) {
+            targets.forgetRefusal();
+            ({ refused } = await databaseOrRefusal(targets));
+          }
+          return verifyAndReport(view, {
             runbook,
             values,
             targets,
             transcript,
             databaseRefused: refused?.message,
-          }),
+          });
+        },
         note: (text) => transcript.append({ type: 'note', text }),
       }));
       // RUNBOOK-006 "Escalation": the verify after the mitigation ends critical.
@@ -140,11 +148,17 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
         for (const line of announceEscalation(transcript, escalation))
           io.out.write(`${style.red.bold(line)}\n`);
       } else if (verified && healthOf(verified) === 'healthy') {
-        // Recovered: the seeds end with Prevention; prevent audits and applies it.
-        const given = givenEngineFlag(opts.target);
-        const flag = given ? ` ${given.flag} '${withoutUrlSecrets(given.url)}'` : '';
-        io.out.write(
-          `\nSo it does not happen again (timeouts, capacity, root cause): poolctl prevent${flag}\n`,
+        // Recovered: the seeds end with Prevention. Read-only audit first, then each missing
+        // timeout offered through the one destructive path (preview, approval, read-back).
+        records.push(
+          ...(await offerPrevention(run, {
+            safety: opts.safety,
+            target: opts.target,
+            deps,
+            prompter,
+            view,
+            style,
+          })),
         );
       }
     }

@@ -33,6 +33,7 @@ import {
   type SafetyFlags,
   type SafetyOptions,
 } from './safety-options.js';
+import { offerPrevention } from './prevent.js';
 import { openSession, reportTargets, type RunSession } from './session.js';
 
 export interface MitigateFlags extends CommonFlags, SafetyFlags {
@@ -149,6 +150,19 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
         verify: () => verifyAndReport(view, { runbook, values, targets, transcript }),
         note: (text) => transcript.append({ type: 'note', text }),
       }));
+      // Recovered: the seeds end with Prevention, offered as diagnose's wizard offers it.
+      if (verified && healthOf(verified) === 'healthy') {
+        records.push(
+          ...(await offerPrevention(run, {
+            safety: opts.safety,
+            target: opts.target,
+            deps,
+            prompter: prompter!,
+            view,
+            style,
+          })),
+        );
+      }
     }
 
     run.releaseWarning(); // no kill refused: say now that nothing is being recorded

@@ -1,7 +1,12 @@
 import { ExitCode, UsageError } from '../errors.js';
 import { buildReport, writeReport } from '../io/json-report.js';
-import { recordingPrompter } from '../io/prompter.js';
-import type { Runbook, Step } from '../runbook/types.js';
+import type { DiagnoseView } from '../io/diagnose-view.js';
+import { recordingPrompter, type Prompter } from '../io/prompter.js';
+import { givenEngineFlag } from '../engines.js';
+import { withoutUrlSecrets } from '../transcript/redact.js';
+import type { ParameterValues, Runbook, Step } from '../runbook/types.js';
+import type { Targets } from '../targets/set.js';
+import type { Transcript } from '../transcript/types.js';
 import {
   actionFailed,
   runAction,
@@ -9,7 +14,8 @@ import {
   type MitigationReporter,
 } from '../wizard/mitigation.js';
 import { bySeverity, healthOf, type Finding, type PhaseResult } from '../wizard/model.js';
-import { runPhase } from '../wizard/phase.js';
+import { offerPreventFixes } from '../wizard/offer.js';
+import { quietReporter, runPhase, type PhaseReporter } from '../wizard/phase.js';
 import {
   capacityOf,
   rootCausesOf,
@@ -24,14 +30,13 @@ import {
   type Deps,
   type Outcome,
 } from './common.js';
-import { quietReporter } from './diagnose.js';
 import {
   mitigationContext,
   parseSafetyOptions,
   type SafetyFlags,
   type SafetyOptions,
 } from './safety-options.js';
-import { openSession, reportTargets } from './session.js';
+import { openSession, reportTargets, type RunSession } from './session.js';
 
 export interface PreventFlags extends CommonFlags, SafetyFlags {
   check?: boolean;
@@ -128,42 +133,38 @@ export async function runPrevent(opts: PreventOptions, deps: Deps): Promise<Outc
     for (const action of actions) records.push(await runAction(action, context));
     run.releaseWarning();
 
-    const result = await runPhase({
-      runbook,
-      phase: 'prevent',
-      values,
-      targets,
-      transcript,
-      reporter: view ?? quietReporter,
-    });
-    const { capacity, finding } = capacityOf(
-      Object.keys(run.overrides),
-      values,
-      result.metrics,
-      result.steps,
-    );
-    result.findings.push(finding);
-    transcript.append({ type: 'finding', ...finding });
-    const { causes, unchecked } = rootCausesOf(result.steps, result.findings, values);
-    for (const u of unchecked) {
-      const f: Finding = {
-        id: `${u.id}-unchecked`,
-        severity: 'info',
-        message: `${u.id}: ${u.reason}`,
-        step: 'root-causes',
-        suggest: [],
-        count: 0,
-      };
-      result.findings.push(f);
-      transcript.append({ type: 'finding', ...f });
-    }
-    for (const cause of causes) {
-      transcript.append({
-        type: 'note',
-        text: `root cause ${cause.id}: ${cause.evidence}; fix: ${cause.fix}`,
+    const audited = () =>
+      auditPrevention({
+        runbook,
+        values,
+        targets,
+        transcript,
+        reporter: view ?? quietReporter,
+        given: Object.keys(run.overrides),
       });
+    let audit = await audited();
+    // The audit's summary is on the terminal already (the fixes were offered after it).
+    let shown = false;
+    // At a terminal with nothing asked of it, prevent offers the fixes its audit found missing,
+    // each through the same preview and approval as --apply, then audits again.
+    const missing = fixesFor(runbook, audit);
+    if (prompter && style && actions.length === 0 && !opts.safety.dryRun && missing.length > 0) {
+      printSummary(io.out, style, audit);
+      shown = true;
+      const fixed = await offerPreventFixes({
+        runbook,
+        prompter,
+        mitigation: context,
+        fixes: missing,
+      });
+      records.push(...fixed);
+      if (fixed.some((r) => r.executed)) {
+        io.out.write(`\n${style.bold('After the fixes')}\n`);
+        audit = await audited();
+        shown = false;
+      }
     }
-
+    const { result, capacity, causes, unchecked } = audit;
     const status = healthOf(result);
     const exitCode = records.some((r) => r.declined)
       ? ExitCode.declined
@@ -171,7 +172,7 @@ export async function runPrevent(opts: PreventOptions, deps: Deps): Promise<Outc
         ? ExitCode.unhealthy
         : ExitCode.ok;
     if (ui && style) {
-      printSummary(io.out, style, result, causes, unchecked, capacity, runbook);
+      if (!shown) printSummary(io.out, style, audit, { applyHint: records.length === 0 });
       io.out.write(style.dim(`Transcript: ${ui.transcriptText(transcript)}\n`));
     } else {
       const report = buildReport({
@@ -198,17 +199,144 @@ export async function runPrevent(opts: PreventOptions, deps: Deps): Promise<Outc
   }
 }
 
+export interface PreventAudit {
+  result: PhaseResult;
+  capacity?: Capacity;
+  causes: RootCause[];
+  unchecked: UncheckedCause[];
+}
+
+/**
+ * The audit: the prevent phase's steps, the capacity formula and the root causes with their
+ * evidence, every finding in the transcript. Read-only. `targets` must read the database as a
+ * new session gets it (`sessionDefaults`), or poolctl's own statement_timeout is what it sees.
+ */
+export async function auditPrevention(ctx: {
+  runbook: Runbook;
+  values: ParameterValues;
+  targets: Targets;
+  transcript: Transcript;
+  reporter: PhaseReporter;
+  /** The parameters given with --set: the capacity formula prefers them. */
+  given: string[];
+}): Promise<PreventAudit> {
+  const { runbook, values, targets, transcript } = ctx;
+  const result = await runPhase({
+    runbook,
+    phase: 'prevent',
+    values,
+    targets,
+    transcript,
+    reporter: ctx.reporter,
+  });
+  const { capacity, finding } = capacityOf(ctx.given, values, result.metrics, result.steps);
+  result.findings.push(finding);
+  transcript.append({ type: 'finding', ...finding });
+  const { causes, unchecked } = rootCausesOf(result.steps, result.findings, values);
+  for (const u of unchecked) {
+    const f: Finding = {
+      id: `${u.id}-unchecked`,
+      severity: 'info',
+      message: `${u.id}: ${u.reason}`,
+      step: 'root-causes',
+      suggest: [],
+      count: 0,
+    };
+    result.findings.push(f);
+    transcript.append({ type: 'finding', ...f });
+  }
+  for (const cause of causes) {
+    transcript.append({
+      type: 'note',
+      text: `root cause ${cause.id}: ${cause.evidence}; fix: ${cause.fix}`,
+    });
+  }
+  return { result, capacity, causes, unchecked };
+}
+
+/** The fixes the audit's findings ask for, most severe first, that prevent can apply. */
+export function fixesFor(runbook: Runbook, audit: PreventAudit): string[] {
+  const known = new Set(preventFixes(runbook).map((a) => a.id));
+  return [...new Set(bySeverity(audit.result.findings).flatMap((f) => f.suggest))].filter((id) =>
+    known.has(id),
+  );
+}
+
 type Style = ReturnType<typeof import('../io/views.js').makeStyle>;
 
-function printSummary(
+/**
+ * After a recovery, the seeds' Prevention: asks to audit (read-only, Enter), shows the audit, and
+ * offers each missing timeout through the one destructive path. The audit reads the database as a
+ * new session gets it, on its own connection (poolctl's own statement_timeout would hide the
+ * server's). Returns the fixes' records (applied, declined, failed) for the exit code.
+ */
+export async function offerPrevention(
+  run: RunSession,
+  ctx: {
+    safety: SafetyOptions;
+    /** The target flags as given, for the command that audits later. */
+    target: CommonOptions['target'];
+    deps: Deps;
+    prompter: Prompter;
+    view: DiagnoseView;
+    style: Style;
+  },
+): Promise<ActionRecord[]> {
+  const { deps, prompter, view, style } = ctx;
+  const { runbook, values, transcript } = run;
+  const given = givenEngineFlag(ctx.target);
+  const flag = given ? ` ${given.flag} '${withoutUrlSecrets(given.url)}'` : '';
+  const later = `So it does not happen again (timeouts, capacity, root cause): poolctl prevent${flag}`;
+  const check = await prompter.confirm(
+    'Recovered. Check the prevention now (timeouts, capacity, root cause; read-only)?',
+    true,
+  );
+  if (!check) {
+    deps.io.out.write(`\n${later}\n`);
+    return [];
+  }
+  const targets = run.auditTargets();
+  try {
+    const audit = await auditPrevention({
+      runbook,
+      values,
+      targets,
+      transcript,
+      reporter: view,
+      given: Object.keys(run.overrides),
+    });
+    printSummary(deps.io.out, style, audit);
+    const fixes = fixesFor(runbook, audit);
+    if (fixes.length === 0) return [];
+    const { MitigationView } = await import('../io/views.js');
+    return await offerPreventFixes({
+      runbook,
+      prompter,
+      fixes,
+      mitigation: mitigationContext(ctx.safety, {
+        runbook,
+        values,
+        targets,
+        interrupts: deps.interrupts,
+        given: Object.keys(run.overrides),
+        transcript,
+        reporter: new MitigationView(deps.io, style),
+        prompter,
+      }),
+    });
+  } finally {
+    await targets.close();
+  }
+}
+
+/** The audit for a terminal: findings, most severe first, the capacity, the root causes. */
+export function printSummary(
   out: { write(text: string): unknown },
   s: Style,
-  result: PhaseResult,
-  causes: RootCause[],
-  unchecked: UncheckedCause[],
-  capacity: Capacity | undefined,
-  runbook: Runbook,
+  audit: PreventAudit,
+  { applyHint = false } = {},
 ): void {
+  const { result, capacity, causes, unchecked } = audit;
   const line = (text = '') => out.write(`${text}\n`);
   line();
   line(s.bold('Prevention audit'));
@@ -230,9 +358,8 @@ function printSummary(
   }
   for (const u of unchecked) line(s.dim(`  ${u.id} not checked: ${u.reason}`));
   const fixes = [...new Set(result.findings.flatMap((f) => f.suggest))];
-  if (fixes.length > 0) {
+  if (applyHint && fixes.length > 0) {
     line();
     line(`Apply: poolctl prevent ${fixes.map((id) => `--apply ${id}`).join(' ')}`);
   }
-  void runbook;
 }

@@ -30,6 +30,11 @@ export interface RunSession {
   transcriptPath: string;
   incident: string;
   interactive: boolean;
+  /**
+   * The same systems opened anew, the database as a new session gets it (without poolctl's own
+   * statement_timeout): what prevent's audit of the settings reads. The caller closes them.
+   */
+  auditTargets(): Targets;
   /** Colour on, as decided from the IO and --no-color; the views build their style from it. */
   color: boolean;
   /** Prints the start-up warning that `holdWarning` held back, if any (once). */
@@ -83,12 +88,15 @@ export async function openSession(
   deps.onTranscript(transcript);
   const label = targetLabel(spec);
   const systems = systemLabels(specs);
-  const targets = new Targets(specs, {
-    database: deps.connect,
-    prometheus: async (prometheus) =>
-      openPrometheus(prometheus, deps.http({ caFile: prometheus.caFile })),
-    kubernetes: async (kubernetes) => openKubernetes(kubernetes, deps.processes()),
-  });
+  const targetsWith = (sessionDefaults: boolean) =>
+    new Targets(specs, {
+      database: (database) =>
+        deps.connect(sessionDefaults ? { ...database, sessionDefaults } : database),
+      prometheus: async (prometheus) =>
+        openPrometheus(prometheus, deps.http({ caFile: prometheus.caFile })),
+      kubernetes: async (kubernetes) => openKubernetes(kubernetes, deps.processes()),
+    });
+  const targets = targetsWith(false);
   transcript.append({
     type: 'session.start',
     schema: TRANSCRIPT_SCHEMA,
@@ -114,6 +122,7 @@ export async function openSession(
     transcriptPath: path,
     incident,
     interactive,
+    auditTargets: () => targetsWith(true),
     color: deps.io.color && !opts.noColor,
     releaseWarning() {
       if (held !== undefined) warn(held);

@@ -2,7 +2,7 @@ import { ExitCode, UsageError } from '../errors.js';
 import { buildReport, writeReport } from '../io/json-report.js';
 import { formatDuration, parseDuration } from '../runbook/params.js';
 import { healthOf, notMeasured, type PhaseResult } from '../wizard/model.js';
-import { runPhase } from '../wizard/phase.js';
+import { quietReporter, runPhase } from '../wizard/phase.js';
 import { databaseOrRefusal, refusedExitCode } from '../wizard/exporter.js';
 import { sidesOf } from '../wizard/sides.js';
 import { announceEscalation, escalationOf } from '../wizard/prevent.js';
@@ -13,7 +13,6 @@ import {
   type Deps,
   type Outcome,
 } from './common.js';
-import { quietReporter } from './diagnose.js';
 import { openSession, reportTargets } from './session.js';
 
 export interface VerifyFlags extends CommonFlags {

@@ -237,7 +237,7 @@ async function approve(
   record: ActionRecord,
 ): Promise<boolean> {
   const { count, noun, verb, caution } = preview;
-  const question = `${action.title}: ${verb} these ${counted(count, noun)}?`;
+  const question = `${action.title}: ${verb} ${count === 1 ? `this ${noun}` : `these ${counted(count, noun)}`}?`;
   if (ctx.dryRun) {
     record.answeredBy = '--dry-run';
     const also = caution ? ` (${caution})` : '';

@@ -28,15 +28,10 @@ export interface OfferResult {
 export async function offerMitigations(ctx: OfferContext): Promise<OfferResult> {
   const records: ActionRecord[] = [];
   let verified: PhaseResult | undefined;
-  const choicesFor = (ids: string[]) => {
-    const list = ids.flatMap((id) => {
-      const action = ctx.runbook.actions.find((a) => a.id === id);
-      if (!action) return [];
-      const summary = ('summary' in action && action.summary) || action.why;
-      return [{ value: id, name: `${action.title} [${id}]`, description: summary }];
-    });
-    return [...list, { value: 'none', name: 'None: stop here', description: 'Change nothing.' }];
-  };
+  const choicesFor = (ids: string[]) => [
+    ...actionChoices(ctx.runbook, ids),
+    { value: 'none', name: 'None: stop here', description: 'Change nothing.' },
+  ];
   if (ctx.suggested.length === 0) return { records };
   let choices = choicesFor(ctx.suggested);
 
@@ -74,4 +69,44 @@ export async function offerMitigations(ctx: OfferContext): Promise<OfferResult> 
     choices = choicesFor([...new Set(ranked)]);
   }
   return { records, verified };
+}
+
+/**
+ * The prevention fixes an audit found missing (the seeds' timeouts), offered one at a time, most
+ * severe first: each through runAction, so with its preview (the statement, current → new) and
+ * its own approval. Nothing is applied by choosing it alone.
+ */
+export async function offerPreventFixes(ctx: {
+  runbook: Runbook;
+  prompter: Prompter;
+  mitigation: MitigationContext;
+  fixes: string[];
+}): Promise<ActionRecord[]> {
+  const records: ActionRecord[] = [];
+  let left = ctx.fixes.filter((id) => ctx.runbook.actions.some((a) => a.id === id));
+  while (left.length > 0) {
+    const id = await ctx.prompter.select(
+      'Apply a prevention fix?',
+      [
+        ...actionChoices(ctx.runbook, left),
+        { value: 'none', name: 'None: leave the setup as it is', description: 'Change nothing.' },
+      ],
+      left[0],
+    );
+    if (id === 'none') break;
+    const action = ctx.runbook.actions.find((a) => a.id === id)!;
+    records.push(await runAction(action, ctx.mitigation));
+    left = left.filter((other) => other !== id);
+  }
+  return records;
+}
+
+/** The runbook's actions as choices: title, id and the one-line summary beneath. */
+function actionChoices(runbook: Runbook, ids: string[]) {
+  return ids.flatMap((id) => {
+    const action = runbook.actions.find((a) => a.id === id);
+    if (!action) return [];
+    const summary = ('summary' in action && action.summary) || action.why;
+    return [{ value: id, name: `${action.title} [${id}]`, description: summary }];
+  });
 }

@@ -32,6 +32,9 @@ export interface PhaseReporter {
   metrics(metrics: Metrics): void | Promise<void>;
 }
 
+/** The JSON mode's reporter: nothing on the terminal while the steps run. */
+export const quietReporter: PhaseReporter = { stepStarted() {}, stepFinished() {}, metrics() {} };
+
 export interface PhaseContext {
   runbook: Runbook;
   phase: 'diagnose' | 'verify' | 'prevent';

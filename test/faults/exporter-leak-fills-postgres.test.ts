@@ -6,6 +6,9 @@
  * the server is full, from the exporter, shows which replica holds the connections, and exits 4.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/free-port.js';
 import { writeKubectlStandin, type KubectlStandin } from '../helpers/kubectl-standin.js';
@@ -13,6 +16,11 @@ import { startPoolApp, type PoolApp } from '../helpers/pool-app.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { startPrometheus, type PrometheusServer } from '../helpers/prometheus-server.js';
 import { runCli } from '../helpers/run-cli.js';
+import { parseDiagnoseOptions, runDiagnose } from '../../src/commands/diagnose.js';
+import type { Choice, Prompter } from '../../src/io/prompter.js';
+import { readEvents } from '../helpers/expect.js';
+import { inProcessDeps } from '../helpers/in-process.js';
+import { startPoolAppControl, type PoolAppControl } from '../helpers/pool-app-control.js';
 
 const EXPORTER = '/usr/bin/prometheus-postgres-exporter';
 const MAX = 20;
@@ -152,4 +160,90 @@ describe('a leaking replica has filled the server; the on-call account is refuse
     expect(report.metrics.utilization_percent).toBeLessThan(70);
     expect(report.metrics.app_pool_utilization_percent).toBeLessThan(70);
   }, 150_000);
+
+  it('the wizard, refused at first, knocks again for its verify once the rollback frees slots: the server read itself, not the old refusal (no exit 3)', async () => {
+    // The leak again: the previous test's rollback brought api-2 back clean.
+    await app.restart('api-2', { leak: true });
+    await prometheus.waitForResult(`sum(pg_stat_activity_count) >= ${USABLE}`, {
+      timeoutMs: 60_000,
+    });
+    let control: PoolAppControl | undefined;
+    const cluster = writeKubectlStandin({});
+    try {
+      control = await startPoolAppControl(app);
+      cluster.setScenario({ control: control.url });
+      const asked: string[] = [];
+      // Answers by the question's start; the verify waits until the server has slots again (its
+      // exporter says so), as an operator watching the dashboard would.
+      const answers: [string, () => Promise<string | boolean>][] = [
+        ['Which mitigation?', async () => 'rollback-app'],
+        ['Roll back the application: run this command?', async () => true],
+        [
+          'Verify the recovery now?',
+          async () => {
+            await prometheus.waitForResult(`sum(pg_stat_activity_count) < ${USABLE - 2}`, {
+              timeoutMs: 60_000,
+            });
+
+            return true;
+          },
+        ],
+        ['Next?', async () => 'done'],
+        ['Recovered. Check the prevention now', async () => false],
+      ];
+      const answer = async (message: string) => {
+        asked.push(message);
+        const found = answers.find(([start]) => message.startsWith(start));
+        if (!found) throw new Error(`unexpected prompt: ${message}`);
+        return found[1]();
+      };
+      const prompter: Prompter = {
+        confirm: async (message) => Boolean(await answer(message)),
+        select: async <T extends string>(message: string, _choices: Choice<T>[]) =>
+          String(await answer(message)) as T,
+        input: async (message) => String(await answer(message)),
+        typedConfirm: async (message) => Boolean(await answer(message)),
+      };
+      const stateDir = mkdtempSync(join(tmpdir(), 'poolctl-refused-wizard-'));
+      const deps = inProcessDeps(prompter, { stateDir });
+      // In-process, kubectl inherits this process's environment: the stand-in's log and scenario.
+      Object.assign(process.env, {
+        KUBECTL_STANDIN_LOG: cluster.env.KUBECTL_STANDIN_LOG,
+        KUBECTL_STANDIN_SCENARIO: cluster.env.KUBECTL_STANDIN_SCENARIO,
+      });
+      const outcome = await runDiagnose(
+        parseDiagnoseOptions({
+          pg: oncallUrl,
+          prometheus: prometheus.url,
+          kubeContext: 'standin',
+          kubectl: cluster.bin,
+          set: ['wait_window=15s'],
+        }),
+        deps,
+      );
+      expect(asked.slice(0, 3)).toEqual([
+        'Which mitigation?',
+        'Roll back the application: run this command?',
+        'Verify the recovery now?',
+      ]);
+      expect(control.changes).toEqual(['undo']);
+      // The verify read the server itself: its utilization step ran, no refusal carried over.
+      const dir = join(stateDir, 'poolctl', 'incidents');
+      const events = readEvents(join(dir, readdirSync(dir)[0]!));
+      const verifyStart = events.findIndex((e) => e.type === 'step.start' && e.phase === 'verify');
+      const verifyResults = events.slice(verifyStart).filter((e) => e.type === 'step.result');
+      expect(verifyResults.find((e) => e.step === 'verify-utilization')).toMatchObject({
+        status: 'ok',
+      });
+      expect(deps.io.stdout().slice(deps.io.stdout().indexOf('Verify'))).not.toContain(
+        'refused poolctl',
+      );
+      expect(outcome.exitCode).not.toBe(3);
+    } finally {
+      delete process.env.KUBECTL_STANDIN_LOG;
+      delete process.env.KUBECTL_STANDIN_SCENARIO;
+      cluster.remove();
+      await control?.close();
+    }
+  }, 180_000);
 });

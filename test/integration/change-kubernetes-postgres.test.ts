@@ -305,7 +305,7 @@ describe('the second, explicit confirmation of an oversubscription, at a termina
   const oversubscribe = ['replicas=6', 'pool_size=20', 'max_overflow=10'];
   const run = async (answers: boolean[]) => {
     const prompter = new ScriptedPrompter([
-      { expect: 'Scale the application: run these 1 command?', answer: answers[0]! },
+      { expect: 'Scale the application: run this command?', answer: answers[0]! },
       ...(answers.length > 1
         ? [
             {

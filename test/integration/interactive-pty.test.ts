@@ -117,7 +117,7 @@ describe('the 3 AM wizard in a real terminal', () => {
     }
   });
 
-  it('diagnose ⏎ → kill-idle ⏎ → y ⏎ → verify ⏎ → done ⏎ frees exactly the idle sessions', async () => {
+  it('diagnose ⏎ → kill-idle ⏎ → y ⏎ → verify ⏎ → done ⏎ → prevention ⏎ → each timeout ⏎ y: frees exactly the idle sessions, sets the seed timeouts', async () => {
     const command = [
       'env -u CI',
       `XDG_STATE_HOME=${shellQuote(stateDir)}`,
@@ -146,8 +146,25 @@ describe('the 3 AM wizard in a real terminal', () => {
 
     const verified = await tmux.waitFor('Next?');
     tmux.keys('Enter');
-    const end = await tmux.waitFor(/EXIT:\d+/);
     expect(verified).toContain('Recovered: utilization 25.9%');
+
+    // Recovered: the seeds' Prevention, audited read-only, then each missing timeout offered.
+    await tmux.waitFor('Check the prevention now');
+    tmux.keys('Enter');
+    const audit = await tmux.waitFor('Apply a prevention fix?');
+    expect(audit).toContain('Prevention audit');
+    expect(audit).toMatch(/✖ statement_timeout is off for new sessions on postgres/);
+    expect(audit).toMatch(/❯ .*\[statement-timeout\]/);
+    tmux.keys('Enter');
+    const preview = await tmux.waitFor(/\(y\/N\)/);
+    expect(preview).toContain('ALTER DATABASE');
+    tmux.keys('y', 'Enter');
+    const second = await tmux.waitFor(/❯ .*\[idle-in-transaction-timeout\]/);
+    expect(second).toMatch(/statement_timeout .*30s/);
+    tmux.keys('Enter');
+    await tmux.waitFor(/idle-in-transaction timeout: change .*\(y\/N\)/);
+    tmux.keys('y', 'Enter');
+    const end = await tmux.waitFor(/EXIT:\d+/);
     expect(end).toContain('EXIT:0');
 
     // The database agrees: the idle sessions are gone, nothing else was touched.
@@ -164,6 +181,22 @@ describe('the 3 AM wizard in a real terminal', () => {
       await admin.end();
     }
 
+    // The seeds' timeouts, for every new session on the database, as the operator approved.
+    const settings = new pg.Client({ connectionString: server.superuserUrl });
+    await settings.connect();
+    try {
+      const { rows } = await settings.query(
+        `SELECT unnest(setconfig) AS setting FROM pg_db_role_setting s
+           JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'postgres' ORDER BY 1`,
+      );
+      expect(rows.map((r) => r.setting)).toEqual([
+        'idle_in_transaction_session_timeout=30000',
+        'statement_timeout=30000',
+      ]);
+    } finally {
+      await settings.end();
+    }
+
     // One transcript holds the whole night: findings, the operator's answers, the kill, verify.
     const dir = join(stateDir, 'poolctl', 'incidents');
     const [file] = readdirSync(dir);
@@ -176,6 +209,15 @@ describe('the 3 AM wizard in a real terminal', () => {
       ['Terminate idle connections: terminate these 19 sessions?', 'yes', 'operator'],
       ['Verify the recovery now?', 'yes', 'operator'],
       ['Next?', 'done', 'operator'],
+      [
+        'Recovered. Check the prevention now (timeouts, capacity, root cause; read-only)?',
+        'yes',
+        'operator',
+      ],
+      ['Apply a prevention fix?', 'statement-timeout', 'operator'],
+      ["Set the database's statement timeout: change this setting?", 'yes', 'operator'],
+      ['Apply a prevention fix?', 'idle-in-transaction-timeout', 'operator'],
+      ["Set the database's idle-in-transaction timeout: change this setting?", 'yes', 'operator'],
     ]);
     expect(events.find((e) => e.type === 'action')?.results).toHaveLength(19);
     expect(events.at(-1)).toMatchObject({ type: 'session.end', status: 'healthy', exitCode: 0 });

@@ -123,7 +123,7 @@ describe('a leaking replica, fixed through the cluster', () => {
       }
     })([
       { expect: 'Which mitigation?', answer: 'rollback-app' },
-      { expect: 'Roll back the application: run these 1 command?', answer: false },
+      { expect: 'Roll back the application: run this command?', answer: false },
       { expect: 'Next?', answer: 'done' },
     ]);
     const saved = { ...process.env };
