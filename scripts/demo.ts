@@ -15,6 +15,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeKubectlStandin, type KubectlStandin } from '../test/helpers/kubectl-standin.js';
+import { startPoolAppControl, type PoolAppControl } from '../test/helpers/pool-app-control.js';
 import { startPoolApp, type PoolApp } from '../test/helpers/pool-app.js';
 import { startPostgres, type PgServer } from '../test/helpers/postgres-server.js';
 import { startPrometheus, type PrometheusServer } from '../test/helpers/prometheus-server.js';
@@ -63,6 +65,8 @@ childEnv.PATH = pathWithThisNode(childEnv.PATH);
 let server: PgServer | undefined;
 let app: PoolApp | undefined;
 let prometheus: PrometheusServer | undefined;
+let kubectl: KubectlStandin | undefined;
+let control: PoolAppControl | undefined;
 let drill: Drill | undefined;
 let interrupted = false;
 let interrupt: () => void = () => {};
@@ -238,7 +242,8 @@ async function story(): Promise<number> {
     say(
       'It connects as a superuser (through a reserved slot: the app role has none left), runs the\n' +
         "runbook's read-only steps, then offers the fitting mitigation. The likely answers are the\n" +
-        `defaults: ${bold('Enter')} (mitigation), ${bold('y Enter')} (confirm), ${bold('Enter')} (verify), ${bold('Enter')} (done).\n`,
+        `defaults: ${bold('Enter')} (mitigation), ${bold('y Enter')} (confirm), ${bold('Enter')} (verify), ${bold('Enter')} (done);\n` +
+        `after a recovery it offers the prevention audit and the seeds' timeouts (${bold('n')} leaves them to chapter 6).\n`,
     );
     const code = await poolctl(diagnoseArgs, diagnoseShown);
     if (code === 130 || interrupted) return 130;
@@ -320,8 +325,24 @@ async function applicationSide(s: PgServer, suUrl: string, shownSu: string): Pro
   if (interrupted) return 130;
   if (vcode !== 4) return failed('poolctl verify (expected 4: the application still full)', vcode);
 
-  say('\nRestarting api-2 with the fixed build (what restart-app and a rollback do in a cluster):');
-  await app.restart('api-2', { leak: false });
+  say(
+    '\nRolling the application back to the previous build. There is no cluster here: a kubectl\n' +
+      'stand-in on PATH records the call and rolls the replicas back as a Deployment would.',
+  );
+  control = await startPoolAppControl(app);
+  kubectl = writeKubectlStandin({ control: control.url });
+  Object.assign(childEnv, {
+    KUBECTL_STANDIN_LOG: kubectl.env.KUBECTL_STANDIN_LOG,
+    KUBECTL_STANDIN_SCENARIO: kubectl.env.KUBECTL_STANDIN_SCENARIO,
+  });
+  const rollback = [
+    ...['mitigate', '--action', 'rollback-app', '--kube-context', 'standin'],
+    ...['--kubectl', kubectl.bin, '--prometheus', prometheus.url, '--yes'],
+  ];
+  const bcode = await poolctl([...rollback, '--pg', suUrl], [...rollback, '--pg', shownSu]);
+  if (interrupted) return 130;
+  // 0, or 4 while Prometheus has not yet scraped the new pods: verify --wait decides.
+  if (![0, 4].includes(bcode)) return failed('poolctl mitigate --action rollback-app', bcode);
   const wait = ['--wait', '90s', '--interval', '2s', '--set', 'verify_stable_for=4s'];
   const rcode = await poolctl(
     withProm(['verify', '--pg', suUrl, ...wait]),
@@ -329,6 +350,34 @@ async function applicationSide(s: PgServer, suUrl: string, shownSu: string): Pro
   );
   if (interrupted) return 130;
   if (rcode !== 0) return failed('poolctl verify --wait (expected 0: recovered)', rcode);
+  return prevention(suUrl, shownSu);
+}
+
+/** The seeds end with Prevention: the audit, then the two timeouts they set, applied. */
+async function prevention(suUrl: string, shownSu: string): Promise<number> {
+  chapter(6, 'So it does not happen again: poolctl prevent');
+  say(
+    "A stock server has neither of the seeds' timeouts: the audit exits 4 (in CI, prevent --check\n" +
+      'gives the same exit with the JSON). The fixes go through the same preview, approval and\n' +
+      'read-back as a kill (at a terminal, prevent offers them itself).',
+  );
+  const check = ['prevent'];
+  const ccode = await poolctl([...check, '--pg', suUrl], [...check, '--pg', shownSu]);
+  if (interrupted) return 130;
+  if (ccode === 0) {
+    say(
+      'Both timeouts are set already: the wizard offered them after its verify, and you took them.',
+    );
+    return 0;
+  }
+  if (ccode !== 4) return failed('poolctl prevent (expected 4: no timeouts)', ccode);
+  const apply = [
+    ...['prevent', '--apply', 'statement-timeout', '--apply', 'idle-in-transaction-timeout'],
+    '--yes',
+  ];
+  const acode = await poolctl([...apply, '--pg', suUrl], [...apply, '--pg', shownSu]);
+  if (interrupted) return 130;
+  if (acode !== 0) return failed('poolctl prevent --apply … --yes (expected 0)', acode);
   return 0;
 }
 
@@ -346,6 +395,8 @@ try {
   say(`demo: ${(err as Error).stack ?? String(err)}`);
 } finally {
   if (drill) await stopDrill(drill);
+  kubectl?.remove();
+  await control?.close();
   await app?.stop();
   await prometheus?.stop();
   await server?.stop();
