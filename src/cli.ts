@@ -526,7 +526,7 @@ Examples:
     if (transcript?.exitCode !== undefined) process.exit(transcript.exitCode);
     if (interrupts.defer()) {
       process.stderr.write(
-        '\npoolctl: finishing the kill in flight and recording it; Ctrl-C again to stop now\n',
+        '\npoolctl: finishing the step in flight (a kill or a change) and recording it; Ctrl-C again to stop now\n',
       );
       return;
     }

@@ -259,7 +259,23 @@ async function applyDatabase(
     if (composes(step) || isStatementTemplate(step.sql)) await target.change(statement, []);
     else await target.change(step.sql, bindParameters(step.params, ctx.values));
   } catch (err) {
-    done({ command, status: 'failed', detail: sanitizeInline((err as Error).message) });
+    // An error is not proof that nothing changed: a statement sent to a server that then stopped
+    // answering (or dropped the connection) may have been applied. Only a read-back that still
+    // shows the old value makes it 'failed'; without one the outcome is unknown, and said so.
+    const message = sanitizeInline((err as Error).message);
+    const seen = await readSetting(step, ctx).catch(() => undefined);
+    if (seen === undefined || seen.value !== record.setting?.current) {
+      if (seen) record.setting = { ...record.setting!, after: seen.value };
+      done({
+        command,
+        status: 'not-confirmed',
+        detail: seen
+          ? `${message}; yet ${seen.name} now reads ${seen.value}`
+          : `${message}; whether it was applied is unknown (the setting could not be read back): read ${record.setting?.name ?? 'it'} before running it again`,
+      });
+      return;
+    }
+    done({ command, status: 'failed', detail: message });
     return;
   }
   // The effect, read back: the server's value now, not the statement's success.

@@ -139,7 +139,13 @@ export function evaluateFinding(
   const extra: Record<string, unknown> = {
     ...first,
     count: matches.length,
-    value: firstColumn !== undefined ? first[firstColumn] : undefined,
+    // `{value}` is the row's own `value` column when it has one (a setting's value: "wait_timeout
+    // is 28800s"), else the first condition's column (which for a setting row is its name).
+    value: Object.hasOwn(first, 'value')
+      ? first.value
+      : firstColumn !== undefined
+        ? first[firstColumn]
+        : undefined,
     ...allOf(matches),
     ...matched.extra,
     ...alongside,

@@ -99,7 +99,7 @@ describe('a kill of a few hundred sessions cut short (PostgreSQL)', () => {
     run.child.kill('SIGINT'); // the second exits at once
     const code = await run.exited;
     expect(code).toBe(130);
-    expect(run.stderr()).toContain('finishing the kill in flight');
+    expect(run.stderr()).toContain('finishing the step in flight');
 
     const { gone, named, events } = await goneAndNamed(transcript);
     expect(gone.length).toBeGreaterThan(0);

@@ -49,7 +49,7 @@ describe('Ctrl-C in the middle of a kill', () => {
     const code = await exited;
 
     expect(code).toBe(130);
-    expect(started.stderr()).toContain('finishing the kill in flight');
+    expect(started.stderr()).toContain('finishing the step in flight');
     const events = readEvents(transcript);
     // Audit first: the intent (every victim) is on disk before the kill; the outcomes follow.
     const types = events.map((e) => e.type);
