@@ -4,7 +4,7 @@
  * critical, and poolctl names who to call: severity, response time, team, channels, in the JSON
  * document and in the transcript.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,9 @@ import { readEvents, sleep } from '../helpers/expect.js';
 import { holdSessions } from '../helpers/sessions.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { runCli } from '../helpers/run-cli.js';
+import { parseDiagnoseOptions, runDiagnose } from '../../src/commands/diagnose.js';
+import { inProcessDeps } from '../helpers/in-process.js';
+import { ScriptedPrompter } from '../helpers/scripted-prompter.js';
 
 const ESCALATION = {
   reason: 'still critical after the mitigation',
@@ -105,6 +108,46 @@ describe('mitigate: the kill does not recover the server → escalation', () => 
       ]);
       expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout).escalation).toBeUndefined();
+    } finally {
+      await held.close();
+    }
+  }, 60_000);
+
+  it("the wizard's verify ends critical: the escalation on screen and in the transcript, no prevention offered, exit 4", async () => {
+    const held = await holdSessions(server.appUrl, { idle: 97, idleInTx: 2, appNames: ['api'] });
+    try {
+      await sleep(1200);
+      const stateDir = mkdtempSync(join(tmpdir(), 'poolctl-esc-wizard-'));
+      const prompter = new ScriptedPrompter([
+        { expect: 'Which mitigation?', answer: 'kill-idle-in-tx' },
+        {
+          expect: 'Terminate sessions idle in a transaction: terminate these 2 sessions?',
+          answer: true,
+        },
+        { expect: 'Verify the recovery now?', answer: true },
+        { expect: 'Next?', answer: 'done' },
+      ]);
+      const deps = inProcessDeps(prompter, { stateDir });
+      const outcome = await runDiagnose(
+        parseDiagnoseOptions({
+          pg: server.superuserUrl,
+          // leak_idle_after high: the idle sessions are not suggested first; the kill frees too little.
+          set: ['idle_in_tx_after=1s', 'leak_idle_after=1h'],
+        }),
+        deps,
+      );
+      prompter.verify();
+      expect(outcome).toEqual({ exitCode: 4, status: 'critical' });
+      const out = deps.io.stdout();
+      expect(out).toContain('Escalate (verify ends critical):');
+      expect(out).toContain('P0: On-Call Engineer within 2m (PagerDuty escalation)');
+      expect(out).toContain('post in: @database-team, @devops-team, #database-alerts');
+      expect(out).not.toContain('Check the prevention now');
+      const dir = join(stateDir, 'poolctl', 'incidents');
+      const notes = readEvents(join(dir, readdirSync(dir)[0]!))
+        .filter((e) => e.type === 'note')
+        .map((e) => String(e.text));
+      expect(notes.some((n) => n.startsWith('Escalate (verify ends critical):'))).toBe(true);
     } finally {
       await held.close();
     }
