@@ -168,7 +168,7 @@ async function usableConnections(
 /** The preview's capacity line: the arithmetic, what it means, and the demand it replaces. */
 export function capacityLine(capacity: GuardCapacity): string {
   const lowers =
-    capacity.lowers_demand === true
+    capacity.lowers_demand === true && capacity.oversubscribed !== false
       ? `; does not raise the demand (now ${capacity.current?.demand}): not blocked`
       : '';
   const usable =
