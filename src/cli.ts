@@ -72,7 +72,7 @@ function addSafetyFlags(cmd: Command): Command {
     .option('--kill-timeout <duration>', 'wait this long for killed sessions to be gone', '5s')
     .option(
       '--allow-oversubscribe',
-      'with --yes: scale or grow pools past the database capacity (replicas × (pool_size + max_overflow))',
+      'with --yes: scale or grow pools past the database capacity ((replicas + surge) × (pool_size + max_overflow) ≤ usable − buffer)',
     );
 }
 
@@ -352,8 +352,8 @@ Audits (runbook prevent phase): PostgreSQL statement_timeout and
 idle_in_transaction_session_timeout (critical when off), idle_session_timeout (risky behind a
 pooler), transaction_timeout (17+), max_connections and reserved slots; MySQL/MariaDB
 wait_timeout, interactive_timeout, max_statement_time / max_execution_time, max_connections;
-the capacity formula replicas × (pool_size + max_overflow) against the usable connections plus
-capacity_headroom (--set replicas=… --set pool_size=… --set max_overflow=…, or --prometheus).
+the capacity formula (replicas + surge) × (pool_size + max_overflow) ≤ usable − buffer, each number
+from --set, else the Deployment (--kubectl), else --prometheus (db_pool_connections_max per replica).
 Root causes with their evidence: connection-leak, long-transaction, n-plus-one, missing-timeout.
 Fixes (--apply): statement-timeout, idle-in-transaction-timeout (PostgreSQL: ALTER DATABASE
 <target db> SET …, for new sessions; MySQL/MariaDB: SET GLOBAL, plus the my.cnf line to keep it).
@@ -363,7 +363,7 @@ Fixes (--apply): statement-timeout, idle-in-transaction-timeout (PostgreSQL: ALT
 --emit pgbouncer    a pgbouncer.ini in transaction mode for the target's database (no secrets: it
                     says how to make the auth_file)
 --emit pool-config  SQLAlchemy, HikariCP and node-postgres settings sized by
-                    replicas × (pool_size + max_overflow) ≤ usable connections − capacity_buffer
+                    (replicas + surge) × (pool_size + max_overflow) ≤ usable − buffer
 -o FILE refuses to replace an existing file without --yes (exit 5).
 
 Examples:

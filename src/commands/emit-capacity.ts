@@ -1,10 +1,11 @@
 /**
  * The numbers `poolctl prevent --emit` fills its files with, and the capacity formula of the seeds
- * (RUNBOOK-006 "Fix Root Cause"; exhaustion-response.md "Connection Pool Optimization"):
- * instances × (pool_size + max_overflow) ≤ usable connections − a buffer, counting the extra
- * instances a rolling update starts, each with a full pool.
+ * (RUNBOOK-006 Prevention 1), from src/wizard/capacity.ts: (replicas + surge) × (pool_size +
+ * max_overflow) ≤ usable connections − buffer, counting the extra instances a rolling update
+ * starts, each with a full pool.
  */
 import type { Engine, ParameterValues } from '../runbook/types.js';
+import { bufferOf, checkCapacity, type CapacitySource } from '../wizard/capacity.js';
 
 /** What the target told poolctl, plus where it is (never its password). */
 export interface EmitFacts {
@@ -40,7 +41,7 @@ export interface Capacity {
   /** usable − buffer: the connections the pools may take together. */
   budget: number;
   configured: { poolSize: number; maxOverflow: number };
-  /** True when peak × (pool_size + max_overflow) ≤ budget as configured. */
+  /** True when (replicas + surge) × (pool_size + max_overflow) ≤ usable − buffer as configured. */
   fits: boolean;
   /** The per-instance sizes to emit: the configured ones when they fit, else scaled down. */
   poolSize: number;
@@ -61,19 +62,35 @@ function intParam(values: ParameterValues, name: string, fallback: number): numb
   return typeof value === 'number' && Number.isFinite(value) ? Math.round(value) : fallback;
 }
 
-/** Works the capacity formula out from the target's slots and the runbook parameters. */
-export function capacityOf(facts: EmitFacts, values: ParameterValues): Capacity {
+/**
+ * Works the capacity formula out from the target's slots and the runbook parameters, with the one
+ * formula of src/wizard/capacity.ts: (replicas + surge) × (pool_size + max_overflow) ≤ usable −
+ * buffer. The numbers are the runbook's (--set or the seed's example): a file to start from.
+ */
+export function capacityOf(
+  facts: EmitFacts,
+  values: ParameterValues,
+  given: readonly string[] = [],
+): Capacity {
   const replicas = Math.max(1, intParam(values, 'replicas', 3));
   const poolSize = Math.max(1, intParam(values, 'pool_size', 20));
   const maxOverflow = Math.max(0, intParam(values, 'max_overflow', 10));
   const surgePct = Math.max(0, intParam(values, 'rollout_surge', 25));
-  const buffer = Math.max(0, intParam(values, 'capacity_buffer', 10));
-  // Kubernetes rounds a percentage maxSurge up.
-  const surgeInstances = Math.ceil((replicas * surgePct) / 100);
+  const from = (name: string): CapacitySource => (given.includes(name) ? 'set' : 'default');
+  const { buffer: bufferIn, text: bufferText } = bufferOf(values, facts.usable, given);
+  const buffer = bufferIn.value ?? 0;
+  const check = checkCapacity({
+    replicas: { value: replicas, from: from('replicas') },
+    poolSize: { value: poolSize, from: from('pool_size') },
+    maxOverflow: { value: maxOverflow, from: from('max_overflow') },
+    surge: { percent: surgePct, from: from('rollout_surge') },
+    usable: { value: facts.usable, from: 'server' },
+    buffer: { value: buffer, from: bufferIn.from },
+  });
+  const surgeInstances = check.surge!;
   const peakInstances = replicas + surgeInstances;
-  const budget = facts.usable - buffer;
-  const configuredTotal = peakInstances * (poolSize + maxOverflow);
-  const fits = configuredTotal <= budget;
+  const budget = check.budget!;
+  const fits = check.oversubscribed === false;
   const perMax = Math.floor(budget / peakInstances);
   const impossible = perMax < 1;
 
@@ -89,10 +106,9 @@ export function capacityOf(facts: EmitFacts, values: ParameterValues): Capacity 
     );
   }
   lines.push(
-    `budget for the pools: ${facts.usable} usable − ${buffer} capacity_buffer = ${budget}`,
+    `budget for the pools: ${facts.usable} usable − ${buffer} buffer = ${budget} (${bufferText})`,
     `instances at peak: ${replicas} replicas + ceil(${replicas} × ${surgePct}% rollout_surge) = ${peakInstances}`,
-    `configured: ${peakInstances} × (pool_size ${poolSize} + max_overflow ${maxOverflow}) = ${configuredTotal} ` +
-      (fits ? `≤ ${budget}: fits` : `> ${budget}: OVERSUBSCRIBED`),
+    `configured: ${check.arithmetic}: ${fits ? 'fits' : 'OVERSUBSCRIBED'}`,
   );
 
   let emitSize = poolSize;

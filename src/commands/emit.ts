@@ -106,7 +106,7 @@ export async function runEmit(opts: EmitOptions, deps: Deps): Promise<Outcome> {
       longQueryTime: asNumber(row.long_query_time),
       waitTimeout: asNumber(row.wait_timeout),
     };
-    const cap = capacityOf(facts, values);
+    const cap = capacityOf(facts, values, Object.keys(run.overrides));
     const text =
       opts.kind === 'alerts'
         ? renderAlerts(facts, values)

@@ -342,13 +342,7 @@ export function printSummary(
   line(s.bold('Prevention audit'));
   const mark = { critical: s.red('✖'), warning: s.yellow('!'), info: s.dim('·') } as const;
   for (const f of bySeverity(result.findings)) line(`${mark[f.severity]} ${f.message}`);
-  if (capacity) {
-    line(
-      s.dim(
-        `  capacity: ${capacity.instances} × ${capacity.per_instance} = ${capacity.total} of ${capacity.usable_connections} usable (${capacity.from})`,
-      ),
-    );
-  }
+  if (capacity?.derivation?.length) line(s.dim(`  capacity: ${capacity.derivation.join('; ')}`));
   line();
   line(s.bold('Root causes'));
   if (causes.length === 0) line('  none with evidence now');

@@ -3,7 +3,7 @@
  * and their readiness, the Deployment's replicas and pool settings, the ReplicaSets behind its
  * revisions, `rollout history`, and the application's log lines that speak of a pool running out.
  * Pure functions over kubectl's stdout; the kubectl read executor turns them into step rows, and
- * the capacity computation (replicas × (pool_size + max_overflow)) can read `deploymentOf`.
+ * the capacity guard and prevent's capacity audit read `deploymentOf`.
  */
 import { sanitizeInline } from '../io/sanitize.js';
 
@@ -137,19 +137,54 @@ export interface DeploymentFacts {
   replicas: number;
   readyReplicas: number;
   updatedReplicas: number;
-  /** The pool size per replica from the containers' environment; null when not set as a value. */
+  /** The container whose environment the pool settings were read from (see `appContainer`). */
+  container: string | null;
+  /** The pool size per replica from the app container's environment; null when not set as a value. */
   poolSize: number | null;
   maxOverflow: number | null;
+  /** Why poolSize / maxOverflow is null, in words an operator can act on. */
+  why: { poolSize?: string; maxOverflow?: string };
+  /**
+   * The extra pods a rolling update runs at once: spec.strategy.rollingUpdate.maxSurge as
+   * written (a count, or "25%"); 0 for the Recreate strategy; null when the spec does not say.
+   */
+  maxSurge: number | string | null;
   /** The Deployment's current revision (its annotation), or null. */
   revision: number | null;
   images: string[];
 }
 
+/** The annotation that names a pod's main container (kubectl logs/exec/set default to it). */
+export const DEFAULT_CONTAINER_ANNOTATION = 'kubectl.kubernetes.io/default-container';
+
 /**
- * `kubectl get deployment/NAME -o json`: the replica count and the pool settings from the
- * containers' environment. Each container that sets DATABASE_POOL_SIZE runs a pool of its own, so
- * the pod's numbers are their sum; a value from a ConfigMap or Secret (`valueFrom`) is not in the
- * Deployment and reads as null (not measured), never as 0.
+ * The container that runs the application's pool. A pod holds one application and its sidecars
+ * (a proxy, a log shipper); `kubectl set env deployment/api DATABASE_POOL_SIZE=…` without `-c`
+ * writes the variable into every container, sidecars included, so the pool settings must be read
+ * from one container, never summed over all. In order: the container the pod template names as
+ * its default (`kubectl.kubernetes.io/default-container`), the container named like the
+ * Deployment (`kubectl create deployment api` names it `api`), the first container that sets
+ * DATABASE_POOL_SIZE, else the first container (kubectl's own default).
+ */
+export function appContainer(deployment: Json): Json | undefined {
+  const template = obj(obj(deployment.spec).template);
+  const containers = arr(obj(template.spec).containers).map(obj);
+  const named = (name: unknown) =>
+    typeof name === 'string' ? containers.find((c) => c.name === name) : undefined;
+  const setsPool = (c: Json) => arr(c.env).some((e) => obj(e).name === POOL_SIZE_ENV);
+  return (
+    named(obj(obj(template.metadata).annotations)[DEFAULT_CONTAINER_ANNOTATION]) ??
+    named(obj(deployment.metadata).name) ??
+    containers.find(setsPool) ??
+    containers[0]
+  );
+}
+
+/**
+ * `kubectl get deployment/NAME -o json`: the replica count, the rollout's surge, and the pool
+ * settings from the app container's environment (`appContainer`; a sidecar's variables are not
+ * added in). A value from a ConfigMap or Secret (`valueFrom`) is not in the Deployment and reads
+ * as null (not measured), never as 0.
  */
 export function deploymentOf(stdout: string): DeploymentFacts {
   const doc = parseKubectlJson(stdout, 'get deployment');
@@ -162,26 +197,49 @@ export function deploymentOf(stdout: string): DeploymentFacts {
   const spec = obj(deployment.spec);
   const status = obj(deployment.status);
   const containers = arr(obj(obj(spec.template).spec).containers).map(obj);
-  const envSum = (name: string): number | null => {
-    let sum: number | null = null;
-    for (const c of containers) {
-      const entry = arr(c.env)
-        .map(obj)
-        .find((e) => e.name === name);
-      if (!entry) continue;
-      const value = intText(entry.value);
-      if (value === undefined) return null;
-      sum = (sum ?? 0) + value;
+  const app = appContainer(deployment);
+  const appName = str(app?.name) ?? null;
+  const where = appName ? `container ${appName}` : 'the pod template';
+  const why: DeploymentFacts['why'] = {};
+  const read = (name: string, key: keyof DeploymentFacts['why']): number | null => {
+    const entry = arr(app?.env)
+      .map(obj)
+      .find((e) => e.name === name);
+    if (!entry) {
+      why[key] = `${name} is not in the environment of ${where}`;
+      return null;
     }
-    return sum;
+    if (entry.value === undefined) {
+      why[key] =
+        `${name} comes from valueFrom (a ConfigMap or Secret) in ${where}, not readable here`;
+      return null;
+    }
+    const value = intText(entry.value);
+    if (value === undefined) {
+      why[key] =
+        `${name} is ${JSON.stringify(str(entry.value) ?? entry.value)} in ${where}, not a whole number`;
+      return null;
+    }
+    return value;
   };
+  const poolSize = read(POOL_SIZE_ENV, 'poolSize');
+  const maxOverflow = read(MAX_OVERFLOW_ENV, 'maxOverflow');
+  const strategy = obj(spec.strategy);
+  const surge = obj(strategy.rollingUpdate).maxSurge;
+  const maxSurge =
+    strategy.type === 'Recreate'
+      ? 0
+      : (num(surge) ?? (typeof surge === 'string' && /^\d+%$/.test(surge) ? surge : null));
   return {
     name: str(obj(deployment.metadata).name) ?? 'unknown',
     replicas: num(spec.replicas) ?? 1,
     readyReplicas: num(status.readyReplicas) ?? 0,
     updatedReplicas: num(status.updatedReplicas) ?? 0,
-    poolSize: envSum(POOL_SIZE_ENV),
-    maxOverflow: envSum(MAX_OVERFLOW_ENV),
+    container: appName,
+    poolSize,
+    maxOverflow,
+    why,
+    maxSurge,
     revision: intText(obj(obj(deployment.metadata).annotations)[REVISION_ANNOTATION]) ?? null,
     images: containers.map((c) => str(c.image) ?? '').filter(Boolean),
   };
@@ -198,6 +256,10 @@ export function deploymentRow(facts: DeploymentFacts): Record<string, unknown> {
     pool_size: facts.poolSize,
     max_overflow: facts.maxOverflow,
     connections_max: perReplica !== null ? facts.replicas * perReplica : null,
+    container: facts.container,
+    max_surge: facts.maxSurge,
+    /** Why a pool setting is null ('' when both were read): for prevent's capacity audit. */
+    unreadable: Object.values(facts.why).join('; '),
     revision: facts.revision,
     image: facts.images.join(', '),
   };

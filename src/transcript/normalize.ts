@@ -291,6 +291,7 @@ function action(e: Raw): ActionEvent {
       ...(typeof capacity.oversubscribed === 'boolean' && {
         oversubscribed: capacity.oversubscribed,
       }),
+      ...(typeof capacity.over_usable === 'boolean' && { over_usable: capacity.over_usable }),
     };
   }
   const before = optNumbers(e.before);

@@ -1,13 +1,42 @@
 /**
- * RUNBOOK-006 Prevention 1: every replica may open `pool_size + max_overflow` connections, so the
- * application can ask the database for `replicas × (pool_size + max_overflow)` of them. When that is
- * more than the slots an ordinary account can use (max_connections − reserved), a busy hour fills
- * the server while every pool is within its limits. Pure: the numbers come from the caller (--set,
- * the deployment, the server's utilization step); nothing here reads a system.
+ * RUNBOOK-006 Prevention 1, the one capacity formula of poolctl (the capacity guard before a
+ * scale or a pool change, prevent's audit, prevent --emit's sizing all use it):
+ *
+ *     (replicas + surge) × (pool_size + max_overflow) ≤ usable − buffer
+ *
+ * - The seed: "(instances * pool_size) + (instances * max_overflow)", "Ensure PostgreSQL
+ *   max_connections > 90 + buffer". The buffer is a number of connections added to the pools'
+ *   total (the seed's "90 + buffer"), kept free for migrations, cron, consoles, exporters and
+ *   poolctl itself: `capacity_buffer`, a count.
+ * - usable = max_connections − the reserved slots (DESIGN: what runs out), stricter than the
+ *   seed's max_connections: with PostgreSQL's 3 reserved slots, demand + buffer ≤ usable means
+ *   max_connections > demand + buffer, the seed's strict inequality.
+ * - instances = replicas + surge: a rolling update (any `set env`, a new build) runs `maxSurge`
+ *   extra pods, each with a full pool, beside the old ones (Kubernetes' default maxSurge is 25%,
+ *   rounded up; the Recreate strategy has none).
+ * - capacity_headroom (a percent, optional) is the same buffer said as a share of the usable
+ *   connections: when set, buffer = max(capacity_buffer, ceil(usable × capacity_headroom / 100)).
+ *   Both are floors on the connections left free, so the larger wins.
+ *
+ * Pure: the numbers and where each came from are the caller's (--set, kubectl's Deployment,
+ * Prometheus, the server, its exporter); nothing here reads a system.
  */
+import type { ParameterValues } from '../runbook/types.js';
 
-/** Where a number came from: `--set`, the Deployment (its spec or environment), or nowhere. */
-export type CapacitySource = 'set' | 'deployment' | 'unknown';
+/** Where a number came from. */
+export type CapacitySource =
+  'set' | 'kubectl' | 'prometheus' | 'server' | 'exporter' | 'default' | 'unknown';
+
+/** How a source is named in a message: `replicas 6 (kubectl deployment/api)`. */
+export const SOURCE_WORDS: Record<CapacitySource, string> = {
+  set: '--set',
+  kubectl: 'kubectl Deployment',
+  prometheus: 'Prometheus db_pool_connections_max per replica',
+  server: 'the server',
+  exporter: "the server's exporter through Prometheus",
+  default: 'runbook default',
+  unknown: 'unknown',
+};
 
 export interface Sourced {
   value?: number;
@@ -16,137 +45,211 @@ export interface Sourced {
   why?: string;
 }
 
+/** The rollout's extra pods: a count, or a percent of the replicas (rounded up, as Kubernetes). */
+export interface SurgeInput {
+  count?: number;
+  percent?: number;
+  from: CapacitySource;
+  why?: string;
+}
+
 export interface CapacityInputs {
   replicas: Sourced;
   poolSize: Sourced;
   maxOverflow: Sourced;
+  /**
+   * pool_size + max_overflow when only their sum is known (Prometheus' db_pool_connections_max);
+   * used when poolSize or maxOverflow is unknown.
+   */
+  perPod?: Sourced;
+  surge: SurgeInput;
   /** The database's usable connections (max_connections − reserved); absent when unmeasured. */
   usable: Sourced;
+  /** Connections kept free beyond the pools (`bufferOf`). */
+  buffer: Sourced;
 }
+
+export type CapacityNumber =
+  'replicas' | 'pool_size' | 'max_overflow' | 'per_pod' | 'surge' | 'usable' | 'buffer';
 
 export interface Capacity {
   replicas?: number;
+  /** Extra pods during a rolling update. */
+  surge?: number;
   pool_size?: number;
   max_overflow?: number;
-  /** replicas × (pool_size + max_overflow), when every factor is known. */
+  /** pool_size + max_overflow: the connections one pod may open. */
+  per_pod?: number;
+  /** (replicas + surge) × per_pod, when every factor is known. */
   demand?: number;
   usable?: number;
-  /** true: demand > usable; false: within; undefined: a number is unknown, nothing is proven. */
+  buffer?: number;
+  /** usable − buffer: what the pools may take together. */
+  budget?: number;
+  /** true: demand > usable − buffer; false: fits; undefined: a number is unknown, nothing proven. */
   oversubscribed?: boolean;
-  /** `6 × (20 + 10) = 180 > 37 usable`, unknown factors as `?`. */
+  /** true: demand > usable itself (past the server, not only into the buffer). */
+  over_usable?: boolean;
+  /** `(6 + 2) × (20 + 10) = 240 > 37 usable − 10 buffer`, unknown numbers as `?`. */
   arithmetic: string;
-  /** What is unknown and how to give it (`pool_size: not in the deployment's env; --set pool_size=N`). */
+  /** Where each number came from (absent in transcripts written before it was recorded). */
+  sources?: Record<CapacityNumber, CapacitySource>;
+  /** How the surge and the buffer were worked out: `surge ceil(6 × 25%) = 2 (runbook default rollout_surge)`. */
+  derivation?: string[];
+  /** What is unknown and how to give it (`pool_size: … (--set pool_size=N)`). */
   unknown: string[];
+}
+
+/** Kubernetes' rounding of a percent maxSurge: up. */
+export function surgeCount(replicas: number, percent: number): number {
+  return Math.ceil((replicas * percent) / 100);
+}
+
+/**
+ * The buffer in connections, from `capacity_buffer` (a count; its default 10 when not given) and
+ * `capacity_headroom` (a percent of usable, only when given): the larger of the two.
+ */
+export function bufferOf(
+  values: ParameterValues,
+  usable: number | undefined,
+  given: readonly string[] = [],
+): { buffer: Sourced; text: string } {
+  const count = Math.max(0, Math.round(Number(values.capacity_buffer ?? 10)) || 0);
+  const countFrom: CapacitySource = given.includes('capacity_buffer') ? 'set' : 'default';
+  // capacity_headroom has no default: a value is one somebody gave.
+  const pct = values.capacity_headroom !== undefined ? Number(values.capacity_headroom) : NaN;
+  if (Number.isFinite(pct) && pct > 0) {
+    if (usable === undefined) {
+      return {
+        buffer: { from: 'unknown', why: `capacity_headroom ${pct}% of unknown usable connections` },
+        text: `buffer: capacity_headroom ${pct}% of ? usable`,
+      };
+    }
+    const derived = Math.ceil((usable * pct) / 100);
+    if (derived >= count) {
+      return {
+        buffer: { value: derived, from: 'set' },
+        text: `buffer: capacity_headroom ${pct}% of ${usable} usable = ${derived} (≥ capacity_buffer ${count})`,
+      };
+    }
+    return {
+      buffer: { value: count, from: countFrom },
+      text: `buffer: capacity_buffer ${count} (> capacity_headroom ${pct}% of ${usable} usable = ${derived})`,
+    };
+  }
+  return { buffer: { value: count, from: countFrom }, text: `buffer: capacity_buffer ${count}` };
 }
 
 /** The arithmetic of RUNBOOK-006 Prevention 1, and whether it oversubscribes the database. */
 export function checkCapacity(inputs: CapacityInputs): Capacity {
-  const { replicas, poolSize, maxOverflow, usable } = inputs;
+  const { replicas, poolSize, maxOverflow, surge, usable, buffer } = inputs;
   const unknown: string[] = [];
-  const named: [string, Sourced][] = [
-    ['replicas', replicas],
-    ['pool_size', poolSize],
-    ['max_overflow', maxOverflow],
-  ];
-  for (const [name, s] of named) {
-    if (s.value === undefined) unknown.push(`${name}: ${s.why ?? 'unknown'} (--set ${name}=N)`);
+  const derivation: string[] = [];
+  const hint = (name: string, s: { why?: string }) =>
+    unknown.push(`${name}: ${s.why ?? 'unknown'} (--set ${name}=N)`);
+  if (replicas.value === undefined) hint('replicas', replicas);
+  const splitKnown = poolSize.value !== undefined && maxOverflow.value !== undefined;
+  const perPodOnly = !splitKnown && inputs.perPod?.value !== undefined ? inputs.perPod : undefined;
+  if (!perPodOnly) {
+    if (poolSize.value === undefined) hint('pool_size', poolSize);
+    if (maxOverflow.value === undefined) hint('max_overflow', maxOverflow);
+  }
+  const perPod = splitKnown ? poolSize.value! + maxOverflow.value! : perPodOnly?.value;
+
+  let surgeN: number | undefined;
+  if (surge.count !== undefined) {
+    surgeN = surge.count;
+    derivation.push(`surge: ${surgeN} pods (${SOURCE_WORDS[surge.from]} maxSurge)`);
+  } else if (surge.percent !== undefined && replicas.value !== undefined) {
+    surgeN = surgeCount(replicas.value, surge.percent);
+    const name = surge.from === 'kubectl' ? "the Deployment's maxSurge" : 'rollout_surge';
+    derivation.push(
+      `surge: ceil(${replicas.value} × ${surge.percent}% ${name}) = ${surgeN} pods (${SOURCE_WORDS[surge.from]})`,
+    );
+  } else if (surge.percent === undefined) {
+    unknown.push(`surge: ${surge.why ?? 'unknown'} (--set rollout_surge=PERCENT)`);
   }
   if (usable.value === undefined) {
     unknown.push(`usable connections: ${usable.why ?? 'the database was not measured'}`);
   }
+  if (buffer.value === undefined) unknown.push(`buffer: ${buffer.why ?? 'unknown'}`);
+
   const show = (n: number | undefined) => (n === undefined ? '?' : String(n));
-  const factors = [replicas.value, poolSize.value, maxOverflow.value];
-  const demand = factors.every((n) => n !== undefined)
-    ? replicas.value! * (poolSize.value! + maxOverflow.value!)
-    : undefined;
-  const oversubscribed =
+  const demand =
+    replicas.value !== undefined && surgeN !== undefined && perPod !== undefined
+      ? (replicas.value + surgeN) * perPod
+      : undefined;
+  const budget =
+    usable.value !== undefined && buffer.value !== undefined
+      ? usable.value - buffer.value
+      : undefined;
+  const oversubscribed = demand !== undefined && budget !== undefined ? demand > budget : undefined;
+  const overUsable =
     demand !== undefined && usable.value !== undefined ? demand > usable.value : undefined;
   const relation = oversubscribed === undefined ? 'vs' : oversubscribed ? '>' : '≤';
+  const pod = perPodOnly ? show(perPod) : `(${show(poolSize.value)} + ${show(maxOverflow.value)})`;
   const arithmetic =
-    `${show(replicas.value)} × (${show(poolSize.value)} + ${show(maxOverflow.value)}) = ` +
-    `${show(demand)} ${relation} ${show(usable.value)} usable`;
+    `(${show(replicas.value)} + ${show(surgeN)}) × ${pod} = ${show(demand)} ${relation} ` +
+    `${show(usable.value)} usable − ${show(buffer.value)} buffer`;
   return {
     ...(replicas.value !== undefined && { replicas: replicas.value }),
+    ...(surgeN !== undefined && { surge: surgeN }),
     ...(poolSize.value !== undefined && { pool_size: poolSize.value }),
     ...(maxOverflow.value !== undefined && { max_overflow: maxOverflow.value }),
+    ...(perPod !== undefined && { per_pod: perPod }),
     ...(demand !== undefined && { demand }),
     ...(usable.value !== undefined && { usable: usable.value }),
+    ...(buffer.value !== undefined && { buffer: buffer.value }),
+    ...(budget !== undefined && { budget }),
     ...(oversubscribed !== undefined && { oversubscribed }),
+    ...(overUsable !== undefined && { over_usable: overUsable }),
     arithmetic,
+    sources: {
+      replicas: replicas.from,
+      pool_size: perPodOnly ? perPodOnly.from : poolSize.from,
+      max_overflow: perPodOnly ? perPodOnly.from : maxOverflow.from,
+      per_pod: perPodOnly ? perPodOnly.from : splitKnown ? poolSize.from : 'unknown',
+      surge: surge.from,
+      usable: usable.from,
+      buffer: buffer.from,
+    },
+    derivation,
     unknown,
   };
 }
 
+/** `replicas 6 (kubectl Deployment), pool_size 20 (--set), …, usable 37 (the server)`. */
+export function sourcesText(c: Capacity): string {
+  const part = (name: CapacityNumber, value: number | undefined) =>
+    value === undefined
+      ? undefined
+      : `${name} ${value} (${SOURCE_WORDS[c.sources?.[name] ?? 'unknown']})`;
+  const perPodOnly = c.pool_size === undefined || c.max_overflow === undefined;
+  return [
+    part('replicas', c.replicas),
+    part('surge', c.surge),
+    ...(perPodOnly
+      ? [part('per_pod', c.per_pod)]
+      : [part('pool_size', c.pool_size), part('max_overflow', c.max_overflow)]),
+    part('usable', c.usable),
+    part('buffer', c.buffer),
+  ]
+    .filter((p): p is string => p !== undefined)
+    .join(', ');
+}
+
 /**
- * The arithmetic and what it means, for a preview and a postmortem: `6 × (20 + 10) = 180 > 37
- * usable: oversubscribes the database by 143 connections`.
+ * The arithmetic and what it means, for a preview and a postmortem: `(6 + 2) × (20 + 10) = 240 >
+ * 37 usable − 10 buffer: oversubscribes the database by 203 connections past its 37 usable`.
  */
 export function capacityVerdict(capacity: Capacity): string {
+  const { arithmetic, demand, usable, buffer } = capacity;
+  if (capacity.over_usable === true) {
+    return `${arithmetic}: oversubscribes the database by ${demand! - usable!} connections past its ${usable} usable (RUNBOOK-006 Prevention 1)`;
+  }
   if (capacity.oversubscribed === true) {
-    const over = capacity.demand! - capacity.usable!;
-    return `${capacity.arithmetic}: oversubscribes the database by ${over} connections (RUNBOOK-006 Prevention 1)`;
+    return `${arithmetic}: leaves ${usable! - demand!} connections free, less than the ${buffer} buffer (RUNBOOK-006 Prevention 1)`;
   }
-  if (capacity.oversubscribed === false) return `${capacity.arithmetic}: fits`;
-  return `${capacity.arithmetic}: cannot check (${capacity.unknown.join('; ')})`;
-}
-
-/** The pool settings a Deployment declares: its replica count and its containers' environment. */
-export interface DeploymentPool {
-  replicas?: number;
-  poolSize?: number;
-  maxOverflow?: number;
-  /** Why a setting is missing, per setting name. */
-  why: Partial<Record<'replicas' | 'poolSize' | 'maxOverflow', string>>;
-}
-
-export const POOL_SIZE_ENV = 'DATABASE_POOL_SIZE';
-export const MAX_OVERFLOW_ENV = 'DATABASE_POOL_MAX_OVERFLOW';
-
-/**
- * Reads `kubectl get deployment/NAME -o json`: `spec.replicas` (Kubernetes' default is 1 when it
- * is absent) and the first container's literal `DATABASE_POOL_SIZE` / `DATABASE_POOL_MAX_OVERFLOW`.
- * A variable set from a ConfigMap or Secret (`valueFrom`) is unknown here, and said so.
- */
-export function deploymentPool(json: unknown): DeploymentPool {
-  const out: DeploymentPool = { why: {} };
-  const doc = asObject(json);
-  if (doc?.kind !== 'Deployment') {
-    const kind = typeof doc?.kind === 'string' ? doc.kind : 'no Deployment';
-    const why = `kubectl returned ${kind}, not a Deployment`;
-    return { why: { replicas: why, poolSize: why, maxOverflow: why } };
-  }
-  const spec = asObject(doc.spec);
-  const replicas = spec?.replicas;
-  if (replicas === undefined) out.replicas = 1;
-  else if (typeof replicas === 'number' && Number.isInteger(replicas)) out.replicas = replicas;
-  else out.why.replicas = 'spec.replicas is not a number';
-  const containers = asArray(asObject(asObject(spec?.template)?.spec)?.containers);
-  const env = containers.flatMap((c) => asArray(asObject(c)?.env).map(asObject));
-  const read = (name: string): { value?: number; why?: string } => {
-    const entry = env.find((e) => e?.name === name);
-    if (!entry) return { why: `${name} is not in the deployment's environment` };
-    if (entry.value === undefined)
-      return { why: `${name} comes from valueFrom, not readable here` };
-    const n = Number(entry.value);
-    if (typeof entry.value !== 'string' || !/^\d+$/.test(entry.value.trim()))
-      return { why: `${name} is ${JSON.stringify(entry.value)}, not a whole number` };
-    return { value: n };
-  };
-  const size = read(POOL_SIZE_ENV);
-  const overflow = read(MAX_OVERFLOW_ENV);
-  if (size.value !== undefined) out.poolSize = size.value;
-  else out.why.poolSize = size.why;
-  if (overflow.value !== undefined) out.maxOverflow = overflow.value;
-  else out.why.maxOverflow = overflow.why;
-  return out;
-}
-
-function asObject(value: unknown): Record<string, unknown> | undefined {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : undefined;
-}
-
-function asArray(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
+  if (capacity.oversubscribed === false) return `${arithmetic}: fits`;
+  return `${arithmetic}: cannot check (${capacity.unknown.join('; ')})`;
 }

@@ -7,6 +7,14 @@
 import { formatDuration } from '../runbook/params.js';
 import type { ParameterValues, Runbook } from '../runbook/types.js';
 import type { Row } from '../targets/types.js';
+import {
+  bufferOf,
+  checkCapacity,
+  sourcesText,
+  type Capacity,
+  type Sourced,
+  type SurgeInput,
+} from './capacity.js';
 import type { Finding, HealthStatus, Metrics, StepOutcome } from './model.js';
 
 /** One root cause, named with what shows it and what the seed says to change. */
@@ -164,21 +172,20 @@ function perApplication(rows: Row[] | undefined, ageColumn: string): Row[] | und
   return [...by.values()].sort((a, b) => num(b.sessions) - num(a.sessions));
 }
 
-/** The capacity formula's inputs and verdict (RUNBOOK-006 Prevention 1). */
-export interface Capacity {
-  instances: number;
-  per_instance: number;
-  total: number;
-  usable_connections: number;
-  buffer: number;
-  from: string;
-}
+export type { Capacity } from './capacity.js';
+
+/** prevent's step that reads the application's Deployment (runbooks/shared/application.yaml). */
+export const PREVENT_DEPLOYMENT_STEP = 'prevent-deployment';
 
 /**
- * instances × (pool_size + max_overflow) against the usable connections plus a buffer: from
- * `--set replicas/pool_size/max_overflow` when given (a default is the seed's example, not this
- * deployment), else from Prometheus' db_pool_connections_max per replica. Nothing to judge
- * without either: then it says so, as a finding that suggests the flags.
+ * RUNBOOK-006 Prevention 1 with the one formula of ./capacity.ts, (replicas + surge) × (pool_size +
+ * max_overflow) ≤ usable − buffer, each number from the first source that has it: --set, then the
+ * Deployment kubectl read (`prevent-deployment`: spec.replicas, the app container's
+ * DATABASE_POOL_SIZE / DATABASE_POOL_MAX_OVERFLOW, maxSurge), then Prometheus'
+ * db_pool_connections_max per replica (`app-pool-max`: the replicas it counts, and the largest
+ * pool as pool_size + max_overflow). A runbook default is the seed's example, not this
+ * deployment: never used for replicas or the pool. The finding and the JSON name each number's
+ * source. Nothing to judge without any of them: then it says so, as a finding that names the flags.
  */
 export function capacityOf(
   given: string[],
@@ -186,80 +193,108 @@ export function capacityOf(
   metrics: Metrics,
   outcomes: StepOutcome[],
 ): { capacity?: Capacity; finding: Finding } {
-  const usable = metrics.usable_connections;
-  const bufferPct = num(values.capacity_headroom ?? 20);
-  let capacity: Capacity | undefined;
-  if (given.includes('replicas') || given.includes('pool_size')) {
-    const instances = num(values.replicas);
-    const perInstance = num(values.pool_size) + num(values.max_overflow ?? 0);
-    capacity = {
-      instances,
-      per_instance: perInstance,
-      total: instances * perInstance,
-      usable_connections: usable ?? NaN,
-      buffer: 0,
-      from: '--set replicas, pool_size, max_overflow',
-    };
-  } else {
-    const pools = rowsOf(outcomes, 'app-pool-max');
-    if (pools && pools.length > 0) {
-      const maxes = pools.map((r) => num(r.max)).filter((n) => Number.isFinite(n));
-      const total = maxes.reduce((a, b) => a + b, 0);
-      capacity = {
-        instances: maxes.length,
-        per_instance: Math.max(...maxes),
-        total,
-        usable_connections: usable ?? NaN,
-        buffer: 0,
-        from: 'Prometheus db_pool_connections_max per replica',
-      };
-    }
-  }
   const base = { step: 'capacity', suggest: [] as string[], count: 0 };
-  if (!capacity) {
+  const set = (name: string): Sourced | undefined =>
+    given.includes(name) && typeof values[name] === 'number'
+      ? { value: values[name] as number, from: 'set' }
+      : undefined;
+  const deployment = rowsOf(outcomes, PREVENT_DEPLOYMENT_STEP)?.[0];
+  const maxes = (rowsOf(outcomes, 'app-pool-max') ?? [])
+    .map((r) => num(r.max))
+    .filter((n) => Number.isFinite(n));
+  const noDeployment = deployment
+    ? undefined
+    : 'no Deployment read (--kubectl, --set deployment=NAME)';
+  const fromDeployment = (column: string): Sourced | undefined => {
+    const v = deployment?.[column];
+    return typeof v === 'number' ? { value: v, from: 'kubectl' } : undefined;
+  };
+  const unknown = (why: string): Sourced => ({ from: 'unknown', why });
+  const poolWhy = (env: string) =>
+    noDeployment ??
+    (String(deployment?.unreadable ?? '')
+      .split('; ')
+      .find((w) => w.startsWith(env)) ||
+      `${env} not read from the Deployment`);
+
+  const replicas =
+    set('replicas') ??
+    fromDeployment('replicas') ??
+    (maxes.length > 0 ? { value: maxes.length, from: 'prometheus' as const } : undefined);
+  const poolSize = set('pool_size') ?? fromDeployment('pool_size');
+  const maxOverflow = set('max_overflow') ?? fromDeployment('max_overflow');
+  if (!replicas && !poolSize && !maxOverflow && maxes.length === 0) {
     return {
       finding: {
         ...base,
         id: 'capacity-unknown',
         severity: 'info',
         message:
-          'capacity formula not checked: pass --set replicas=N --set pool_size=N --set max_overflow=N, or --prometheus for db_pool_connections_max per replica (RUNBOOK-006 Prevention 1)',
+          'capacity formula not checked: pass --kubectl (the Deployment), --prometheus (db_pool_connections_max per replica), or --set replicas=N --set pool_size=N --set max_overflow=N (RUNBOOK-006 Prevention 1)',
       },
     };
   }
-  capacity.buffer = Math.ceil((capacity.total * bufferPct) / 100);
-  const { instances, per_instance, total, buffer } = capacity;
-  const formula = `${instances} instances × ${per_instance} = ${total} connections (${capacity.from})`;
-  if (usable === undefined) {
+  // Prometheus' per-replica maximum is pool_size + max_overflow together: it stands in only when
+  // neither was given or read, never beside a pool_size that was.
+  const perPod =
+    !poolSize && !maxOverflow && maxes.length > 0
+      ? { value: Math.max(...maxes), from: 'prometheus' as const }
+      : undefined;
+  const maxSurge = deployment?.max_surge;
+  const surge: SurgeInput = given.includes('rollout_surge')
+    ? { percent: num(values.rollout_surge), from: 'set' }
+    : typeof maxSurge === 'number'
+      ? { count: maxSurge, from: 'kubectl' }
+      : typeof maxSurge === 'string' && /^\d+%$/.test(maxSurge)
+        ? { percent: Number(maxSurge.slice(0, -1)), from: 'kubectl' }
+        : { percent: num(values.rollout_surge ?? 25), from: 'default' };
+  const usable: Sourced =
+    metrics.usable_connections !== undefined
+      ? { value: metrics.usable_connections, from: 'server' }
+      : metrics.exporter_usable_connections !== undefined
+        ? { value: metrics.exporter_usable_connections, from: 'exporter' }
+        : unknown('the usable connections could not be read');
+  const capacity = checkCapacity({
+    replicas: replicas ?? unknown(noDeployment ?? 'not read'),
+    poolSize: poolSize ?? unknown(poolWhy('DATABASE_POOL_SIZE')),
+    maxOverflow: maxOverflow ?? unknown(poolWhy('DATABASE_POOL_MAX_OVERFLOW')),
+    ...(perPod && { perPod }),
+    surge,
+    usable,
+    buffer: bufferOf(values, usable.value, given).buffer,
+  });
+  const from = `from: ${sourcesText(capacity)}`;
+  const { arithmetic, demand, usable: slots, buffer } = capacity;
+  if (capacity.oversubscribed === undefined) {
     return {
       capacity,
       finding: {
         ...base,
         id: 'capacity-unknown',
         severity: 'warning',
-        message: `${formula}; the usable connections could not be read`,
+        message: `${arithmetic}: cannot check (${capacity.unknown.join('; ')}); ${from}`,
       },
     };
   }
-  if (total > usable) {
+  if (capacity.over_usable) {
     return {
       capacity,
       finding: {
         ...base,
         id: 'capacity-oversubscribed',
         severity: 'critical',
-        message: `${formula} exceed the ${usable} usable connections: the pools can exhaust the server with every request succeeding; lower pool_size/max_overflow, raise max_connections, or put PgBouncer in front (RUNBOOK-006 Prevention 1 and 3)`,
+        message: `${arithmetic}: the pools at a rollout's peak exceed the ${slots} usable connections by ${demand! - slots!} and can exhaust the server with every request succeeding; lower pool_size/max_overflow, raise max_connections, or put PgBouncer in front (RUNBOOK-006 Prevention 1 and 3); ${from}`,
       },
     };
   }
-  if (total + buffer > usable) {
+  if (capacity.oversubscribed) {
     return {
       capacity,
       finding: {
         ...base,
         id: 'capacity-no-buffer',
         severity: 'warning',
-        message: `${formula} leave ${usable - total} of ${usable} usable connections, less than the ${capacity_bufferText(bufferPct, buffer)} headroom (capacity_headroom) for administrators, migrations and a rolling deploy's extra replica (RUNBOOK-006 Prevention 1: max_connections > total + buffer)`,
+        message: `${arithmetic}: the pools at a rollout's peak leave ${slots! - demand!} of ${slots} usable connections, less than the ${buffer} buffer (capacity_buffer, or capacity_headroom % of usable) for administrators, migrations and cron (RUNBOOK-006 Prevention 1: max_connections > total + buffer); ${from}`,
       },
     };
   }
@@ -269,13 +304,9 @@ export function capacityOf(
       ...base,
       id: 'capacity-ok',
       severity: 'info',
-      message: `${formula} fit the ${usable} usable connections with ${usable - total} to spare (headroom ${capacity_bufferText(bufferPct, buffer)}, capacity_headroom)`,
+      message: `${arithmetic}: fits, ${slots! - demand!} usable connections to spare at a rollout's peak; ${from}`,
     },
   };
-}
-
-function capacity_bufferText(pct: number, n: number): string {
-  return `${pct}% (${n})`;
 }
 
 /** The escalation the runbook names, when the state stays critical after the mitigation. */

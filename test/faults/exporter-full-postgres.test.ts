@@ -13,6 +13,7 @@ import { sleep } from '../helpers/expect.js';
 import { freePort } from '../helpers/free-port.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { startPrometheus, type PrometheusServer } from '../helpers/prometheus-server.js';
+import { writeKubectlStandin } from '../helpers/kubectl-standin.js';
 import { runCli } from '../helpers/run-cli.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
 
@@ -170,6 +171,55 @@ describe('the server full, the on-call account refused, the exporter still scrap
     expect(second.message).toMatch(/^Second opinion: /);
     expect(report.findings.some((f) => f.id === 'database-refused')).toBe(false);
   }, 60_000);
+
+  it("the capacity guard, the server refusing: the exporter's usable connections; none known and rising, it refuses", async () => {
+    const kubectl = writeKubectlStandin();
+    try {
+      kubectl.setScenario({ contexts: ['prod'] });
+      const mitigate = (extra: string[], ...rest: string[]) =>
+        runCli(
+          [
+            'mitigate',
+            ...['--pg', oncallUrl, ...extra, '--kube-context', 'prod', '--namespace', 'shop'],
+            ...['--action', 'scale-app', '--yes', ...rest],
+          ],
+          { env: kubectl.env, timeoutMs: 60_000 },
+        );
+      // The stand-in's Deployment: 3 × (20 + 10); 6 replicas against the exporter's 17 usable.
+      const up = await mitigate(['--prometheus', prometheus.url], '--set', 'replicas=6');
+      expect(up.code, up.stderr).toBe(5);
+      expect(up.stdout + up.stderr).toContain(
+        `(6 + 2) × (20 + 10) = 240 > ${USABLE} usable − 10 buffer`,
+      );
+      expect(up.stdout).toContain(
+        'usable connections from the exporter: the server refused poolctl',
+      );
+      const sent = () => kubectl.calls().filter((args) => args[2] === 'scale');
+      expect(sent()).toEqual([]);
+      // Down to 1 replica lowers the demand: not blocked (proven sent in
+      // change-kubernetes-postgres; here --dry-run, the after-measurement would wait for pools
+      // this Prometheus does not scrape).
+      const down = await mitigate(
+        ['--prometheus', prometheus.url],
+        ...['--set', 'replicas=1', '--dry-run'],
+      );
+      // Not declined (5): 4 is the server, which its exporter still shows full.
+      expect(down.code, down.stderr).toBe(4);
+      expect(down.stdout).toContain(
+        `(1 + 1) × (20 + 10) = 60 > ${USABLE} usable − 10 buffer: oversubscribes the database by 43 connections past its ${USABLE} usable (RUNBOOK-006 Prevention 1) (usable connections from the exporter: the server refused poolctl); does not raise the demand (now 120): not blocked`,
+      );
+      // Without Prometheus the usable connections are unknown: a rise is refused, not guessed.
+      kubectl.clearCalls();
+      const blind = await mitigate([], '--set', 'replicas=6');
+      expect(blind.code).toBe(5);
+      expect(blind.stdout).toContain(
+        'capacity unchecked (usable connections: the database could not be measured (and no --prometheus)): pass --allow-oversubscribe',
+      );
+      expect(sent()).toEqual([]);
+    } finally {
+      kubectl.remove();
+    }
+  }, 120_000);
 
   it('verify --wait knocks again: once a slot frees, poolctl reads the server itself', async () => {
     let released = false;

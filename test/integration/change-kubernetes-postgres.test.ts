@@ -130,10 +130,11 @@ describe('the capacity guard (RUNBOOK-006 Prevention 1) against 37 usable connec
       ...['--yes', '--transcript', transcript],
     );
     expect(r.code, r.stderr).toBe(5);
-    expect(r.stdout + r.stderr).toContain('6 × (20 + 10) = 180 > 37 usable');
+    // The stand-in's Deployment runs 3 × (20 + 10) now; the rollout surge is Kubernetes' 25%.
+    expect(r.stdout + r.stderr).toContain('(6 + 2) × (20 + 10) = 240 > 37 usable − 10 buffer');
     expect(r.stdout + r.stderr).toContain('--allow-oversubscribe');
-    // Every number was given: nothing needed reading from the cluster, and nothing was sent.
-    expect(kubectl.calls()).toEqual([]);
+    // The Deployment is read (the demand now, beside the demand after); nothing was sent.
+    expect(kubectl.calls()).toEqual([[...GLOBALS, 'get', 'deployment/api', '-o', 'json']]);
     const events = readEvents(transcript);
     expect(events.some((e) => e.type === 'change.intent')).toBe(false);
     expect(events.find((e) => e.type === 'prompt')).toMatchObject({
@@ -144,7 +145,7 @@ describe('the capacity guard (RUNBOOK-006 Prevention 1) against 37 usable connec
     const md = await runCli(['transcript', 'export', transcript, '--format', 'md']);
     expect(md.code, md.stderr).toBe(0);
     expect(md.stdout).toContain(
-      '**Capacity:** 6 × (20 + 10) = 180 &gt; 37 usable: oversubscribes the database by 143 connections',
+      '**Capacity:** (6 + 2) × (20 + 10) = 240 &gt; 37 usable − 10 buffer: oversubscribes the database by 203 connections past its 37 usable',
     );
   }, 60_000);
 
@@ -161,15 +162,23 @@ describe('the capacity guard (RUNBOOK-006 Prevention 1) against 37 usable connec
       [...GLOBALS, 'rollout', 'status', 'deployment/api'],
     ]);
     const action = (JSON.parse(r.stdout) as Report).actions[0]!;
-    expect(action.capacity).toMatchObject({ demand: 180, usable: 37, oversubscribed: true });
+    expect(action.capacity).toMatchObject({
+      demand: 240,
+      usable: 37,
+      buffer: 10,
+      oversubscribed: true,
+      current: { demand: 120 },
+      lowers_demand: false,
+      sources: { replicas: 'set', pool_size: 'set', surge: 'default', usable: 'server' },
+    });
   }, 60_000);
 
   it('a scale within capacity, the pool settings read from the deployment, is sent with --replicas=N', async () => {
-    const env = { DATABASE_POOL_SIZE: '10', DATABASE_POOL_MAX_OVERFLOW: '5' };
+    const env = { DATABASE_POOL_SIZE: '4', DATABASE_POOL_MAX_OVERFLOW: '2' };
     kubectl.setScenario({ contexts: ['prod'], get: { 'deployment/api': deployment(1, env) } });
     const r = await mitigate('scale-app', '--set', 'replicas=2', '--yes');
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toContain('2 × (10 + 5) = 30 ≤ 37 usable');
+    expect(r.stdout).toContain('(2 + 1) × (4 + 2) = 18 ≤ 37 usable − 10 buffer: fits');
     expect(kubectl.calls()).toEqual([
       [...GLOBALS, 'get', 'deployment/api', '-o', 'json'],
       [...GLOBALS, 'scale', 'deployment/api', '--replicas=2'],
@@ -185,7 +194,44 @@ describe('the capacity guard (RUNBOOK-006 Prevention 1) against 37 usable connec
       ...['--set', 'pool_size=20', '--set', 'max_overflow=10', '--yes'],
     );
     expect(r.code).toBe(5);
-    expect(r.stdout + r.stderr).toContain('3 × (20 + 10) = 90 > 37 usable');
+    expect(r.stdout + r.stderr).toContain('(3 + 1) × (20 + 10) = 120 > 37 usable − 10 buffer');
+    expect(changing(kubectl.calls())).toEqual([]);
+  }, 60_000);
+
+  it('a scale-down is never blocked, even while still oversubscribed: no --allow-oversubscribe', async () => {
+    const env = { DATABASE_POOL_SIZE: '20', DATABASE_POOL_MAX_OVERFLOW: '10' };
+    kubectl.setScenario({ contexts: ['prod'], get: { 'deployment/api': deployment(6, env) } });
+    const r = await mitigate('scale-app', '--set', 'replicas=3', '--yes');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain(
+      '(3 + 1) × (20 + 10) = 120 > 37 usable − 10 buffer: oversubscribes the database by 83 connections past its 37 usable (RUNBOOK-006 Prevention 1); does not raise the demand (now 240): not blocked',
+    );
+    expect(changing(kubectl.calls())).toEqual([
+      [...GLOBALS, 'scale', 'deployment/api', '--replicas=3'],
+      [...GLOBALS, 'rollout', 'status', 'deployment/api'],
+    ]);
+  }, 60_000);
+
+  it('a smaller pool is never blocked either; the same pool on more replicas is', async () => {
+    const env = { DATABASE_POOL_SIZE: '20', DATABASE_POOL_MAX_OVERFLOW: '10' };
+    kubectl.setScenario({ contexts: ['prod'], get: { 'deployment/api': deployment(3, env) } });
+    const smaller = await mitigate(
+      'raise-pool-size',
+      ...['--set', 'pool_size=8', '--set', 'max_overflow=2', '--yes'],
+    );
+    expect(smaller.code, smaller.stdout + smaller.stderr).toBe(0);
+    expect(smaller.stdout).toContain('(3 + 1) × (8 + 2) = 40 > 37 usable − 10 buffer');
+    expect(changing(kubectl.calls())[0]).toEqual([
+      ...GLOBALS,
+      'set',
+      'env',
+      'deployment/api',
+      'DATABASE_POOL_SIZE=8',
+      'DATABASE_POOL_MAX_OVERFLOW=2',
+    ]);
+    kubectl.clearCalls();
+    const more = await mitigate('scale-app', '--set', 'replicas=4', '--yes');
+    expect(more.code).toBe(5);
     expect(changing(kubectl.calls())).toEqual([]);
   }, 60_000);
 
@@ -198,7 +244,7 @@ describe('the capacity guard (RUNBOOK-006 Prevention 1) against 37 usable connec
     kubectl.setScenario({ contexts: ['prod'], get: { 'deployment/api': doc } });
     const r = await mitigate('scale-app', '--set', 'replicas=2', '--yes');
     expect(r.code).toBe(5);
-    expect(r.stdout).toContain('2 × (? + ?) = ? vs 37 usable: cannot check');
+    expect(r.stdout).toContain('(2 + 1) × (? + ?) = ? vs 37 usable − 10 buffer: cannot check');
     expect(r.stdout).toContain('DATABASE_POOL_SIZE comes from valueFrom');
     expect(r.stdout).toContain('--set pool_size=N');
     expect(changing(kubectl.calls())).toEqual([]);
@@ -310,7 +356,7 @@ describe('the second, explicit confirmation of an oversubscription, at a termina
         ? [
             {
               expect:
-                '6 × (20 + 10) = 180 > 37 usable: oversubscribes the database: run 1 command anyway?',
+                '(6 + 2) × (20 + 10) = 240 > 37 usable − 10 buffer: oversubscribes the database: run 1 command anyway?',
               answer: answers[1]!,
             },
           ]
@@ -344,9 +390,9 @@ describe('the second, explicit confirmation of an oversubscription, at a termina
     const { outcome, stdout } = await run([true, false]);
     expect(outcome.exitCode).toBe(5);
     expect(stdout).toContain(
-      'capacity: 6 × (20 + 10) = 180 > 37 usable: oversubscribes the database by 143 connections',
+      'capacity: (6 + 2) × (20 + 10) = 240 > 37 usable − 10 buffer: oversubscribes the database by 203 connections past its 37 usable',
     );
-    expect(kubectl.calls()).toEqual([]);
+    expect(changing(kubectl.calls())).toEqual([]);
   }, 60_000);
 
   it('yes to both: the scale is sent', async () => {

@@ -197,7 +197,7 @@ describe('prevent --emit on PostgreSQL', () => {
     expect(result.code).toBe(0);
     // 47 usable − 10 = 37; 2 + ceil(2 × 50%) = 3 instances; 3 × 30 = 90 > 37; floor(37/3) = 12.
     expect(result.stdout).toContain(
-      'configured: 3 × (pool_size 20 + max_overflow 10) = 90 > 37: OVERSUBSCRIBED',
+      'configured: (2 + 1) × (20 + 10) = 90 > 47 usable − 10 buffer: OVERSUBSCRIBED',
     );
     expect(result.stdout).toContain(
       'per instance: floor(37 / 3) = 12 → pool_size 8 + max_overflow 4',

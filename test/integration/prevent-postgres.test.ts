@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
+import { writeKubectlStandin, type KubectlStandin } from '../helpers/kubectl-standin.js';
 import { runCli } from '../helpers/run-cli.js';
 import { holdSessions } from '../helpers/sessions.js';
 
@@ -16,7 +17,7 @@ interface Report {
   }[];
   root_causes: { id: string; evidence: string; fix: string; application?: string }[];
   root_causes_unchecked: { id: string; reason: string }[];
-  capacity?: { total: number; usable_connections: number };
+  capacity?: Record<string, unknown>;
 }
 
 const ids = (r: Report) => r.findings.map((f) => f.id);
@@ -218,7 +219,8 @@ describe('prevent on PostgreSQL', () => {
       'json',
     );
     const report = JSON.parse(result.stdout) as Report;
-    expect(report.capacity).toMatchObject({ total: 90, usable_connections: 37 });
+    // (3 + ceil(3 × 25%)) × (20 + 10) = 120 > 37 usable − 10 buffer.
+    expect(report.capacity).toMatchObject({ demand: 120, usable: 37, buffer: 10 });
     expect(report.findings).toContainEqual(
       expect.objectContaining({ id: 'capacity-oversubscribed', severity: 'critical' }),
     );
@@ -261,5 +263,96 @@ describe('prevent on PostgreSQL', () => {
     // A healthy verify names nobody.
     const healthy = await runCli(['verify', '--pg', server.superuserUrl, '--output', 'json']);
     expect(JSON.parse(healthy.stdout).escalation).toBeUndefined();
+  });
+});
+
+describe("prevent's capacity audit from the cluster: the kubectl stand-in's Deployment", () => {
+  let server: PgServer;
+  let kubectl: KubectlStandin;
+  beforeAll(async () => {
+    // PostgreSQL's stock max_connections 100, 3 reserved: 97 usable.
+    server = await startPostgres({ maxConnections: 100 });
+    kubectl = writeKubectlStandin();
+  });
+  afterAll(async () => {
+    kubectl?.remove();
+    await server?.stop();
+  });
+
+  const prevent = (...args: string[]) =>
+    runCli(
+      [
+        'prevent',
+        '--pg',
+        server.appUrl,
+        '--kube-context',
+        'standin',
+        '--namespace',
+        'shop',
+        ...args,
+      ],
+      { env: kubectl.env, timeoutMs: 60_000 },
+    );
+
+  it('6 replicas × (20 + 10) from the Deployment: capacity-oversubscribed, exit 4 with --check', async () => {
+    kubectl.setScenario({ deployment: { replicas: 6 } });
+    const result = await prevent('--check');
+    expect(result.code, result.stderr).toBe(4);
+    const report = JSON.parse(result.stdout) as Report;
+    // (6 + ceil(6 × 25%)) × (20 + 10) = 240 > 97 usable − 10 buffer.
+    expect(report.capacity).toMatchObject({
+      replicas: 6,
+      surge: 2,
+      pool_size: 20,
+      max_overflow: 10,
+      demand: 240,
+      usable: 97,
+      buffer: 10,
+      oversubscribed: true,
+      sources: {
+        replicas: 'kubectl',
+        pool_size: 'kubectl',
+        max_overflow: 'kubectl',
+        usable: 'server',
+        buffer: 'default',
+      },
+    });
+    const finding = report.findings.find((f) => f.id === 'capacity-oversubscribed')!;
+    expect(finding.severity).toBe('critical');
+    expect(finding.message).toMatch(/^\(6 \+ 2\) × \(20 \+ 10\) = 240 > 97 usable − 10 buffer: /);
+    expect(finding.message).toContain(
+      'replicas 6 (kubectl Deployment), surge 2 (runbook default), pool_size 20 (kubectl Deployment), max_overflow 10 (kubectl Deployment), usable 97 (the server)',
+    );
+    expect(kubectl.calls()).toContainEqual([
+      '--context=standin',
+      '--namespace=shop',
+      'get',
+      'deployment/api',
+      '-o',
+      'json',
+    ]);
+  });
+
+  it('--set wins over the Deployment: 2 replicas of its 20 + 10 only eat into the buffer (a warning)', async () => {
+    kubectl.setScenario({ deployment: { replicas: 6 } });
+    const result = await prevent('--set', 'replicas=2', '--output', 'json');
+    const report = JSON.parse(result.stdout) as Report;
+    // (2 + 1) × 30 = 90 > 87: the buffer is short, a warning, not the critical oversubscription.
+    expect(report.capacity).toMatchObject({
+      replicas: 2,
+      demand: 90,
+      sources: { replicas: 'set', pool_size: 'kubectl' },
+    });
+    expect(ids(report)).toContain('capacity-no-buffer');
+    expect(ids(report)).not.toContain('capacity-oversubscribed');
+  });
+
+  it('a pool setting from a ConfigMap is unknown, said with why: no verdict', async () => {
+    kubectl.setScenario({ deployment: { replicas: 6, poolSize: 'valueFrom' } });
+    const report = JSON.parse((await prevent('--output', 'json')).stdout) as Report;
+    const finding = report.findings.find((f) => f.id === 'capacity-unknown')!;
+    expect(finding.message).toContain(
+      'pool_size: DATABASE_POOL_SIZE comes from valueFrom (a ConfigMap or Secret) in container api',
+    );
   });
 });

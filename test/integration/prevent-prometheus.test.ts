@@ -41,32 +41,56 @@ describe('prevent: the capacity formula from Prometheus', () => {
   const prevent = (...args: string[]) =>
     runCli(['prevent', '--pg', server.superuserUrl, '--prometheus', prometheus.url, ...args]);
 
-  it('sums db_pool_connections_max per replica: 3 × 30 = 90 of 97 usable lacks the buffer', async () => {
+  it("db_pool_connections_max per replica: 3 replicas + a rollout's 1 × 30 = 120 > 97 usable − 10 buffer", async () => {
     const result = await prevent('--output', 'json');
     const report = JSON.parse(result.stdout);
     expect(report.capacity).toMatchObject({
-      instances: 3,
-      per_instance: 30,
-      total: 90,
-      usable_connections: 97,
-      buffer: 18,
-      from: 'Prometheus db_pool_connections_max per replica',
+      replicas: 3,
+      surge: 1,
+      per_pod: 30,
+      demand: 120,
+      usable: 97,
+      buffer: 10,
+      oversubscribed: true,
+      sources: {
+        replicas: 'prometheus',
+        per_pod: 'prometheus',
+        surge: 'default',
+        usable: 'server',
+      },
     });
-    expect(report.findings).toContainEqual(
-      expect.objectContaining({ id: 'capacity-no-buffer', severity: 'warning' }),
+    const finding = report.findings.find((f: { id: string }) => f.id === 'capacity-oversubscribed');
+    expect(finding).toMatchObject({ severity: 'critical' });
+    expect(finding.message).toMatch(/^\(3 \+ 1\) × 30 = 120 > 97 usable − 10 buffer: /);
+    expect(finding.message).toContain(
+      'replicas 3 (Prometheus db_pool_connections_max per replica)',
     );
   });
 
-  it('a smaller buffer fits; --set numbers take precedence over Prometheus', async () => {
+  it('without the surge the buffer is what is short; a smaller buffer fits; --set wins over Prometheus', async () => {
+    const noSurge = JSON.parse(
+      (await prevent('--set', 'rollout_surge=0', '--output', 'json')).stdout,
+    );
+    // 3 × 30 = 90 ≤ 97 usable, but > 97 − 10.
+    expect(noSurge.findings).toContainEqual(
+      expect.objectContaining({ id: 'capacity-no-buffer', severity: 'warning' }),
+    );
     const fits = JSON.parse(
-      (await prevent('--set', 'capacity_headroom=5', '--output', 'json')).stdout,
+      (await prevent('--set', 'rollout_surge=0', '--set', 'capacity_buffer=5', '--output', 'json'))
+        .stdout,
     );
     expect(fits.findings).toContainEqual(expect.objectContaining({ id: 'capacity-ok' }));
     const given = JSON.parse(
-      (await prevent('--set', 'replicas=5', '--set', 'pool_size=20', '--output', 'json')).stdout,
+      (
+        await prevent(
+          ...['--set', 'replicas=5', '--set', 'pool_size=20', '--set', 'max_overflow=10'],
+          ...['--output', 'json'],
+        )
+      ).stdout,
     );
-    // 5 × (20 + the default max_overflow 10) = 150 > 97.
-    expect(given.capacity).toMatchObject({ instances: 5, total: 150 });
+    // (5 + ceil(5 × 25%)) × (20 + 10) = 210 > 97.
+    expect(given.capacity).toMatchObject({ replicas: 5, surge: 2, demand: 210 });
+    expect(given.capacity.sources).toMatchObject({ replicas: 'set', pool_size: 'set' });
     expect(given.findings).toContainEqual(
       expect.objectContaining({ id: 'capacity-oversubscribed', severity: 'critical' }),
     );

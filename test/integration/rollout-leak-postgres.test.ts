@@ -206,7 +206,7 @@ describe('a leaking replica, fixed through the cluster', () => {
     expect(verified.stdout).toContain('Recovered');
   }, 240_000);
 
-  it('scale-app within capacity scales the running application: 2 × (4 + 2) = 12 ≤ 37 usable', async () => {
+  it('scale-app within capacity scales the running application: (2 + 1) × (4 + 2) = 18 ≤ 37 usable − 10 buffer', async () => {
     const r = await runCli(
       ['mitigate', ...targets(), '--action', 'scale-app'].concat(
         ['--set', 'replicas=2', '--set', 'pool_size=4', '--set', 'max_overflow=2'],
@@ -215,7 +215,7 @@ describe('a leaking replica, fixed through the cluster', () => {
       { env: kubectl.env, timeoutMs: 120_000 },
     );
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toContain('2 × (4 + 2) = 12 ≤ 37 usable');
+    expect(r.stdout).toContain('(2 + 1) × (4 + 2) = 18 ≤ 37 usable − 10 buffer: fits');
     expect(control.changes.at(-1)).toBe('scale?replicas=2');
     expect(app.replicas().map((x) => x.name)).toEqual(['api-1', 'api-2']);
   }, 120_000);

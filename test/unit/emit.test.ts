@@ -32,6 +32,23 @@ describe('the capacity formula', () => {
     expect(cap.lines[0]).toBe(
       'usable connections: max_connections 100 − superuser_reserved_connections 3 − reserved_connections 2 = 95',
     );
+    // The one formula's line, as the guard and prevent's audit print it.
+    expect(cap.lines[3]).toBe('configured: (3 + 1) × (14 + 6) = 80 ≤ 95 usable − 10 buffer: fits');
+  });
+
+  it('capacity_headroom raises the buffer to its share of usable when that is larger', () => {
+    // ceil(95 × 20%) = 19 > 10: budget 76 < 80.
+    const cap = capacityOf(facts(), {
+      replicas: 3,
+      pool_size: 14,
+      max_overflow: 6,
+      capacity_buffer: 10,
+      capacity_headroom: 20,
+    });
+    expect(cap).toMatchObject({ buffer: 19, budget: 76, fits: false });
+    expect(cap.lines[1]).toBe(
+      'budget for the pools: 95 usable − 19 buffer = 76 (buffer: capacity_headroom 20% of 95 usable = 19 (≥ capacity_buffer 10))',
+    );
   });
 
   it("scales the seed's 20 + 10 down, keeping its 2:1 split, when they oversubscribe", () => {

@@ -195,8 +195,11 @@ describe('deploymentOf: replicas and the pool settings from the environment', ()
       replicas: 6,
       readyReplicas: 2,
       updatedReplicas: 3,
+      container: 'api',
       poolSize: 20,
       maxOverflow: 10,
+      why: {},
+      maxSurge: null,
       revision: 7,
       images: ['api:1.7', 'envoy:1'],
     });
@@ -208,7 +211,88 @@ describe('deploymentOf: replicas and the pool settings from the environment', ()
       deployment([{ name: 'DATABASE_POOL_SIZE', valueFrom: { configMapKeyRef: { key: 'x' } } }]),
     );
     expect(facts).toMatchObject({ replicas: 1, poolSize: null, maxOverflow: null });
+    expect(facts.why.poolSize).toBe(
+      'DATABASE_POOL_SIZE comes from valueFrom (a ConfigMap or Secret) in container api, not readable here',
+    );
     expect(deploymentRow(facts).connections_max).toBeNull();
+  });
+
+  it("a sidecar's pool variables are not added in: the app container's are read", () => {
+    // `kubectl set env deployment/api DATABASE_POOL_SIZE=…` without -c writes every container.
+    const pool = [
+      { name: 'DATABASE_POOL_SIZE', value: '20' },
+      { name: 'DATABASE_POOL_MAX_OVERFLOW', value: '10' },
+    ];
+    const sidecar = { name: 'pgbouncer', image: 'pgbouncer:1', env: [...pool] };
+    expect(deploymentOf(deployment(pool, 4, [sidecar]))).toMatchObject({
+      container: 'api',
+      poolSize: 20,
+      maxOverflow: 10,
+    });
+    // The sidecar first: the container named like the Deployment still wins.
+    const doc = JSON.parse(deployment(pool, 4)) as {
+      spec: { template: { spec: { containers: object[] } } };
+    };
+    doc.spec.template.spec.containers.unshift({
+      ...sidecar,
+      env: [{ name: 'DATABASE_POOL_SIZE', value: '5' }],
+    });
+    expect(deploymentOf(JSON.stringify(doc))).toMatchObject({ container: 'api', poolSize: 20 });
+  });
+
+  it('the default-container annotation names the app container; else the first that sets the pool', () => {
+    const doc = (names: string[], annotation?: string) =>
+      JSON.stringify({
+        kind: 'Deployment',
+        metadata: { name: 'shop' },
+        spec: {
+          replicas: 2,
+          strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '50%' } },
+          template: {
+            metadata: {
+              annotations: annotation
+                ? { 'kubectl.kubernetes.io/default-container': annotation }
+                : {},
+            },
+            spec: {
+              containers: names.map((name, i) => ({
+                name,
+                env:
+                  name === 'envoy' ? [] : [{ name: 'DATABASE_POOL_SIZE', value: String(10 + i) }],
+              })),
+            },
+          },
+        },
+      });
+    expect(deploymentOf(doc(['envoy', 'web', 'worker']))).toMatchObject({
+      container: 'web',
+      poolSize: 11,
+      maxOverflow: null,
+      maxSurge: '50%',
+    });
+    expect(deploymentOf(doc(['envoy', 'web', 'worker'])).why.maxOverflow).toBe(
+      'DATABASE_POOL_MAX_OVERFLOW is not in the environment of container web',
+    );
+    expect(deploymentOf(doc(['envoy', 'web', 'worker'], 'worker'))).toMatchObject({
+      container: 'worker',
+      poolSize: 12,
+    });
+    // The annotation names the app even when it sets no pool: unknown, not the sidecar's.
+    expect(deploymentOf(doc(['web', 'envoy'], 'envoy'))).toMatchObject({
+      container: 'envoy',
+      poolSize: null,
+    });
+  });
+
+  it('the surge: a count, a percent, none for Recreate, null when the spec does not say', () => {
+    const withStrategy = (strategy: object) =>
+      deploymentOf(
+        JSON.stringify({ kind: 'Deployment', metadata: { name: 'api' }, spec: { strategy } }),
+      ).maxSurge;
+    expect(withStrategy({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1 } })).toBe(1);
+    expect(withStrategy({ type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%' } })).toBe('25%');
+    expect(withStrategy({ type: 'Recreate' })).toBe(0);
+    expect(withStrategy({})).toBeNull();
   });
 
   it('anything but a Deployment is an error', () => {
