@@ -193,7 +193,8 @@ function describeStep(step: Step, n: number): string[] {
       } else {
         out.push(`     sql: ${step.sqlFile} (params: ${step.params.join(', ') || 'none'})`);
         out.push(indent(step.sql.trimEnd(), '       '));
-        out.push(`     read: ${step.readFile}`);
+        const args = step.readArgs.length ? ` (args: ${step.readArgs.join(', ')})` : '';
+        out.push(`     read: ${step.readFile}${args}`);
         out.push(indent(step.readSql.trimEnd(), '       '));
       }
       break;

@@ -307,7 +307,7 @@ async function quotedDatabase(ctx: MitigationContext): Promise<string> {
 
 async function readSetting(step: DatabaseChange, ctx: MitigationContext) {
   const target = await ctx.targets.database();
-  const [row] = await target.query(step.readSql, []);
+  const [row] = await target.query(step.readSql, step.readArgs);
   if (!row || row.setting === undefined || row.value === undefined) {
     throw new Error(`${step.title}: ${step.readFile} returned no setting and value`);
   }

@@ -155,9 +155,11 @@ async function readSql(
     at: (string | number)[],
     file: string,
     params: string[],
-    listKey: 'params' | null,
+    listKey: 'params' | 'readArgs',
   ): Promise<string | undefined> => {
     const where = path.join(dirOf(at), file);
+    // A read's readArgs are optional: a problem is shown on its `read:` line.
+    const listPath = listKey === 'params' ? [...at.slice(0, -1), listKey] : at;
     let sql: string;
     try {
       sql = await readFile(where, 'utf8');
@@ -173,7 +175,7 @@ async function readSql(
     if (isStatementTemplate(sql)) {
       for (const problem of templateProblems(sql, params))
         issues.push({
-          path: listKey ? [...at.slice(0, -1), listKey] : at,
+          path: listPath,
           message: `${file}: ${problem}`,
         });
       return sql;
@@ -191,10 +193,8 @@ async function readSql(
           : `${used} ? placeholder${plural}`;
       const listed = params.length ? `${params.length} (${params.join(', ')})` : 'none';
       issues.push({
-        path: listKey ? [...at.slice(0, -1), listKey] : at,
-        message: listKey
-          ? `${file} uses ${style}, but params lists ${listed}`
-          : `${file} uses ${style}, but a read takes no parameters`,
+        path: listPath,
+        message: `${file} uses ${style}, but ${listKey} lists ${listed}`,
       });
     }
     return sql;
@@ -205,7 +205,8 @@ async function readSql(
         step.sql = (await read([phase, i, 'sql'], step.sqlFile, step.params, 'params')) ?? '';
       } else if (step.kind === 'change' && step.target === 'database') {
         step.sql = (await read([phase, i, 'sql'], step.sqlFile, step.params, 'params')) ?? '';
-        step.readSql = (await read([phase, i, 'read'], step.readFile, [], null)) ?? '';
+        step.readSql =
+          (await read([phase, i, 'read'], step.readFile, step.readArgs, 'readArgs')) ?? '';
       }
     }
   }

@@ -234,6 +234,8 @@ export const changeShapes = {
     sql: sqlFile,
     params,
     read: sqlFile,
+    /** Values bound to the read's placeholders in order: the name of the setting it reads. */
+    readArgs: z.array(text).default([]),
   }),
 };
 
@@ -244,11 +246,12 @@ const step = z.discriminatedUnion('kind', [
   stepShapes.terminate.transform(({ sql, ...rest }) => ({ ...rest, sqlFile: sql, sql: '' })),
   z.discriminatedUnion('target', [
     changeShapes.kubernetes,
-    changeShapes.database.transform(({ sql, read, ...rest }) => ({
+    changeShapes.database.transform(({ sql, read, readArgs, ...rest }) => ({
       ...rest,
       sqlFile: sql,
       sql: '',
       readFile: read,
+      readArgs,
       readSql: '',
     })),
   ]),

@@ -229,6 +229,11 @@ export interface DatabaseChangeStep extends ChangeBase {
   params: string[];
   /** The .sql file that reads the current value: one row with columns `setting` and `value`. */
   readFile: string;
+  /**
+   * Values bound to the read's placeholders in order (`[statement_timeout]`): the read names its
+   * setting in the runbook, so one file serves every setting of the same kind. Never interpolated.
+   */
+  readArgs: string[];
   /** Its text, read by the loader. */
   readSql: string;
 }

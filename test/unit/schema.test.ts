@@ -110,7 +110,7 @@ describe('each kind of mistake is one line naming the file, line, field and what
       `11: diagnose[0].sql: cannot read ${path.join(B, 'missing.sql')}: no such file`,
     ],
     ['placeholders', `18: actions[0].params: kill.sql uses $1, but params lists none`],
-    ['change-read-params', `18: actions[0].read: kill.sql uses $1, but a read takes no parameters`],
+    ['change-read-params', `18: actions[0].read: kill.sql uses $1, but readArgs lists none`],
     [
       'empty-verify',
       `11: verify: expected at least one step: an empty verify would call any server recovered`,
@@ -412,7 +412,14 @@ describe('the step shapes for every system: each mistake names its path and what
       ],
       actions: [
         { ...kube, commands: [['rollout', 'restart', 'deployment/{deployment}']], wait: ['x'] },
-        { ...db, id: 'a2', sql: 'set.sql', params: ['n'], read: 'read.sql' },
+        {
+          ...db,
+          id: 'a2',
+          sql: 'set.sql',
+          params: ['n'],
+          read: 'read.sql',
+          readArgs: ['max_connections'],
+        },
       ],
     });
     const { runbook, issues } = parseRunbookDocument(rb);
@@ -425,6 +432,7 @@ describe('the step shapes for every system: each mistake names its path and what
       sql: '',
       params: ['n'],
       readFile: 'read.sql',
+      readArgs: ['max_connections'],
       readSql: '',
     });
   });
@@ -495,7 +503,7 @@ describe('the step shapes for every system: each mistake names its path and what
     [
       a({ ...db, sql: 'a.sql', read: 'b.sql', commands: [['x']] }),
       [
-        'actions/0/commands: unknown key (expected one of id, title, why, findings, hints, source, kind, target, summary, sql, params, read)',
+        'actions/0/commands: unknown key (expected one of id, title, why, findings, hints, source, kind, target, summary, sql, params, read, readArgs)',
       ],
     ],
     [
