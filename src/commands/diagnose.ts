@@ -15,18 +15,12 @@ import { rankActions } from '../wizard/rank.js';
 import { sidesOf } from '../wizard/sides.js';
 import { announceEscalation, escalationOf, rootCausesOf } from '../wizard/prevent.js';
 import { quietReporter, runPhase, type PhaseContext } from '../wizard/phase.js';
+import type { CommonFlags, CommonOptions, Deps, Outcome } from './common.js';
 import {
-  parseCommonOptions,
-  type CommonFlags,
-  type CommonOptions,
-  type Deps,
-  type Outcome,
-} from './common.js';
-import {
-  mitigationContext,
-  parseSafetyOptions,
+  sessionMitigationContext,
+  parseSafeCommandOptions,
+  type SafeCommandOptions,
   type SafetyFlags,
-  type SafetyOptions,
 } from './safety-options.js';
 import { offerPrevention } from './prevent.js';
 import { openSession, reportTargets } from './session.js';
@@ -35,19 +29,14 @@ export interface DiagnoseFlags extends CommonFlags, SafetyFlags {
   step?: boolean;
 }
 
-export interface DiagnoseOptions extends CommonOptions {
+/** `safety`: how the mitigations offered after the findings behave (interactive runs only). */
+export interface DiagnoseOptions extends SafeCommandOptions {
   /** Pause after every step for the operator (continue, skip, re-run, note, quit). */
   step: boolean;
-  /** How the mitigations offered after the findings behave (interactive runs only). */
-  safety: SafetyOptions;
 }
 
 export function parseDiagnoseOptions(flags: DiagnoseFlags): DiagnoseOptions {
-  return {
-    ...parseCommonOptions(flags),
-    step: Boolean(flags.step),
-    safety: parseSafetyOptions(flags),
-  };
+  return { ...parseSafeCommandOptions(flags), step: Boolean(flags.step) };
 }
 
 /**
@@ -114,16 +103,13 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
         runbook,
         prompter,
         suggested: suggestions.map((s) => s.id),
-        mitigation: mitigationContext(opts.safety, {
-          runbook,
-          values,
-          targets,
-          interrupts: deps.interrupts,
-          given: Object.keys(run.overrides),
-          transcript,
-          reporter: new ui.MitigationView(io, style),
+        mitigation: sessionMitigationContext(
+          opts.safety,
+          run,
+          deps,
+          new ui.MitigationView(io, style),
           prompter,
-        }),
+        ),
         verify: async () => {
           // A server that refused poolctl may have a slot again after the fix: knock once more,
           // or the verify would report the old refusal on a server that is back.

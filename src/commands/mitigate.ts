@@ -7,31 +7,21 @@ import { recordingPrompter } from '../io/prompter.js';
 import { TranscriptError } from '../transcript/writer.js';
 import { parseInteger } from '../runbook/params.js';
 import type { ParameterValues, Runbook, Step } from '../runbook/types.js';
-import {
-  actionFailed,
-  runAction,
-  type ActionRecord,
-  type MitigationReporter,
-} from '../wizard/mitigation.js';
+import { actionFailed, runAction, type ActionRecord } from '../wizard/mitigation.js';
 import { measureOrUnknown, type Measurement } from '../wizard/measure.js';
 import { healthOf, notMeasured, type PhaseResult } from '../wizard/model.js';
 import { offerMitigations } from '../wizard/offer.js';
 import { sidesOf } from '../wizard/sides.js';
 import { announceEscalation, escalationOf } from '../wizard/prevent.js';
 import { runPhase } from '../wizard/phase.js';
-import {
-  parseCommonOptions,
-  type CommonFlags,
-  type CommonOptions,
-  type Deps,
-  type Outcome,
-} from './common.js';
+import { parseCommonOptions, type CommonFlags, type Deps, type Outcome } from './common.js';
 import { suggestionsFor, verifyAndReport } from './diagnose.js';
 import {
-  mitigationContext,
+  sessionMitigationContext,
+  mitigationReporter,
   parseSafetyOptions,
+  type SafeCommandOptions,
   type SafetyFlags,
-  type SafetyOptions,
 } from './safety-options.js';
 import { offerPrevention } from './prevent.js';
 import { openSession, reportTargets, type RunSession } from './session.js';
@@ -42,12 +32,11 @@ export interface MitigateFlags extends CommonFlags, SafetyFlags {
   cancel?: boolean;
 }
 
-export interface MitigateOptions extends CommonOptions {
+export interface MitigateOptions extends SafeCommandOptions {
   /** Runbook action ids, in the order given; empty = measure, then offer (interactive only). */
   actions: string[];
   /** `--pid N`: the session for terminate-pid / cancel-pid. */
   pid?: number;
-  safety: SafetyOptions;
 }
 
 export function parseMitigateOptions(flags: MitigateFlags): MitigateOptions {
@@ -82,15 +71,10 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
   const actions = opts.actions.map((id) => findAction(runbook, id));
   const ui = opts.output === 'human' ? await import('../io/views.js') : undefined;
   const style = ui?.makeStyle(run.color);
-  const reporter: MitigationReporter =
-    ui && style
-      ? new ui.MitigationView(io, style)
-      : {
-          victims() {},
-          change() {},
-          notice: (text) => io.err.write(`poolctl: ${text}\n`),
-          result() {},
-        };
+  const reporter = mitigationReporter(
+    io,
+    ui && style ? new ui.MitigationView(io, style) : undefined,
+  );
   const { targets } = run;
   try {
     // An action whose system poolctl was not given is refused before any action runs: asked for
@@ -98,16 +82,7 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
     for (const action of actions) refuseUnreachable(action, run, values);
     // Every question the operator answers is recorded by the prompter itself.
     const prompter = canAsk ? recordingPrompter(deps.prompter(), transcript) : undefined;
-    const context = mitigationContext(opts.safety, {
-      runbook,
-      values,
-      targets,
-      interrupts: deps.interrupts,
-      given: Object.keys(run.overrides),
-      transcript,
-      reporter,
-      prompter,
-    });
+    const context = sessionMitigationContext(opts.safety, run, deps, reporter, prompter);
     let records: ActionRecord[] = [];
     let result: PhaseResult | undefined;
     let verified: PhaseResult | undefined;

@@ -7,12 +7,7 @@ import { withoutUrlSecrets } from '../transcript/redact.js';
 import type { ParameterValues, Runbook, Step } from '../runbook/types.js';
 import type { Targets } from '../targets/set.js';
 import type { Transcript } from '../transcript/types.js';
-import {
-  actionFailed,
-  runAction,
-  type ActionRecord,
-  type MitigationReporter,
-} from '../wizard/mitigation.js';
+import { actionFailed, runAction, type ActionRecord } from '../wizard/mitigation.js';
 import { bySeverity, healthOf, type Finding, type PhaseResult } from '../wizard/model.js';
 import { offerPreventFixes } from '../wizard/offer.js';
 import { quietReporter, runPhase, type PhaseReporter } from '../wizard/phase.js';
@@ -23,16 +18,12 @@ import {
   type RootCause,
   type UncheckedCause,
 } from '../wizard/prevent.js';
+import type { CommonFlags, CommonOptions, Deps, Outcome } from './common.js';
 import {
-  parseCommonOptions,
-  type CommonFlags,
-  type CommonOptions,
-  type Deps,
-  type Outcome,
-} from './common.js';
-import {
-  mitigationContext,
-  parseSafetyOptions,
+  sessionMitigationContext,
+  mitigationReporter,
+  parseSafeCommandOptions,
+  type SafeCommandOptions,
   type SafetyFlags,
   type SafetyOptions,
 } from './safety-options.js';
@@ -43,12 +34,11 @@ export interface PreventFlags extends CommonFlags, SafetyFlags {
   apply?: string[];
 }
 
-export interface PreventOptions extends CommonOptions {
+export interface PreventOptions extends SafeCommandOptions {
   /** The CI form: no prompts, the JSON document, exit 4 when a critical audit fails. */
   check: boolean;
   /** Fixes to apply, in the order given (runbook actions the prevent audits suggest). */
   apply: string[];
-  safety: SafetyOptions;
 }
 
 export function parsePreventOptions(flags: PreventFlags): PreventOptions {
@@ -57,10 +47,11 @@ export function parsePreventOptions(flags: PreventFlags): PreventOptions {
   if (check && apply.length > 0) {
     throw new UsageError('--check only audits: run --apply separately (it changes the database)');
   }
-  const common = parseCommonOptions(
+  const options = parseSafeCommandOptions(
+    flags,
     check ? { ...flags, output: 'json', nonInteractive: true } : flags,
   );
-  return { ...common, check, apply, safety: parseSafetyOptions(flags) };
+  return { ...options, check, apply };
 }
 
 /** The fixes prevent may apply: the actions its audits suggest (runbook data, `prevent:` findings). */
@@ -98,15 +89,10 @@ export async function runPrevent(opts: PreventOptions, deps: Deps): Promise<Outc
   });
   const ui = opts.output === 'human' ? await import('../io/views.js') : undefined;
   const style = ui?.makeStyle(run.color);
-  const reporter: MitigationReporter =
-    ui && style
-      ? new ui.MitigationView(io, style)
-      : {
-          victims() {},
-          change() {},
-          notice: (text) => io.err.write(`poolctl: ${text}\n`),
-          result() {},
-        };
+  const reporter = mitigationReporter(
+    io,
+    ui && style ? new ui.MitigationView(io, style) : undefined,
+  );
   try {
     const target = await targets.database();
     const view = ui && style ? new ui.DiagnoseView(io, style, runbook, values) : undefined;
@@ -117,18 +103,8 @@ export async function runPrevent(opts: PreventOptions, deps: Deps): Promise<Outc
       run.incident,
       transcript,
     );
-    const canAsk = run.interactive;
-    const prompter = canAsk ? recordingPrompter(deps.prompter(), transcript) : undefined;
-    const context = mitigationContext(opts.safety, {
-      runbook,
-      values,
-      targets,
-      interrupts: deps.interrupts,
-      given: Object.keys(run.overrides),
-      transcript,
-      reporter,
-      prompter,
-    });
+    const prompter = run.interactive ? recordingPrompter(deps.prompter(), transcript) : undefined;
+    const context = sessionMitigationContext(opts.safety, run, deps, reporter, prompter);
     const records: ActionRecord[] = [];
     for (const action of actions) records.push(await runAction(action, context));
     run.releaseWarning();
@@ -313,16 +289,14 @@ export async function offerPrevention(
       runbook,
       prompter,
       fixes,
-      mitigation: mitigationContext(ctx.safety, {
-        runbook,
-        values,
-        targets,
-        interrupts: deps.interrupts,
-        given: Object.keys(run.overrides),
-        transcript,
-        reporter: new MitigationView(deps.io, style),
+      mitigation: sessionMitigationContext(
+        ctx.safety,
+        run,
+        deps,
+        new MitigationView(deps.io, style),
         prompter,
-      }),
+        targets,
+      ),
     });
   } finally {
     await targets.close();
