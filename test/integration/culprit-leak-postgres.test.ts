@@ -6,9 +6,9 @@
  * and names the replica that stands out against the others.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPoolApp, type PoolApp } from '../helpers/pool-app.js';
-import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import { startPrometheus, type PrometheusServer } from '../helpers/prometheus-server.js';
+import { startLeakRig, type LeakRig } from '../helpers/leak-rig.js';
+import type { PgServer } from '../helpers/postgres-server.js';
+import type { PrometheusServer } from '../helpers/prometheus-server.js';
 import { runCli } from '../helpers/run-cli.js';
 
 interface Report {
@@ -18,37 +18,23 @@ interface Report {
   suggested: { id: string }[];
 }
 
+let rig: LeakRig;
 let server: PgServer;
-let app: PoolApp;
 let prometheus: PrometheusServer;
 
 beforeAll(async () => {
-  server = await startPostgres({ maxConnections: 40 });
-  app = await startPoolApp({
-    engine: 'postgres',
-    url: server.appUrl,
-    replicas: 3,
-    poolSize: 3,
-    maxOverflow: 1,
-    poolTimeoutMs: 500,
-    leaking: ['api-2'],
-  });
-  prometheus = await startPrometheus({ scrape: app.scrapeJobs() });
+  rig = await startLeakRig({ poolSize: 3, maxOverflow: 1, poolTimeoutMs: 500 });
+  ({ server, prometheus } = rig);
   // One request a second to the leaking replica: each leaks its connection at its own moment.
   for (let i = 0; i < 4; i++) {
-    await app.request('api-2');
+    await rig.app.request('api-2');
     await new Promise((r) => setTimeout(r, 1100));
   }
-  await prometheus.waitForResult('db_pool_connections_active{pod="api-2"}', {
-    until: (r) => r[0]?.value[1] === '4',
-    timeoutMs: 30_000,
-  });
+  await rig.waitUntilFull(30_000);
 }, 120_000);
 
 afterAll(async () => {
-  await app?.stop();
-  await prometheus?.stop();
-  await server?.stop();
+  await rig?.stop();
 });
 
 describe('a replica leaking one connection per request', () => {

@@ -7,13 +7,9 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { writeKubectlStandin, type KubectlStandin } from '../helpers/kubectl-standin.js';
+import { startRisingPool, type RisingPool } from '../helpers/leak-rig.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import {
-  startMetricsEndpoint,
-  startPrometheus,
-  type MetricsEndpoint,
-  type PrometheusServer,
-} from '../helpers/prometheus-server.js';
+import type { PrometheusServer } from '../helpers/prometheus-server.js';
 import { runCli } from '../helpers/run-cli.js';
 
 interface Report {
@@ -25,22 +21,11 @@ interface Report {
 }
 
 let server: PgServer;
+let rising: RisingPool;
 let prometheus: PrometheusServer;
-let pools: MetricsEndpoint;
 let kubectl: KubectlStandin;
-let ticker: NodeJS.Timeout | undefined;
-/** api-1's checked-out connections of 30: flat at 4, then leaking 2 every 600 ms. */
-let leaked = 4;
 /** When api-1 began to leak (ms). */
 let riseStartedAt = 0;
-
-const exposition = () =>
-  [
-    `db_pool_connections_active{pod="api-1"} ${leaked}`,
-    'db_pool_connections_max{pod="api-1"} 30',
-    'db_pool_connections_active{pod="api-2"} 5',
-    'db_pool_connections_max{pod="api-2"} 30',
-  ].join('\n');
 
 const LOGS = [
   { pod: 'api-1', line: 'INFO GET /health 200' },
@@ -87,21 +72,9 @@ function scenario() {
 beforeAll(async () => {
   kubectl = writeKubectlStandin();
   server = await startPostgres();
-  pools = await startMetricsEndpoint(exposition());
-  prometheus = await startPrometheus({ scrape: [{ job: 'api', targets: [pools.target] }] });
-  await prometheus.waitForResult('db_pool_connections_active', { until: (r) => r.length === 2 });
-  // Flat for 8 s (a few scrapes at the level the rise starts from), then the leak.
-  await new Promise((resolve) => setTimeout(resolve, 8_000));
-  riseStartedAt = Date.now();
-  ticker = setInterval(() => {
-    leaked = Math.min(30, leaked + 2);
-    pools.set(exposition());
-  }, 600);
-  await prometheus.waitForResult('max_over_time(db_pool_connections_active{pod="api-1"}[1m])', {
-    until: (r) => Number(r[0]?.value[1]) >= 30,
-    timeoutMs: 60_000,
-  });
-  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  // api-1's checked-out connections of 30: flat at 4 for 8 s, then leaking 2 every 600 ms.
+  rising = await startRisingPool({ perTick: 2, flatMs: 8_000 });
+  ({ prometheus, riseStartedAt } = rising);
 }, 120_000);
 
 afterEach(() => {
@@ -110,10 +83,8 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  if (ticker) clearInterval(ticker);
   kubectl?.remove();
-  await prometheus?.stop();
-  await pools?.close();
+  await rising?.stop();
   await server?.stop();
 });
 

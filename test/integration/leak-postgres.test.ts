@@ -6,9 +6,10 @@
  * leaked checkouts); restarting the replica with the fixed build must.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPoolApp, type PoolApp } from '../helpers/pool-app.js';
-import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import { startPrometheus, type PrometheusServer } from '../helpers/prometheus-server.js';
+import { startLeakRig, type LeakRig } from '../helpers/leak-rig.js';
+import type { PoolApp } from '../helpers/pool-app.js';
+import type { PgServer } from '../helpers/postgres-server.js';
+import type { PrometheusServer } from '../helpers/prometheus-server.js';
 import { runCli } from '../helpers/run-cli.js';
 
 interface Report {
@@ -19,34 +20,21 @@ interface Report {
   suggested: { id: string }[];
 }
 
+let rig: LeakRig;
 let server: PgServer;
 let app: PoolApp;
 let prometheus: PrometheusServer;
 
 beforeAll(async () => {
-  server = await startPostgres({ maxConnections: 40 });
   // 3 × (4 + 2) = 18 connections at most: the server keeps room whatever the pools do.
-  app = await startPoolApp({
-    engine: 'postgres',
-    url: server.appUrl,
-    replicas: 3,
-    poolSize: 4,
-    maxOverflow: 2,
-    poolTimeoutMs: 1000,
-    leaking: ['api-2'],
-  });
-  prometheus = await startPrometheus({ scrape: app.scrapeJobs() });
+  rig = await startLeakRig({ poolSize: 4, maxOverflow: 2, poolTimeoutMs: 1000 });
+  ({ server, app, prometheus } = rig);
   app.startTraffic(5);
-  await prometheus.waitForResult('db_pool_connections_active{pod="api-2"}', {
-    until: (r) => r[0]?.value[1] === '6',
-    timeoutMs: 60_000,
-  });
+  await rig.waitUntilFull(60_000);
 }, 120_000);
 
 afterAll(async () => {
-  await app?.stop();
-  await prometheus?.stop();
-  await server?.stop();
+  await rig?.stop();
 });
 
 // The wait p95 over a short window, so that a recovery shows within seconds, not 5 minutes.

@@ -7,10 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeKubectlStandin, type KubectlStandin } from '../helpers/kubectl-standin.js';
-import { startPoolApp, type PoolApp } from '../helpers/pool-app.js';
+import { startLeakRig, type LeakRig } from '../helpers/leak-rig.js';
+import type { PoolApp } from '../helpers/pool-app.js';
 import { startPoolAppControl, type PoolAppControl } from '../helpers/pool-app-control.js';
-import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import { startPrometheus, type PrometheusServer } from '../helpers/prometheus-server.js';
+import type { PgServer } from '../helpers/postgres-server.js';
+import type { PrometheusServer } from '../helpers/prometheus-server.js';
 import { runCli } from '../helpers/run-cli.js';
 import { ScriptedPrompter } from '../helpers/scripted-prompter.js';
 import { inProcessDeps } from '../helpers/in-process.js';
@@ -35,6 +36,7 @@ interface Report {
   }[];
 }
 
+let rig: LeakRig;
 let server: PgServer;
 let app: PoolApp;
 let prometheus: PrometheusServer;
@@ -42,33 +44,19 @@ let control: PoolAppControl;
 let kubectl: KubectlStandin;
 
 beforeAll(async () => {
-  server = await startPostgres({ maxConnections: 40 });
   // 3 × (4 + 2) = 18 connections at most: the server keeps room whatever the pools do.
-  app = await startPoolApp({
-    engine: 'postgres',
-    url: server.appUrl,
-    replicas: 3,
-    poolSize: 4,
-    maxOverflow: 2,
-    poolTimeoutMs: 1000,
-    leaking: ['api-2'],
-  });
-  prometheus = await startPrometheus({ scrape: app.scrapeJobs() });
+  rig = await startLeakRig({ poolSize: 4, maxOverflow: 2, poolTimeoutMs: 1000 });
+  ({ server, app, prometheus } = rig);
   control = await startPoolAppControl(app);
   kubectl = writeKubectlStandin({ control: control.url });
   app.startTraffic(5);
-  await prometheus.waitForResult('db_pool_connections_active{pod="api-2"}', {
-    until: (r) => r[0]?.value[1] === '6',
-    timeoutMs: 60_000,
-  });
+  await rig.waitUntilFull(60_000);
 }, 120_000);
 
 afterAll(async () => {
-  await app?.stop();
   await control?.close();
   kubectl?.remove();
-  await prometheus?.stop();
-  await server?.stop();
+  await rig?.stop();
 });
 
 const targets = () => [

@@ -10,13 +10,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRisingPool, type RisingPool } from '../helpers/leak-rig.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
-import {
-  startMetricsEndpoint,
-  startPrometheus,
-  type MetricsEndpoint,
-  type PrometheusServer,
-} from '../helpers/prometheus-server.js';
+import type { PrometheusServer } from '../helpers/prometheus-server.js';
 import { repoRoot, runCli } from '../helpers/run-cli.js';
 
 interface Report {
@@ -28,41 +24,18 @@ interface Report {
 }
 
 let server: PgServer;
+let rising: RisingPool;
 let prometheus: PrometheusServer;
-let pools: MetricsEndpoint;
-let ticker: NodeJS.Timeout;
-/** api-1's checked-out connections: one more leaked every 600 ms, up to its pool's 30. */
-let leaked = 4;
-
-const exposition = () =>
-  [
-    `db_pool_connections_active{pod="api-1"} ${leaked}`,
-    'db_pool_connections_max{pod="api-1"} 30',
-    'db_pool_connections_active{pod="api-2"} 5',
-    'db_pool_connections_max{pod="api-2"} 30',
-  ].join('\n');
 
 beforeAll(async () => {
   server = await startPostgres();
-  pools = await startMetricsEndpoint(exposition());
-  prometheus = await startPrometheus({ scrape: [{ job: 'api', targets: [pools.target] }] });
-  await prometheus.waitForResult('db_pool_connections_active', { until: (r) => r.length === 2 });
-  ticker = setInterval(() => {
-    leaked = Math.min(30, leaked + 1);
-    pools.set(exposition());
-  }, 600);
-  // The whole rise, 4 → 30, and a few scrapes of the full pool: ~16 s, then 2 s more.
-  await prometheus.waitForResult('max_over_time(db_pool_connections_active{pod="api-1"}[1m])', {
-    until: (r) => Number(r[0]?.value[1]) >= 30,
-    timeoutMs: 60_000,
-  });
-  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  // api-1 leaks one more every 600 ms, up to its pool's 30: the whole rise takes ~16 s.
+  rising = await startRisingPool({ perTick: 1 });
+  prometheus = rising.prometheus;
 }, 120_000);
 
 afterAll(async () => {
-  clearInterval(ticker);
-  await prometheus?.stop();
-  await pools?.close();
+  await rising?.stop();
   await server?.stop();
 });
 
