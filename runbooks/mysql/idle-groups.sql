@@ -7,6 +7,8 @@
 -- The server keeps no last statement of a sleeping connection in the process list: last_query is
 -- not recorded. Telling an open transaction reads INNODB_TRX, which needs the PROCESS privilege;
 -- without it IF() never runs that subquery (the account then sees only its own connections).
+-- Which connections count (the PROCESS check, the rows left out, Sleep) is the same as in
+-- idle-leaks.sql: change both together (a step's SQL is one file; there is no SQL include).
 SELECT
   CASE
     WHEN a.PROCESSLIST_ID IS NULL OR a.program_name = '' THEN '(none)'

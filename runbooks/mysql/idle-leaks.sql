@@ -3,6 +3,8 @@
 -- connections that hold a transaction open are listed by the open-transactions step.
 -- Telling them apart reads INNODB_TRX, which needs the PROCESS privilege; without it IF() never
 -- runs that subquery and every sleeping connection the account can see (its own) is listed.
+-- Which connections count (the PROCESS check, the rows left out, Sleep) is the same as in
+-- idle-groups.sql: change both together (a step's SQL is one file; there is no SQL include).
 SELECT
   p.ID AS pid,
   p.USER AS user,
