@@ -361,7 +361,8 @@ async function prevention(suUrl: string, shownSu: string): Promise<number> {
       'gives the same exit with the JSON). The fixes go through the same preview, approval and\n' +
       'read-back as a kill (at a terminal, prevent offers them itself).',
   );
-  const check = ['prevent'];
+  // The audit as CI and this script see it (no offer): the fixes follow with --yes.
+  const check = ['prevent', '--non-interactive'];
   const ccode = await poolctl([...check, '--pg', suUrl], [...check, '--pg', shownSu]);
   if (interrupted) return 130;
   if (ccode === 0) {

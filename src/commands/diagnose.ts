@@ -136,16 +136,16 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
       } else if (verified && healthOf(verified) === 'healthy') {
         // Recovered: the seeds end with Prevention. Read-only audit first, then each missing
         // timeout offered through the one destructive path (preview, approval, read-back).
-        records.push(
-          ...(await offerPrevention(run, {
-            safety: opts.safety,
-            target: opts.target,
-            deps,
-            prompter,
-            view,
-            style,
-          })),
-        );
+        // The incident's exit code is the verify's: a prevention fix declined or failed is in
+        // the transcript and on screen, not a reason to call a recovered incident unhealthy.
+        await offerPrevention(run, {
+          safety: opts.safety,
+          target: opts.target,
+          deps,
+          prompter,
+          view,
+          style,
+        });
       }
     }
     if (!view) {

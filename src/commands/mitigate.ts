@@ -127,16 +127,16 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
       }));
       // Recovered: the seeds end with Prevention, offered as diagnose's wizard offers it.
       if (verified && healthOf(verified) === 'healthy') {
-        records.push(
-          ...(await offerPrevention(run, {
-            safety: opts.safety,
-            target: opts.target,
-            deps,
-            prompter: prompter!,
-            view,
-            style,
-          })),
-        );
+        // The incident's exit code is the verify's: a prevention fix declined or failed is in
+        // the transcript and on screen, not a reason to call a recovered incident unhealthy.
+        await offerPrevention(run, {
+          safety: opts.safety,
+          target: opts.target,
+          deps,
+          prompter: prompter!,
+          view,
+          style,
+        });
       }
     }
 

@@ -244,7 +244,9 @@ type Style = ReturnType<typeof import('../io/views.js').makeStyle>;
  * After a recovery, the seeds' Prevention: asks to audit (read-only, Enter), shows the audit, and
  * offers each missing timeout through the one destructive path. The audit reads the database as a
  * new session gets it, on its own connection (poolctl's own statement_timeout would hide the
- * server's). Returns the fixes' records (applied, declined, failed) for the exit code.
+ * server's); the wizard's own connection is closed first, so that the audit and the fixes'
+ * before/after counts see one poolctl session, not two. The fixes' records are in the transcript
+ * and on screen; they do not change the incident's exit code (the verify's).
  */
 export async function offerPrevention(
   run: RunSession,
@@ -257,7 +259,7 @@ export async function offerPrevention(
     view: DiagnoseView;
     style: Style;
   },
-): Promise<ActionRecord[]> {
+): Promise<void> {
   const { deps, prompter, view, style } = ctx;
   const { runbook, values, transcript } = run;
   const given = givenEngineFlag(ctx.target);
@@ -269,8 +271,9 @@ export async function offerPrevention(
   );
   if (!check) {
     deps.io.out.write(`\n${later}\n`);
-    return [];
+    return;
   }
+  await run.targets.close();
   const targets = run.auditTargets();
   try {
     const audit = await auditPrevention({
@@ -283,9 +286,9 @@ export async function offerPrevention(
     });
     printSummary(deps.io.out, style, audit);
     const fixes = fixesFor(runbook, audit);
-    if (fixes.length === 0) return [];
+    if (fixes.length === 0) return;
     const { MitigationView } = await import('../io/views.js');
-    return await offerPreventFixes({
+    await offerPreventFixes({
       runbook,
       prompter,
       fixes,

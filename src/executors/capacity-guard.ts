@@ -57,27 +57,54 @@ export async function capacityAfter(
   const surge: SurgeInput = ctx.given.includes('rollout_surge')
     ? { percent: Number(ctx.values.rollout_surge), from: 'set' }
     : (now.surge ?? { percent: Number(ctx.values.rollout_surge ?? 25), from: 'default' });
+  // The change sets only its own factors (scale-app the replicas, raise-pool-size the pool):
+  // those come from --set; every other factor is the Deployment's as it runs, a --set standing
+  // in only where the Deployment cannot say (a pool from valueFrom, kubectl unreadable).
+  const changed = new Set<string>(parametersOf(step));
+  const factors = { replicas: 'replicas', poolSize: 'pool_size', maxOverflow: 'max_overflow' };
+  const nowOf = (key: keyof typeof factors): Sourced => {
+    const name = factors[key];
+    return now[key].value !== undefined || changed.has(name) ? now[key] : (given(name) ?? now[key]);
+  };
+  const afterOf = (key: keyof typeof factors): Sourced =>
+    changed.has(factors[key]) ? (given(factors[key]) ?? nowOf(key)) : nowOf(key);
   const after = checkCapacity({
-    replicas: given('replicas') ?? now.replicas,
-    poolSize: given('pool_size') ?? now.poolSize,
-    maxOverflow: given('max_overflow') ?? now.maxOverflow,
+    replicas: afterOf('replicas'),
+    poolSize: afterOf('poolSize'),
+    maxOverflow: afterOf('maxOverflow'),
     surge,
     usable,
     buffer,
   });
   const current = checkCapacity({
-    replicas: now.replicas,
-    poolSize: now.poolSize,
-    maxOverflow: now.maxOverflow,
+    replicas: nowOf('replicas'),
+    poolSize: nowOf('poolSize'),
+    maxOverflow: nowOf('maxOverflow'),
     surge,
     usable,
     buffer,
   });
-  const lowers =
-    after.demand !== undefined && current.demand !== undefined
-      ? after.demand <= current.demand
+  // Factor by factor — the replicas, and each replica's pool (pool_size + max_overflow) — since
+  // what the change leaves alone is the same before and after: a change none of whose own
+  // factors rises does not raise the demand, whatever else is unknown.
+  const sum = (a: Sourced, b: Sourced) =>
+    a.value === undefined || b.value === undefined ? undefined : a.value + b.value;
+  const moved: [boolean, number | undefined, number | undefined][] = [
+    [changed.has('replicas'), nowOf('replicas').value, afterOf('replicas').value],
+    [
+      changed.has('pool_size') || changed.has('max_overflow'),
+      sum(nowOf('poolSize'), nowOf('maxOverflow')),
+      sum(afterOf('poolSize'), afterOf('maxOverflow')),
+    ],
+  ];
+  const rises = moved
+    .filter(([moves]) => moves)
+    .map(([, was, will]) => (was === undefined || will === undefined ? undefined : will > was));
+  const lowers = rises.some((r) => r === true)
+    ? false
+    : rises.length > 0 && rises.every((r) => r === false)
+      ? true
       : undefined;
-  void step;
   return {
     ...after,
     current: {

@@ -245,9 +245,16 @@ export function deploymentOf(stdout: string): DeploymentFacts {
   };
 }
 
-/** The Deployment as one row; `connections_max` = replicas × (pool_size + max_overflow). */
+/**
+ * The Deployment as one row; `connections_max` = replicas × (pool_size + max_overflow) as it runs,
+ * without a rollout's surge (the capacity formula adds it), null when either pool number is
+ * unknown: an unread max_overflow is not 0.
+ */
 export function deploymentRow(facts: DeploymentFacts): Record<string, unknown> {
-  const perReplica = facts.poolSize !== null ? facts.poolSize + (facts.maxOverflow ?? 0) : null;
+  const perReplica =
+    facts.poolSize !== null && facts.maxOverflow !== null
+      ? facts.poolSize + facts.maxOverflow
+      : null;
   return {
     deployment: facts.name,
     replicas: facts.replicas,

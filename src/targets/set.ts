@@ -73,7 +73,11 @@ export class Targets {
     return this.kube;
   }
 
+  /** Closes the database connection (once: a second close, or none opened, does nothing). */
   async close(): Promise<void> {
-    await this.openedDb?.close();
+    const opened = this.openedDb;
+    this.openedDb = undefined;
+    this.db = undefined;
+    await opened?.close();
   }
 }

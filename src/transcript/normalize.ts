@@ -291,7 +291,22 @@ function action(e: Raw): ActionEvent {
       ...(typeof capacity.oversubscribed === 'boolean' && {
         oversubscribed: capacity.oversubscribed,
       }),
-      ...(typeof capacity.over_usable === 'boolean' && { over_usable: capacity.over_usable }),
+      ...(typeof capacity.over_usable === 'boolean'
+        ? { over_usable: capacity.over_usable }
+        : // Written before the buffer: oversubscribed then meant past the usable connections.
+          typeof capacity.oversubscribed === 'boolean' &&
+          typeof capacity.buffer !== 'number' && { over_usable: capacity.oversubscribed }),
+      ...(typeof capacity.lowers_demand === 'boolean' && {
+        lowers_demand: capacity.lowers_demand,
+      }),
+      ...(typeof obj(capacity.current).arithmetic === 'string' && {
+        current: {
+          arithmetic: text(obj(capacity.current).arithmetic),
+          ...(typeof obj(capacity.current).demand === 'number' && {
+            demand: num(obj(capacity.current).demand),
+          }),
+        },
+      }),
     };
   }
   const before = optNumbers(e.before);

@@ -74,7 +74,7 @@ export async function offerMitigations(ctx: OfferContext): Promise<OfferResult> 
 /**
  * The prevention fixes an audit found missing (the seeds' timeouts), offered one at a time, most
  * severe first: each through runAction, so with its preview (the statement, current → new) and
- * its own approval. Nothing is applied by choosing it alone.
+ * its own approval (as any action: `--yes` given to the wizard approves it too).
  */
 export async function offerPreventFixes(ctx: {
   runbook: Runbook;

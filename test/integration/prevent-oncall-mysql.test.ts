@@ -88,7 +88,7 @@ describe('prevent with the on-call account (MariaDB, stock settings)', () => {
     expect(clean.code, clean.stdout).toBe(0);
   }, 90_000);
 
-  it('the capacity guard reads max_connections with the on-call account: 6 × (20 + 10) > 40 → exit 5, nothing scaled', async () => {
+  it('the capacity guard reads max_connections with the on-call account: (6 + 2) × (20 + 10) > 40 − 10 → exit 5, nothing scaled', async () => {
     const r = await runCli(
       [
         'mitigate',
@@ -110,7 +110,7 @@ describe('prevent with the on-call account (MariaDB, stock settings)', () => {
       { env: kubectl.env },
     );
     expect(r.code, r.stderr).toBe(5);
-    expect(r.stderr).toContain('6 × (20 + 10) = 180 > 40 usable');
+    expect(r.stderr).toContain('(6 + 2) × (20 + 10) = 240 > 40 usable − 10 buffer');
     expect(r.stderr).toContain('--allow-oversubscribe');
     const action = (JSON.parse(r.stdout) as Report).actions[0]!;
     expect(action).toMatchObject({ id: 'scale-app', executed: false, declined: true });

@@ -114,4 +114,40 @@ describe('prevention offered at a terminal (PostgreSQL)', () => {
       await held.close();
     }
   });
+
+  it('the wizard recovered: a prevention fix declined does not turn the exit into 5; the audit sees one poolctl session', async () => {
+    const held = await holdSessions(server.appUrl, { idle: 20 });
+    try {
+      await new Promise((r) => setTimeout(r, 1200));
+      const prompter = new ScriptedPrompter([
+        { expect: 'Which mitigation?', answer: 'kill-idle' },
+        { expect: 'Terminate idle connections: terminate these 20 sessions?', answer: true },
+        { expect: 'Verify the recovery now?', answer: true },
+        { expect: 'Next?', answer: 'done' },
+        { expect: 'Recovered. Check the prevention now', answer: true },
+        { expect: 'Apply a prevention fix?', answer: 'statement-timeout' },
+        { expect: "Set the database's statement timeout: change this setting?", answer: false },
+        { expect: 'Apply a prevention fix?', answer: 'none' },
+      ]);
+      const deps = inProcessDeps(prompter, { stateDir: stateDir() });
+      const outcome = await runMitigate(
+        parseMitigateOptions({
+          pg: server.superuserUrl,
+          set: ['kill_idle_after=1s', 'leak_idle_after=1s'],
+        }),
+        deps,
+      );
+      prompter.verify();
+      // The incident recovered: its exit is the verify's, whatever became of the prevention.
+      expect(outcome).toEqual({ exitCode: 0, status: 'healthy' });
+      const out = deps.io.stdout();
+      // The wizard's own connection was closed before the audit: the usable-connections step
+      // counts no poolctl session (the audit's own is left out as always).
+      const audit = out.slice(out.indexOf('Usable connections'));
+      expect(audit).toMatch(/│ 0\s+│ 0\s+│ 0\s+│/);
+      expect(await databaseSettings('postgres')).toBe('');
+    } finally {
+      await held.close();
+    }
+  });
 });

@@ -357,9 +357,10 @@ describe('a change through kubectl goes through the destructive path', () => {
   }, 60_000);
 
   it('scale-app with --set replicas: the scale, then the rollout waited for', async () => {
-    // The pool settings the capacity guard multiplies come from the deployment's environment.
+    // The pool settings the capacity guard multiplies come from the deployment's environment:
+    // (5 + 2 surge) × (1 + 1) = 14 ≤ 27 usable − 10 buffer.
     const env = [
-      { name: 'DATABASE_POOL_SIZE', value: '2' },
+      { name: 'DATABASE_POOL_SIZE', value: '1' },
       { name: 'DATABASE_POOL_MAX_OVERFLOW', value: '1' },
     ];
     const spec = { replicas: 3, template: { spec: { containers: [{ name: 'api', env }] } } };

@@ -1,8 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { bufferOf, capacityVerdict, checkCapacity, surgeCount } from '../../src/wizard/capacity.js';
-import { capacityCaution, capacityLine } from '../../src/executors/capacity-guard.js';
+import {
+  capacityAfter,
+  capacityCaution,
+  capacityLine,
+} from '../../src/executors/capacity-guard.js';
+import type { KubernetesChangeStep } from '../../src/runbook/types.js';
+import type { MitigationContext } from '../../src/wizard/mitigation.js';
 import { capacityOf } from '../../src/wizard/prevent.js';
 import type { StepOutcome } from '../../src/wizard/model.js';
+import { normalizeEvent } from '../../src/transcript/normalize.js';
 import { withoutUnsetFlags } from '../../src/runbook/render.js';
 
 const set = (value: number) => ({ value, from: 'set' as const });
@@ -109,26 +116,88 @@ describe('bufferOf: one buffer, in connections', () => {
   });
 });
 
-describe('the capacity guard: what blocks', () => {
-  const guard = (after: number, now: number | undefined, usable = 37) => {
-    const c = checkCapacity(inputs(after, 20, 10, usable, 5));
-    const current = now === undefined ? undefined : checkCapacity(inputs(now, 20, 10, usable, 5));
-    return {
-      ...c,
-      current: { arithmetic: current?.arithmetic ?? '?', demand: current?.demand },
-      ...(current && { lowers_demand: c.demand! <= current.demand! }),
-    };
-  };
-  it('a rise past the budget is a caution; a scale-down is never one, even still oversubscribed', () => {
-    expect(capacityCaution(guard(6, 3))).toBe(
-      '(6 + 0) × (20 + 10) = 180 > 37 usable − 5 buffer: oversubscribes the database',
-    );
-    const down = guard(3, 6);
-    expect(capacityCaution(down)).toBeUndefined();
-    expect(capacityLine(down)).toContain('does not raise the demand (now 180): not blocked');
+describe('the capacity guard: what blocks (capacityAfter, the Deployment read through kubectl)', () => {
+  // The Deployment as it runs: 6 × (20 + 10), maxSurge 25 % (→ 2).
+  const deployment = (env: Record<string, unknown>[] = POOL_ENV) => ({
+    kind: 'Deployment',
+    metadata: { name: 'api' },
+    spec: {
+      replicas: 6,
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%' } },
+      template: { spec: { containers: [{ name: 'api', env }] } },
+    },
   });
-  it('the demand now unknown (the Deployment unreadable): a rise is not assumed to be a fall', () => {
-    expect(capacityCaution(guard(6, undefined))).toMatch(/oversubscribes the database/);
+  const POOL_ENV = [
+    { name: 'DATABASE_POOL_SIZE', value: '20' },
+    { name: 'DATABASE_POOL_MAX_OVERFLOW', value: '10' },
+  ];
+  const ctx = (values: Record<string, number>, json: unknown = deployment()) =>
+    ({
+      values: { deployment: 'api', capacity_buffer: 10, rollout_surge: 25, ...values },
+      given: Object.keys(values),
+      targets: {
+        has: () => true,
+        kubernetes: async () => ({ run: async () => ({ stdout: JSON.stringify(json) }) }),
+      },
+      runbook: { diagnose: [] },
+    }) as unknown as MitigationContext;
+  const step = (id: string, command: string[]) =>
+    ({
+      id,
+      kind: 'change',
+      target: 'kubernetes',
+      commands: [command],
+    }) as unknown as KubernetesChangeStep;
+  const scale = step('scale-app', ['scale', 'deployment/{deployment}', '--replicas={replicas}']);
+  const raisePool = step('raise-pool-size', [
+    'set',
+    'env',
+    'deployment/{deployment}',
+    'DATABASE_POOL_SIZE={pool_size}',
+    'DATABASE_POOL_MAX_OVERFLOW={max_overflow}',
+  ]);
+  const usable = (n: number) => ({ usable_connections: n }) as never;
+
+  it('a rise past the budget is a caution; a scale-down is never one, even still oversubscribed', async () => {
+    const up = await capacityAfter(scale, ctx({ replicas: 8 }), usable(197));
+    expect(capacityCaution(up)).toBe(
+      '(8 + 2) × (20 + 10) = 300 > 197 usable − 10 buffer: oversubscribes the database',
+    );
+    const down = await capacityAfter(scale, ctx({ replicas: 3 }), usable(37));
+    expect(capacityCaution(down)).toBeUndefined();
+    expect(capacityLine(down)).toContain('does not raise the demand (now 240): not blocked');
+  });
+
+  it('a --set of a factor the change does not set never stands in for the Deployment', async () => {
+    // raise-pool-size sets the pool; the replicas are the Deployment's 6, not the --set 2.
+    const c = await capacityAfter(
+      raisePool,
+      ctx({ pool_size: 50, max_overflow: 10, replicas: 2 }),
+      usable(197),
+    );
+    expect(c.arithmetic).toBe('(6 + 2) × (50 + 10) = 480 > 197 usable − 10 buffer');
+    expect(c.lowers_demand).toBe(false);
+    expect(capacityCaution(c)).toBeDefined();
+    // scale-app sets the replicas; the pool is the Deployment's 20 + 10, not the --set 1 + 0.
+    const s = await capacityAfter(
+      scale,
+      ctx({ replicas: 7, pool_size: 1, max_overflow: 0 }),
+      usable(197),
+    );
+    expect(s.arithmetic).toBe('(7 + 2) × (20 + 10) = 270 > 197 usable − 10 buffer');
+  });
+
+  it('a scale-down is not blocked even when the pool cannot be read (valueFrom)', async () => {
+    const hidden = deployment([{ name: 'DATABASE_POOL_SIZE', valueFrom: { configMapKeyRef: {} } }]);
+    const down = await capacityAfter(scale, ctx({ replicas: 3 }, hidden), usable(37));
+    expect(down.lowers_demand).toBe(true);
+    expect(capacityCaution(down)).toBeUndefined();
+  });
+
+  it('the Deployment unreadable: a rise is not assumed to be a fall', async () => {
+    const c = await capacityAfter(scale, ctx({ replicas: 6 }, { kind: 'Status' }), usable(37));
+    expect(c.lowers_demand).toBeUndefined();
+    expect(capacityCaution(c)).toBeDefined();
   });
 });
 
@@ -189,5 +258,38 @@ describe('withoutUnsetFlags: an optional flag waits for its parameter', () => {
   it('only a flag whose whole value is one parameter is optional', () => {
     const mixed = ['--replicas=x{replicas}', '{revision}'];
     expect(withoutUnsetFlags(mixed, () => false)).toEqual(mixed);
+  });
+});
+
+describe('a transcript written before the buffer still reads', () => {
+  it('its oversubscribed capacity exports as past the usable connections, not a negative buffer', () => {
+    const event = normalizeEvent({
+      type: 'action',
+      at: '2026-11-30T03:41:00.000Z',
+      id: 'scale-app',
+      title: 'Scale the application',
+      kind: 'change',
+      executed: false,
+      dryRun: false,
+      declined: true,
+      victims: [],
+      spared: [],
+      results: [],
+      stoppedEarly: false,
+      capacity: {
+        replicas: 6,
+        pool_size: 20,
+        max_overflow: 10,
+        demand: 180,
+        usable: 37,
+        oversubscribed: true,
+        arithmetic: '6 × (20 + 10) = 180 > 37 usable',
+        unknown: [],
+      },
+    });
+    const capacity = (event as { capacity?: Parameters<typeof capacityVerdict>[0] }).capacity!;
+    expect(capacityVerdict(capacity)).toBe(
+      '6 × (20 + 10) = 180 > 37 usable: oversubscribes the database by 143 connections past its 37 usable (RUNBOOK-006 Prevention 1)',
+    );
   });
 });
