@@ -6,7 +6,13 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseDiagnoseOptions, runDiagnose } from '../../src/commands/diagnose.js';
+import { inProcessDeps } from '../helpers/in-process.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
+import { ScriptedPrompter } from '../helpers/scripted-prompter.js';
 import { runCli } from '../helpers/run-cli.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
 
@@ -183,6 +189,33 @@ describe('the culprit named on a real PostgreSQL', () => {
     expect(next).toMatch(
       /Terminate idle connections \[kill-idle\].*\n\s+poolctl mitigate --action kill-idle --pg '[^']*' --yes\n\s+or with the lower threshold kill_idle_after=\d+s \(the default matches nothing; this selects .*orders.* sessions idle > \d+s: more than the default, your call; without --yes it shows them and asks\):\n\s+poolctl mitigate --action kill-idle --pg '[^']*' --set kill_idle_after=\d+s\n/,
     );
+  }, 30_000);
+
+  it("the wizard offers the hint's threshold as its own choice; its confirm names the sessions it selects", async () => {
+    const sets = ['utilization_critical=60', 'utilization_warning=50'];
+    const { report } = await diagnose(...sets);
+    const lower = report.suggested.find((s) => s.id === 'kill-idle')!.lower_threshold!;
+    const prompter = new ScriptedPrompter([
+      { expect: 'Which mitigation?', answer: `kill-idle --set ${lower.set}` },
+      // Declined: the test keeps the sessions; the count is what the lower threshold selects.
+      {
+        expect: `Terminate idle connections: terminate these ${lower.count} sessions?`,
+        answer: false,
+      },
+      { expect: 'Next?', answer: 'done' },
+    ]);
+    const deps = inProcessDeps(prompter, {
+      stateDir: mkdtempSync(join(tmpdir(), 'poolctl-hint-')),
+    });
+    const outcome = await runDiagnose(
+      parseDiagnoseOptions({ pg: server.superuserUrl, incident: 'hint', set: sets }),
+      deps,
+    );
+    prompter.verify();
+    expect(outcome.exitCode).toBe(5);
+    expect(
+      await server.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'orders'"),
+    ).toMatch(/^\s*6\s*$/);
   }, 30_000);
 
   it('a healthy server gets no hints', async () => {
