@@ -103,6 +103,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
         runbook,
         prompter,
         suggested: suggestions.map((s) => s.id),
+        thresholds: result.findings.flatMap((f) => (f.hint ? [f.hint] : [])),
         mitigation: sessionMitigationContext(
           opts.safety,
           run,
@@ -221,11 +222,31 @@ export function suggestionsFor(
       .join('');
     const summary = ('summary' in action && action.summary) || action.why;
     // A manual action is the operator's: its commands with the real values, ready to paste.
+    const base = `poolctl mitigate --action ${id}${targetFlag}${targetOf(action) === 'kubernetes' ? clusterFlags(opts) : ''}`;
     const command =
       action.kind === 'manual'
         ? byHandCommand(action, values, runbook.parameters).lines.join('\n')
-        : `poolctl mitigate --action ${id}${targetFlag}${targetOf(action) === 'kubernetes' ? clusterFlags(opts) : ''}${sets} --yes`;
-    return [{ id, title: action.title, summary, command }];
+        : `${base}${sets} --yes`;
+    // A hint's lower threshold for this action: its own command, never folded into the one above
+    // (it selects more victims than the runbook's default), and without --yes: mitigate then
+    // shows exactly whom it selects and asks, or refuses (exit 5) where nobody can answer.
+    const hinted =
+      action.kind === 'manual'
+        ? undefined
+        : result.findings.find((f) => f.hint?.action === id && used.includes(f.hint.param));
+    const lower = hinted?.hint && {
+      set: hinted.hint.set,
+      count: hinted.count,
+      matches: hinted.hint.matches,
+      command: `${base}${opts.sets
+        .filter((s) => used.includes(s.slice(0, s.indexOf('='))))
+        .filter((s) => !s.startsWith(`${hinted.hint!.param}=`))
+        .map((s) => ` --set ${withoutUrlSecrets(redactText(s))}`)
+        .join('')} --set ${hinted.hint.set}`,
+    };
+    return [
+      { id, title: action.title, summary, command, ...(lower && { lower_threshold: lower }) },
+    ];
   });
 }
 

@@ -5,7 +5,17 @@
  * starts, each with a full pool.
  */
 import type { Engine, ParameterValues } from '../runbook/types.js';
-import { bufferOf, checkCapacity, type CapacitySource } from '../wizard/capacity.js';
+import {
+  bufferOf,
+  checkCapacity,
+  sourcesText,
+  SOURCE_WORDS,
+  type CapacityNumber,
+  type CapacitySource,
+  type Sourced,
+} from '../wizard/capacity.js';
+import type { StepOutcome } from '../wizard/model.js';
+import { appCapacityInputs } from '../wizard/prevent.js';
 
 /** What the target told poolctl, plus where it is (never its password). */
 export interface EmitFacts {
@@ -52,6 +62,17 @@ export interface Capacity {
   impossible: boolean;
   /** The arithmetic, one line each, as the emitted comments show it. */
   lines: string[];
+  /** Where each number came from (--set, kubectl Deployment, Prometheus, the server, default). */
+  sources: Record<CapacityNumber, CapacitySource>;
+  /** `Numbers from: replicas 6 (kubectl Deployment), …`, and the defaults line when there are any. */
+  sourceLines: string[];
+  /**
+   * The numbers that are still the runbook's example (the seed's 3 × (20 + 10), 25% surge), not
+   * this setup's, each with the `--set` that gives the real one. Empty: every number is real.
+   */
+  defaults: { name: string; text: string; set: string }[];
+  /** One line for stderr when `defaults` is not empty: what is a default and the --set to pass. */
+  warning?: string;
 }
 
 /** The seeds' statement timeout (RUNBOOK-006 "Fix Root Cause": statement_timeout 30000). */
@@ -63,27 +84,66 @@ function intParam(values: ParameterValues, name: string, fallback: number): numb
 }
 
 /**
- * Works the capacity formula out from the target's slots and the runbook parameters, with the one
- * formula of src/wizard/capacity.ts: (replicas + surge) × (pool_size + max_overflow) ≤ usable −
- * buffer. The numbers are the runbook's (--set or the seed's example): a file to start from.
+ * Works the capacity formula out from the target's slots and the application's numbers, with the
+ * one formula of src/wizard/capacity.ts: (replicas + surge) × (pool_size + max_overflow) ≤ usable −
+ * buffer. The application's numbers resolve as prevent's audit resolves them (`appCapacityInputs`:
+ * --set, then the Deployment kubectl read, then Prometheus' db_pool_connections_max per replica,
+ * from `outcomes`); a number none of them has is the runbook's example default, and `defaults`
+ * and `warning` say so: the file is a starting point, not this setup's sizing.
  */
 export function capacityOf(
   facts: EmitFacts,
   values: ParameterValues,
   given: readonly string[] = [],
+  outcomes: StepOutcome[] = [],
 ): Capacity {
-  const replicas = Math.max(1, intParam(values, 'replicas', 3));
-  const poolSize = Math.max(1, intParam(values, 'pool_size', 20));
-  const maxOverflow = Math.max(0, intParam(values, 'max_overflow', 10));
-  const surgePct = Math.max(0, intParam(values, 'rollout_surge', 25));
-  const from = (name: string): CapacitySource => (given.includes(name) ? 'set' : 'default');
+  const app = appCapacityInputs(given, values, outcomes);
+  const defaults: Capacity['defaults'] = [];
+  const orDefault = (s: Sourced, name: string, fallback: number, min: number): Sourced => {
+    if (s.value !== undefined) return s;
+    const value = Math.max(min, intParam(values, name, fallback));
+    defaults.push({ name, text: `${name} ${value}`, set: `--set ${name}=N` });
+    return { value, from: 'default', ...(s.why !== undefined && { why: s.why }) };
+  };
+  const replicasIn = orDefault(app.replicas, 'replicas', 3, 1);
+  let poolIn: Sourced;
+  let overflowIn: Sourced;
+  if (app.perPod?.value !== undefined) {
+    // Prometheus knows each pod's pool_size + max_overflow only as their sum: split it in the
+    // runbook default's proportion, and say that the split is a default.
+    const d = Math.max(1, intParam(values, 'pool_size', 20));
+    const o = Math.max(0, intParam(values, 'max_overflow', 10));
+    const total = Math.max(1, Math.round(app.perPod.value));
+    const size = Math.max(1, Math.round((total * d) / (d + o)));
+    poolIn = { value: size, from: app.perPod.from };
+    overflowIn = { value: total - size, from: app.perPod.from };
+    defaults.push({
+      name: 'pool_size/max_overflow',
+      text: `the split of ${total} (${SOURCE_WORDS.prometheus}) into pool_size ${size} + max_overflow ${total - size}, in the runbook default's ${d}:${o}`,
+      set: '--set pool_size=N --set max_overflow=N',
+    });
+  } else {
+    poolIn = orDefault(app.poolSize, 'pool_size', 20, 1);
+    overflowIn = orDefault(app.maxOverflow, 'max_overflow', 10, 0);
+  }
+  if (app.surge.from === 'default') {
+    defaults.push({
+      name: 'rollout_surge',
+      text: `rollout_surge ${app.surge.percent}%`,
+      set: '--set rollout_surge=PERCENT',
+    });
+  }
+  const replicas = replicasIn.value!;
+  const poolSize = poolIn.value!;
+  const maxOverflow = overflowIn.value!;
+  const surgePct = app.surge.percent;
   const { buffer: bufferIn, text: bufferText } = bufferOf(values, facts.usable, given);
   const buffer = bufferIn.value ?? 0;
   const check = checkCapacity({
-    replicas: { value: replicas, from: from('replicas') },
-    poolSize: { value: poolSize, from: from('pool_size') },
-    maxOverflow: { value: maxOverflow, from: from('max_overflow') },
-    surge: { percent: surgePct, from: from('rollout_surge') },
+    replicas: replicasIn,
+    poolSize: poolIn,
+    maxOverflow: overflowIn,
+    surge: app.surge,
     usable: { value: facts.usable, from: 'server' },
     buffer: { value: buffer, from: bufferIn.from },
   });
@@ -107,7 +167,9 @@ export function capacityOf(
   }
   lines.push(
     `budget for the pools: ${facts.usable} usable − ${buffer} buffer = ${budget} (${bufferText})`,
-    `instances at peak: ${replicas} replicas + ceil(${replicas} × ${surgePct}% rollout_surge) = ${peakInstances}`,
+    surgePct !== undefined
+      ? `instances at peak: ${replicas} replicas + ceil(${replicas} × ${surgePct}% ${app.surge.from === 'kubectl' ? "the Deployment's maxSurge" : 'rollout_surge'}) = ${peakInstances}`
+      : `instances at peak: ${replicas} replicas + ${surgeInstances} (the Deployment's maxSurge) = ${peakInstances}`,
     `configured: ${check.arithmetic}: ${fits ? 'fits' : 'OVERSUBSCRIBED'}`,
   );
 
@@ -133,6 +195,20 @@ export function capacityOf(
       `per instance: ${poolSize + maxOverflow} ≤ floor(${budget} / ${peakInstances}) = ${perMax}: the configured sizes stay`,
     );
   }
+  const sourceLines = [`numbers from: ${sourcesText(check)}`];
+  let warning: string | undefined;
+  if (defaults.length > 0) {
+    const whys = [
+      ...new Set([replicasIn.why, poolIn.why, overflowIn.why].filter((w) => w !== undefined)),
+    ];
+    const sets = [...new Set(defaults.map((d) => d.set))].join(' ');
+    const which = defaults.map((d) => d.text).join(', ');
+    sourceLines.push(
+      `RUNBOOK DEFAULTS, not this setup: ${which}${whys.length > 0 ? ` (${whys.join('; ')})` : ''}; ` +
+        `for the real numbers pass ${sets}, or the cluster flags (--kube-context, --namespace, --set deployment=NAME) or --prometheus`,
+    );
+    warning = `sized from the runbook's example defaults, not this setup: ${which}; pass ${sets} for the real numbers`;
+  }
   return {
     replicas,
     surgeInstances,
@@ -146,5 +222,9 @@ export function capacityOf(
     perInstance: emitSize + emitOverflow,
     impossible,
     lines,
+    sources: check.sources!,
+    sourceLines,
+    defaults,
+    ...(warning !== undefined && { warning }),
   };
 }

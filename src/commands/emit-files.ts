@@ -208,6 +208,7 @@ export function renderPgbouncer(facts: EmitFacts, values: ParameterValues, cap: 
     `;; default_pool_size ${poolSize} + reserve_pool_size ${reserve} ≤ ${budget} (seed: 30 + 5), and max_db_connections ${budget}`,
     ';;   caps every pool of this database together: the server keeps its buffer whatever the clients do.',
     `;; max_client_conn ${maxClient} = max(seed 200, ${cap.peakInstances} instances at peak × (${cap.configured.poolSize} + ${cap.configured.maxOverflow}) = ${clients})`,
+    ...cap.sourceLines.map((l) => `;; ${l}`),
     '',
     '[databases]',
     `${iniName(db)} = host=${connValue(facts.host)} port=${facts.port} dbname=${connValue(db)}`,
@@ -263,6 +264,7 @@ export function renderPoolConfig(facts: EmitFacts, values: ParameterValues, cap:
     `Capacity for ${where(facts)} (${facts.product} ${facts.version}):`,
     'instances × (pool_size + max_overflow) ≤ usable connections − capacity_buffer',
     ...cap.lines,
+    ...cap.sourceLines,
     `Each instance: pool_size ${cap.poolSize} + max_overflow ${cap.maxOverflow} = ${total} connections at most.`,
     `Statement timeout ${timeoutMs / 1000} s (RUNBOOK-006 "Fix Root Cause"); recycle ${recycleS} s; leaks logged after 60 s.`,
   ];

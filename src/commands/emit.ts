@@ -5,6 +5,9 @@ import { basename, dirname, join } from 'node:path';
 import { DeclinedError, ExitCode, UsageError } from '../errors.js';
 import { buildReport, writeReport } from '../io/json-report.js';
 import { sanitizeInline } from '../io/sanitize.js';
+import type { StepOutcome } from '../wizard/model.js';
+import { quietReporter, readSteps } from '../wizard/phase.js';
+import { PREVENT_DEPLOYMENT_STEP } from '../wizard/prevent.js';
 import { capacityOf, type EmitFacts } from './emit-capacity.js';
 import {
   EMIT_KINDS,
@@ -106,7 +109,23 @@ export async function runEmit(opts: EmitOptions, deps: Deps): Promise<Outcome> {
       longQueryTime: asNumber(row.long_query_time),
       waitTimeout: asNumber(row.wait_timeout),
     };
-    const cap = capacityOf(facts, values, Object.keys(run.overrides));
+    // The application's numbers as prevent's audit reads them: the Deployment (cluster flags),
+    // the pools' maxima (--prometheus). The alert rules use none of them.
+    const outcomes: StepOutcome[] =
+      opts.kind === 'alerts'
+        ? []
+        : await readSteps(
+            {
+              runbook: run.runbook,
+              phase: 'prevent',
+              values,
+              targets,
+              transcript,
+              reporter: quietReporter,
+            },
+            [PREVENT_DEPLOYMENT_STEP, 'app-pool-max'],
+          );
+    const cap = capacityOf(facts, values, Object.keys(run.overrides), outcomes);
     const text =
       opts.kind === 'alerts'
         ? renderAlerts(facts, values)
@@ -116,10 +135,17 @@ export async function runEmit(opts: EmitOptions, deps: Deps): Promise<Outcome> {
     if (opts.kind === 'pool-config' && !cap.fits) {
       deps.io.err.write(`poolctl: warning: capacity: ${cap.lines[3]}\n`);
     }
+    if (opts.kind !== 'alerts' && cap.warning !== undefined) {
+      const failed = outcomes
+        .filter((o) => o.status === 'failed')
+        .map((o) => `${o.title}: ${o.error ?? 'failed'}`);
+      const why = failed.length > 0 ? ` (${failed.join('; ')})` : '';
+      deps.io.err.write(`poolctl: warning: ${opts.kind}: ${cap.warning}${why}\n`);
+    }
     if (opts.out !== undefined) await writeAtomically(opts.out, text, opts.yes);
     transcript.append({
       type: 'note',
-      text: `emitted ${opts.kind}${opts.out ? ` to ${opts.out}` : ' on stdout'}: ${cap.lines.join('; ')}`,
+      text: `emitted ${opts.kind}${opts.out ? ` to ${opts.out}` : ' on stdout'}: ${[...cap.lines, ...cap.sourceLines].join('; ')}`,
     });
     const status = cap.fits ? 'healthy' : 'critical';
     if (opts.output === 'json') {
@@ -148,12 +174,22 @@ export async function runEmit(opts: EmitOptions, deps: Deps): Promise<Outcome> {
             fits: cap.fits,
             pool_size: cap.poolSize,
             max_overflow: cap.maxOverflow,
+            configured: {
+              replicas: cap.replicas,
+              surge: cap.surgeInstances,
+              pool_size: cap.configured.poolSize,
+              max_overflow: cap.configured.maxOverflow,
+            },
+            sources: cap.sources,
+            defaults: cap.defaults.map((d) => ({ name: d.name, text: d.text, set: d.set })),
             arithmetic: cap.lines,
           },
         },
       } as typeof report);
     } else if (opts.out !== undefined) {
-      deps.io.err.write(`poolctl: wrote ${opts.out} (${opts.kind})\n`);
+      deps.io.err.write(
+        `poolctl: wrote ${opts.out} (${opts.kind}${opts.kind === 'alerts' ? '' : `; ${cap.sourceLines[0]}`})\n`,
+      );
     } else {
       deps.io.out.write(text);
     }

@@ -24,6 +24,17 @@ export interface Suggestion {
   title: string;
   summary: string;
   command: string;
+  /**
+   * The same action with the lower threshold a hint found (the default matches nothing): a
+   * separate command, without --yes, since it selects more than the runbook's default would.
+   */
+  lower_threshold?: {
+    set: string;
+    /** The sessions the hint counted: `6 orders sessions idle > 6s`. */
+    count: number;
+    matches: string;
+    command: string;
+  };
 }
 
 export interface SummaryInput {
@@ -239,6 +250,18 @@ export class DiagnoseView implements PhaseReporter {
       input.suggestions.forEach((sug, i) => {
         this.print(indent(`${i + 1}. ${s.bold(sug.title)} [${sug.id}]: ${sug.summary}`));
         this.print(indent(s.cyan(sug.command), 5));
+        const lower = sug.lower_threshold;
+        if (lower) {
+          this.print(
+            indent(
+              s.yellow(
+                `or with the lower threshold ${lower.set} (the default matches nothing; this selects ${lower.matches}: more than the default, your call; without --yes it shows them and asks):`,
+              ),
+              5,
+            ),
+          );
+          this.print(indent(s.cyan(lower.command), 5));
+        }
       });
     }
 

@@ -64,14 +64,16 @@ export function hintFor(
     count += sessionsOf(row);
   }
   const who = hint.by ? whoOf(counts) : '';
-  const flag = `--set ${hint.param}=${formatDuration(lower)}`;
+  const set = `${hint.param}=${formatDuration(lower)}`;
+  const matches = `${count} ${who}${hint.what} > ${formatDuration(lower)}`;
   return {
     id: 'lower-threshold',
     severity: 'info',
-    message: `${count} ${who}${hint.what} > ${formatDuration(lower)}, none past ${hint.param}=${formatDuration(threshold)}: \`${flag}\` lets ${hint.action} match them`,
+    message: `${matches}, none past ${hint.param}=${formatDuration(threshold)}: \`--set ${set}\` lets ${hint.action} match them`,
     step: stepId,
     suggest: [],
     count,
+    hint: { action: hint.action, param: hint.param, value: lower, set, matches },
   };
 }
 

@@ -20,6 +20,23 @@ export interface Finding {
   count: number;
   /** Evidence of a leak: its actions go first among findings of its severity (src/wizard/rank.ts). */
   leads?: boolean;
+  /**
+   * A lower-threshold hint (src/wizard/hints.ts): the `--set` that lets `action` match what it
+   * counts. Never applied by itself: a lower threshold selects more victims, the operator's call.
+   */
+  hint?: ThresholdSuggestion;
+}
+
+/** The parameter value a lower-threshold hint found, for the action that uses the parameter. */
+export interface ThresholdSuggestion {
+  action: string;
+  param: string;
+  /** The value as the parameter holds it (a duration in seconds). */
+  value: number;
+  /** `kill_idle_after=6s`: what follows `--set`. */
+  set: string;
+  /** What it would select: `6 orders sessions idle > 6s`. */
+  matches: string;
 }
 
 /** What one step did, as the JSON document and the transcript record it. */

@@ -1,7 +1,7 @@
 import type { Prompter } from '../io/prompter.js';
 import type { Runbook } from '../runbook/types.js';
 import { runAction, type ActionRecord, type MitigationContext } from './mitigation.js';
-import type { PhaseResult } from './model.js';
+import type { PhaseResult, ThresholdSuggestion } from './model.js';
 import { rankActions } from './rank.js';
 
 export interface OfferContext {
@@ -11,6 +11,11 @@ export interface OfferContext {
   mitigation: MitigationContext;
   /** Action ids that fit the findings, best first. */
   suggested: string[];
+  /**
+   * The lower thresholds the diagnosis' hints found (the defaults match nothing): each offered as
+   * its own choice beside its action, never in place of it nor as the default answer.
+   */
+  thresholds?: ThresholdSuggestion[];
   /** Runs the verify phase and reports it. */
   verify: () => Promise<PhaseResult>;
   note: (text: string) => void;
@@ -28,8 +33,20 @@ export interface OfferResult {
 export async function offerMitigations(ctx: OfferContext): Promise<OfferResult> {
   const records: ActionRecord[] = [];
   let verified: PhaseResult | undefined;
+  const lower = (id: string) => ctx.thresholds?.find((t) => t.action === id);
   const choicesFor = (ids: string[]) => [
-    ...actionChoices(ctx.runbook, ids),
+    ...actionChoices(ctx.runbook, ids).flatMap((choice) => {
+      const t = lower(choice.value);
+      if (!t) return [choice];
+      return [
+        choice,
+        {
+          value: `${choice.value} --set ${t.set}`,
+          name: `${choice.name} with ${t.set}`,
+          description: `The lower threshold a hint found: selects ${t.matches}, more than the runbook's default. Shown before anything is done.`,
+        },
+      ];
+    }),
     { value: 'none', name: 'None: stop here', description: 'Change nothing.' },
   ];
   if (ctx.suggested.length === 0) return { records };
@@ -38,8 +55,17 @@ export async function offerMitigations(ctx: OfferContext): Promise<OfferResult> 
   for (;;) {
     const id = await ctx.prompter.select('Which mitigation?', choices, choices[0]!.value);
     if (id === 'none') break;
-    const action = ctx.runbook.actions.find((a) => a.id === id)!;
-    const record = await runAction(action, ctx.mitigation);
+    const [actionId, threshold] = id.split(' --set ');
+    const t = threshold === undefined ? undefined : lower(actionId!);
+    const action = ctx.runbook.actions.find((a) => a.id === actionId)!;
+    // The chosen lower threshold goes into this action only; its preview and its confirm
+    // (default No) show exactly the sessions it selects.
+    const record = await runAction(
+      action,
+      t
+        ? { ...ctx.mitigation, values: { ...ctx.mitigation.values, [t.param]: t.value } }
+        : ctx.mitigation,
+    );
     records.push(record);
     if (record.executed) {
       const verifyNow = await ctx.prompter.confirm('Verify the recovery now?', true);

@@ -135,6 +135,23 @@ async function runSteps(ctx: PhaseContext): Promise<PhaseResult> {
 }
 
 /**
+ * Reads only the named steps of a phase whose targets poolctl was given, in the runbook's order:
+ * no late findings, no status, nothing done by hand. prevent --emit reads the application's
+ * numbers (the Deployment, the pools' maxima) with it; a step that fails is an outcome, as in
+ * runPhase.
+ */
+export async function readSteps(ctx: PhaseContext, ids: readonly string[]): Promise<StepOutcome[]> {
+  const outcomes: StepOutcome[] = [];
+  for (const step of ctx.runbook[ctx.phase]) {
+    const target = targetOf(step);
+    if (!ids.includes(step.id) || executorFor(step).role !== 'read') continue;
+    if (target !== null && !ctx.targets.has(target)) continue;
+    outcomes.push(await runStep(step, ctx, {}, outcomes));
+  }
+  return outcomes;
+}
+
+/**
  * The findings that need more than one step's rows, once every step has run: rules that look at
  * another step too (a leak on the server alongside the replica's full pool), then the lower
  * thresholds that would match when a critical finding stands and the defaults match nothing.

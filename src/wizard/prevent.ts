@@ -177,23 +177,32 @@ export type { Capacity } from './capacity.js';
 /** prevent's step that reads the application's Deployment (runbooks/shared/application.yaml). */
 export const PREVENT_DEPLOYMENT_STEP = 'prevent-deployment';
 
+/** The application's numbers of the capacity formula, each with where it came from. */
+export interface AppCapacityInputs {
+  replicas: Sourced;
+  poolSize: Sourced;
+  maxOverflow: Sourced;
+  /** Prometheus' largest db_pool_connections_max: pool_size + max_overflow, when neither is known. */
+  perPod?: Sourced;
+  surge: SurgeInput;
+  /** Nothing given or read for the replicas or the pool: no --set, no Deployment, no series. */
+  none: boolean;
+}
+
 /**
- * RUNBOOK-006 Prevention 1 with the one formula of ./capacity.ts, (replicas + surge) × (pool_size +
- * max_overflow) ≤ usable − buffer, each number from the first source that has it: --set, then the
- * Deployment kubectl read (`prevent-deployment`: spec.replicas, the app container's
- * DATABASE_POOL_SIZE / DATABASE_POOL_MAX_OVERFLOW, maxSurge), then Prometheus'
+ * The application's side of RUNBOOK-006 Prevention 1, each number from the first source that has
+ * it: --set, then the Deployment kubectl read (`prevent-deployment`: spec.replicas, the app
+ * container's DATABASE_POOL_SIZE / DATABASE_POOL_MAX_OVERFLOW, maxSurge), then Prometheus'
  * db_pool_connections_max per replica (`app-pool-max`: the replicas it counts, and the largest
- * pool as pool_size + max_overflow). A runbook default is the seed's example, not this
- * deployment: never used for replicas or the pool. The finding and the JSON name each number's
- * source. Nothing to judge without any of them: then it says so, as a finding that names the flags.
+ * pool as pool_size + max_overflow). A number none of them has is `unknown`, with why; the surge
+ * alone falls back to rollout_surge (Kubernetes' default maxSurge). prevent's audit and prevent
+ * --emit both resolve their numbers here.
  */
-export function capacityOf(
-  given: string[],
+export function appCapacityInputs(
+  given: readonly string[],
   values: ParameterValues,
-  metrics: Metrics,
   outcomes: StepOutcome[],
-): { capacity?: Capacity; finding: Finding } {
-  const base = { step: 'capacity', suggest: [] as string[], count: 0 };
+): AppCapacityInputs {
   const set = (name: string): Sourced | undefined =>
     given.includes(name) && typeof values[name] === 'number'
       ? { value: values[name] as number, from: 'set' }
@@ -223,17 +232,6 @@ export function capacityOf(
     (maxes.length > 0 ? { value: maxes.length, from: 'prometheus' as const } : undefined);
   const poolSize = set('pool_size') ?? fromDeployment('pool_size');
   const maxOverflow = set('max_overflow') ?? fromDeployment('max_overflow');
-  if (!replicas && !poolSize && !maxOverflow && maxes.length === 0) {
-    return {
-      finding: {
-        ...base,
-        id: 'capacity-unknown',
-        severity: 'info',
-        message:
-          'capacity formula not checked: pass --kubectl (the Deployment), --prometheus (db_pool_connections_max per replica), or --set replicas=N --set pool_size=N --set max_overflow=N (RUNBOOK-006 Prevention 1)',
-      },
-    };
-  }
   // Prometheus' per-replica maximum is pool_size + max_overflow together: it stands in only when
   // neither was given or read, never beside a pool_size that was.
   const perPod =
@@ -248,6 +246,43 @@ export function capacityOf(
       : typeof maxSurge === 'string' && /^\d+%$/.test(maxSurge)
         ? { percent: Number(maxSurge.slice(0, -1)), from: 'kubectl' }
         : { percent: num(values.rollout_surge ?? 25), from: 'default' };
+  return {
+    replicas: replicas ?? unknown(noDeployment ?? 'not read'),
+    poolSize: poolSize ?? unknown(poolWhy('DATABASE_POOL_SIZE')),
+    maxOverflow: maxOverflow ?? unknown(poolWhy('DATABASE_POOL_MAX_OVERFLOW')),
+    ...(perPod && { perPod }),
+    surge,
+    none: !replicas && !poolSize && !maxOverflow && maxes.length === 0,
+  };
+}
+
+/**
+ * RUNBOOK-006 Prevention 1 with the one formula of ./capacity.ts, (replicas + surge) × (pool_size +
+ * max_overflow) ≤ usable − buffer, the application's numbers from `appCapacityInputs`. A runbook
+ * default is the seed's example, not this deployment: never used for replicas or the pool. The
+ * finding and the JSON name each number's source. Nothing to judge without any of them: then it
+ * says so, as a finding that names the flags.
+ */
+export function capacityOf(
+  given: string[],
+  values: ParameterValues,
+  metrics: Metrics,
+  outcomes: StepOutcome[],
+): { capacity?: Capacity; finding: Finding } {
+  const base = { step: 'capacity', suggest: [] as string[], count: 0 };
+  const { none, ...app } = appCapacityInputs(given, values, outcomes);
+  const unknown = (why: string): Sourced => ({ from: 'unknown', why });
+  if (none) {
+    return {
+      finding: {
+        ...base,
+        id: 'capacity-unknown',
+        severity: 'info',
+        message:
+          'capacity formula not checked: pass --kubectl (the Deployment), --prometheus (db_pool_connections_max per replica), or --set replicas=N --set pool_size=N --set max_overflow=N (RUNBOOK-006 Prevention 1)',
+      },
+    };
+  }
   const usable: Sourced =
     metrics.usable_connections !== undefined
       ? { value: metrics.usable_connections, from: 'server' }
@@ -255,11 +290,7 @@ export function capacityOf(
         ? { value: metrics.exporter_usable_connections, from: 'exporter' }
         : unknown('the usable connections could not be read');
   const capacity = checkCapacity({
-    replicas: replicas ?? unknown(noDeployment ?? 'not read'),
-    poolSize: poolSize ?? unknown(poolWhy('DATABASE_POOL_SIZE')),
-    maxOverflow: maxOverflow ?? unknown(poolWhy('DATABASE_POOL_MAX_OVERFLOW')),
-    ...(perPod && { perPod }),
-    surge,
+    ...app,
     usable,
     buffer: bufferOf(values, usable.value, given).buffer,
   });

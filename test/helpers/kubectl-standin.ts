@@ -62,6 +62,8 @@ export interface KubectlScenario {
     poolSize?: number | 'valueFrom';
     maxOverflow?: number | 'valueFrom';
     image?: string;
+    /** spec.strategy.rollingUpdate.maxSurge (a count or "25%"); absent: no strategy written. */
+    maxSurge?: number | string;
   };
   /** What `get …` prints, keyed by the resource argument (e.g. 'pods', 'deployment/api'). */
   get?: Record<string, unknown>;
@@ -216,6 +218,9 @@ const deploymentJson = (name) => {
     metadata: { name, namespace, annotations: { 'deployment.kubernetes.io/revision': String(newest()) } },
     spec: {
       replicas,
+      ...(d.maxSurge !== undefined
+        ? { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: d.maxSurge } } }
+        : {}),
       selector: { matchLabels: labels },
       template: {
         metadata: { labels },

@@ -6,7 +6,13 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseDiagnoseOptions, runDiagnose } from '../../src/commands/diagnose.js';
+import { inProcessDeps } from '../helpers/in-process.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
+import { ScriptedPrompter } from '../helpers/scripted-prompter.js';
 import { runCli } from '../helpers/run-cli.js';
 import { holdSessions, type HeldSessions } from '../helpers/sessions.js';
 
@@ -14,7 +20,11 @@ interface Report {
   status: string;
   metrics: Record<string, number>;
   findings: { id: string; severity: string; message: string; step: string }[];
-  suggested: { id: string }[];
+  suggested: {
+    id: string;
+    command: string;
+    lower_threshold?: { set: string; count: number; matches: string; command: string };
+  }[];
 }
 
 let server: PgServer;
@@ -109,6 +119,104 @@ describe('the culprit named on a real PostgreSQL', () => {
       ),
     );
   }, 60_000);
+
+  it("the hint's --set carried into What to do next: its own command, without --yes; the default one selects nothing", async () => {
+    const { report } = await diagnose('utilization_critical=60', 'utilization_warning=50');
+    const kill = report.suggested.find((s) => s.id === 'kill-idle')!;
+    // The runbook's default command stays as it was, and the lower threshold is not in it.
+    expect(kill.command).toMatch(/^poolctl mitigate --action kill-idle --pg '.*' --yes$/);
+    expect(kill.command).not.toContain('kill_idle_after');
+    const lower = kill.lower_threshold!;
+    expect(lower.set).toMatch(/^kill_idle_after=\d+s$/);
+    expect(lower.matches).toMatch(/^(6 orders|\d+ \(6 orders, .*\)) sessions idle > \d+s$/);
+    expect(lower.count).toBeGreaterThanOrEqual(6);
+    expect(lower.command).toMatch(
+      new RegExp(`^poolctl mitigate --action kill-idle --pg '.*' --set ${lower.set}$`),
+    );
+    // What the two commands select, previewed on the real server: the default nothing, the
+    // lower threshold the sessions the hint counted.
+    const preview = async (...extra: string[]) => {
+      const r = await runCli([
+        'mitigate',
+        '--pg',
+        server.superuserUrl,
+        '--action',
+        'kill-idle',
+        '--dry-run',
+        '--output',
+        'json',
+        ...extra,
+      ]);
+      return (JSON.parse(r.stdout) as { actions: { victims: { application: string }[] }[] })
+        .actions[0]!.victims;
+    };
+    expect(await preview()).toEqual([]);
+    const victims = await preview('--set', lower.set);
+    expect(victims.filter((v) => v.application === 'orders')).toHaveLength(6);
+    expect(victims).toHaveLength(lower.count);
+    // Without --yes and without a terminal, the lower threshold's command kills nobody (exit 5).
+    const before = await server.psql(
+      "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'orders'",
+    );
+    const refused = await runCli([
+      'mitigate',
+      '--pg',
+      server.superuserUrl,
+      '--action',
+      'kill-idle',
+      '--set',
+      lower.set,
+    ]);
+    expect(refused.code).toBe(5);
+    expect(
+      await server.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'orders'"),
+    ).toBe(before);
+  }, 60_000);
+
+  it('human What to do next: the lower threshold labelled on its own line', async () => {
+    const r = await runCli([
+      'diagnose',
+      '--pg',
+      server.superuserUrl,
+      '--no-color',
+      '--set',
+      'utilization_critical=60',
+      '--set',
+      'utilization_warning=50',
+    ]);
+    const text = r.stdout;
+    const next = text.slice(text.indexOf('What to do next'));
+    expect(next).toMatch(
+      /Terminate idle connections \[kill-idle\].*\n\s+poolctl mitigate --action kill-idle --pg '[^']*' --yes\n\s+or with the lower threshold kill_idle_after=\d+s \(the default matches nothing; this selects .*orders.* sessions idle > \d+s: more than the default, your call; without --yes it shows them and asks\):\n\s+poolctl mitigate --action kill-idle --pg '[^']*' --set kill_idle_after=\d+s\n/,
+    );
+  }, 30_000);
+
+  it("the wizard offers the hint's threshold as its own choice; its confirm names the sessions it selects", async () => {
+    const sets = ['utilization_critical=60', 'utilization_warning=50'];
+    const { report } = await diagnose(...sets);
+    const lower = report.suggested.find((s) => s.id === 'kill-idle')!.lower_threshold!;
+    const prompter = new ScriptedPrompter([
+      { expect: 'Which mitigation?', answer: `kill-idle --set ${lower.set}` },
+      // Declined: the test keeps the sessions; the count is what the lower threshold selects.
+      {
+        expect: `Terminate idle connections: terminate these ${lower.count} sessions?`,
+        answer: false,
+      },
+      { expect: 'Next?', answer: 'done' },
+    ]);
+    const deps = inProcessDeps(prompter, {
+      stateDir: mkdtempSync(join(tmpdir(), 'poolctl-hint-')),
+    });
+    const outcome = await runDiagnose(
+      parseDiagnoseOptions({ pg: server.superuserUrl, incident: 'hint', set: sets }),
+      deps,
+    );
+    prompter.verify();
+    expect(outcome.exitCode).toBe(5);
+    expect(
+      await server.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'orders'"),
+    ).toMatch(/^\s*6\s*$/);
+  }, 30_000);
 
   it('a healthy server gets no hints', async () => {
     const { report } = await diagnose();

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../helpers/expect.js';
 import { freePort } from '../helpers/free-port.js';
+import { writeKubectlStandin, type KubectlStandin } from '../helpers/kubectl-standin.js';
 import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import {
   startMetricsEndpoint,
@@ -247,6 +248,149 @@ describe('prevent --emit on PostgreSQL', () => {
     for (const name of ['alerts.yml', 'pgbouncer.ini']) {
       expect(readFileSync(join(dir, name), 'utf8')).not.toContain(appPassword);
     }
+  });
+});
+
+// The application's numbers as prevent's audit reads them (appCapacityInputs): --set, then the
+// Deployment through kubectl (here the stand-in), then Prometheus; what is left is the runbook's
+// example, said in the file and on stderr.
+describe("prevent --emit sized from the cluster: the kubectl stand-in's Deployment", () => {
+  let server: PgServer;
+  let kubectl: KubectlStandin;
+  let dir: string;
+  beforeAll(async () => {
+    // max_connections 100, 3 reserved: 97 usable, 87 for the pools after the buffer of 10.
+    server = await startPostgres({ maxConnections: 100 });
+    kubectl = writeKubectlStandin();
+    dir = mkdtempSync(join(tmpdir(), 'poolctl-emit-kube-'));
+  });
+  afterAll(async () => {
+    kubectl?.remove();
+    await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const cluster = ['--kube-context', 'standin', '--namespace', 'shop'];
+  const emit = (kind: string, ...rest: string[]) =>
+    runCli(['prevent', '--pg', server.appUrl, '--emit', kind, ...rest], {
+      env: kubectl.env,
+      timeoutMs: 60_000,
+    });
+  const defaultsWarning =
+    /^poolctl: warning: pool-config: sized from the runbook's example defaults/m;
+
+  it('6 replicas × (20 + 10), maxSurge 25%: pool-config sized for 6 replicas, every source named, no defaults warning', async () => {
+    kubectl.setScenario({ deployment: { replicas: 6, maxSurge: '25%' } });
+    const result = await emit('pool-config', ...cluster);
+    expect(result.code, result.stderr).toBe(0);
+    // (6 + ceil(6 × 25%)) × 30 = 240 > 87; floor(87 / 8) = 10 → 6 + 4, keeping 20:10.
+    expect(result.stdout).toContain(
+      "instances at peak: 6 replicas + ceil(6 × 25% the Deployment's maxSurge) = 8",
+    );
+    expect(result.stdout).toContain(
+      'configured: (6 + 2) × (20 + 10) = 240 > 97 usable − 10 buffer: OVERSUBSCRIBED',
+    );
+    expect(result.stdout).toContain(
+      'per instance: floor(87 / 8) = 10 → pool_size 6 + max_overflow 4; 8 × 10 = 80 ≤ 87',
+    );
+    expect(result.stdout).toContain(
+      '# numbers from: replicas 6 (kubectl Deployment), surge 2 (kubectl Deployment), pool_size 20 (kubectl Deployment), max_overflow 10 (kubectl Deployment), usable 97 (the server), buffer 10 (runbook default)',
+    );
+    expect(result.stdout).toContain('pool_size=6,');
+    expect(result.stdout).toContain('maximum-pool-size: 10');
+    expect(result.stdout).not.toContain('RUNBOOK DEFAULTS');
+    expect(result.stderr).not.toMatch(defaultsWarning);
+    expect(result.stderr).toContain('OVERSUBSCRIBED');
+    expect(kubectl.calls()).toContainEqual([
+      '--context=standin',
+      '--namespace=shop',
+      'get',
+      'deployment/api',
+      '-o',
+      'json',
+    ]);
+
+    const json = await emit('pool-config', ...cluster, '--output', 'json');
+    const doc = JSON.parse(json.stdout) as { emit: { capacity: Record<string, unknown> } };
+    expect(doc.emit.capacity).toMatchObject({
+      replicas: 6,
+      peak_instances: 8,
+      pool_size: 6,
+      max_overflow: 4,
+      configured: { replicas: 6, surge: 2, pool_size: 20, max_overflow: 10 },
+      sources: {
+        replicas: 'kubectl',
+        surge: 'kubectl',
+        pool_size: 'kubectl',
+        max_overflow: 'kubectl',
+        usable: 'server',
+        buffer: 'default',
+      },
+      defaults: [],
+    });
+  });
+
+  it("pgbouncer: max_client_conn counts the Deployment's 8 instances at peak; -o names the sources", async () => {
+    kubectl.setScenario({ deployment: { replicas: 6, maxSurge: 2 } });
+    const file = join(dir, 'pgbouncer.ini');
+    const result = await emit('pgbouncer', ...cluster, '-o', file);
+    expect(result.code, result.stderr).toBe(0);
+    const ini = readFileSync(file, 'utf8');
+    expect(ini).toContain('max_client_conn = 240\n');
+    expect(ini).toContain(
+      ';; numbers from: replicas 6 (kubectl Deployment), surge 2 (kubectl Deployment),',
+    );
+    expect(result.stderr).toContain(
+      `wrote ${file} (pgbouncer; numbers from: replicas 6 (kubectl Deployment)`,
+    );
+    expect(result.stderr).not.toContain('example defaults');
+  });
+
+  it('--set wins over the Deployment; a Deployment without maxSurge leaves only the surge a default, said', async () => {
+    kubectl.setScenario({ deployment: { replicas: 6 } });
+    const result = await emit('pool-config', ...cluster, '--set', 'replicas=2');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(
+      '# numbers from: replicas 2 (--set), surge 1 (runbook default), pool_size 20 (kubectl Deployment)',
+    );
+    expect(result.stdout).toContain('# RUNBOOK DEFAULTS, not this setup: rollout_surge 25%;');
+    const warnings = result.stderr.split('\n').filter((l) => defaultsWarning.test(l));
+    expect(warnings).toEqual([
+      "poolctl: warning: pool-config: sized from the runbook's example defaults, not this setup: rollout_surge 25%; pass --set rollout_surge=PERCENT for the real numbers",
+    ]);
+  });
+
+  it('a Deployment that cannot be read: the defaults, the warning says why, the file is still written', async () => {
+    kubectl.setScenario({ deployment: { replicas: 6 } });
+    const file = join(dir, 'pool.md');
+    const result = await emit('pool-config', ...cluster, '--set', 'deployment=nope', '-o', file);
+    expect(result.code).toBe(0);
+    const warning = result.stderr.split('\n').find((l) => defaultsWarning.test(l));
+    expect(warning).toMatch(
+      /replicas 3, pool_size 20, max_overflow 10, rollout_surge 25%; pass --set replicas=N --set pool_size=N --set max_overflow=N --set rollout_surge=PERCENT for the real numbers \(The application's Deployment, for the capacity formula: .*nope/,
+    );
+    expect(readFileSync(file, 'utf8')).toContain(
+      'configured: (3 + 1) × (20 + 10) = 120 > 97 usable − 10 buffer',
+    );
+  });
+
+  it('without cluster flags and without --set: one warning line naming the defaults, and the file says so', async () => {
+    kubectl.clearCalls();
+    const result = await runCli(['prevent', '--pg', server.appUrl, '--emit', 'pool-config']);
+    expect(result.code).toBe(0);
+    expect(result.stderr.split('\n').filter((l) => defaultsWarning.test(l))).toEqual([
+      "poolctl: warning: pool-config: sized from the runbook's example defaults, not this setup: replicas 3, pool_size 20, max_overflow 10, rollout_surge 25%; pass --set replicas=N --set pool_size=N --set max_overflow=N --set rollout_surge=PERCENT for the real numbers",
+    ]);
+    expect(result.stdout).toContain(
+      '# numbers from: replicas 3 (runbook default), surge 1 (runbook default), pool_size 20 (runbook default), max_overflow 10 (runbook default), usable 97 (the server), buffer 10 (runbook default)',
+    );
+    expect(result.stdout).toMatch(
+      /# RUNBOOK DEFAULTS, not this setup: replicas 3, pool_size 20, max_overflow 10, rollout_surge 25% \(no Deployment read .*\); for the real numbers pass --set replicas=N/,
+    );
+    expect(kubectl.calls()).toEqual([]);
+    // The alert rules use none of these numbers: no warning.
+    const alerts = await runCli(['prevent', '--pg', server.appUrl, '--emit', 'alerts']);
+    expect(alerts.stderr).toBe('');
   });
 });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { capacityOf, type EmitFacts } from '../../src/commands/emit-capacity.js';
 import { renderPgbouncer } from '../../src/commands/emit-files.js';
 import { parseEmitOptions } from '../../src/commands/emit.js';
+import type { StepOutcome } from '../../src/wizard/model.js';
 
 const facts = (over: Partial<EmitFacts> = {}): EmitFacts => ({
   engine: 'postgres',
@@ -62,6 +63,42 @@ describe('the capacity formula', () => {
     const cap = capacityOf(facts({ usable: 12 }), { replicas: 10, capacity_buffer: 10 });
     expect(cap).toMatchObject({ impossible: true, poolSize: 1, maxOverflow: 0 });
     expect(cap.lines.at(-1)).toContain('not one connection per instance fits');
+  });
+});
+
+describe("emit's numbers: prevent's resolution (--set > Deployment > Prometheus), then the defaults, said", () => {
+  const outcome = (id: string, rows: Record<string, unknown>[]): StepOutcome =>
+    ({ id, title: id, kind: 'promql', status: 'ok', durationMs: 0, findings: [], rows }) as never;
+  const pools = outcome('app-pool-max', [{ max: 24 }, { max: 24 }, { max: 24 }, { max: 24 }]);
+  const values = { replicas: 3, pool_size: 20, max_overflow: 10, rollout_surge: 25 };
+
+  it("Prometheus alone: its 4 replicas and its 24 per pod, split in the default's 20:10, the split said", () => {
+    const cap = capacityOf(facts(), values, [], [pools]);
+    // (4 + 1) × 24 = 120 > 85: floor(85 / 5) = 17 → 11 + 6.
+    expect(cap).toMatchObject({
+      replicas: 4,
+      peakInstances: 5,
+      configured: { poolSize: 16, maxOverflow: 8 },
+      sources: { replicas: 'prometheus', pool_size: 'prometheus', surge: 'default' },
+    });
+    expect(cap.defaults.map((d) => d.name)).toEqual(['pool_size/max_overflow', 'rollout_surge']);
+    expect(cap.warning).toBe(
+      "sized from the runbook's example defaults, not this setup: the split of 24 (Prometheus db_pool_connections_max per replica) into pool_size 16 + max_overflow 8, in the runbook default's 20:10, rollout_surge 25%; pass --set pool_size=N --set max_overflow=N --set rollout_surge=PERCENT for the real numbers",
+    );
+  });
+
+  it('every number given: no defaults, no warning', () => {
+    const cap = capacityOf(facts(), values, [
+      'replicas',
+      'pool_size',
+      'max_overflow',
+      'rollout_surge',
+    ]);
+    expect(cap.defaults).toEqual([]);
+    expect(cap.warning).toBeUndefined();
+    expect(cap.sourceLines).toEqual([
+      'numbers from: replicas 3 (--set), surge 1 (--set), pool_size 20 (--set), max_overflow 10 (--set), usable 95 (the server), buffer 10 (runbook default)',
+    ]);
   });
 });
 
