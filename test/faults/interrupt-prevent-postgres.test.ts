@@ -75,7 +75,9 @@ describe('Ctrl-C between the two fixes of prevent --apply (PostgreSQL)', () => {
     expect(await databaseSettings(server)).toBe('');
     proxy = await startStallProxy({ host: server.host, port: server.port });
     // The second fix's preview reads its setting: from there on the server seems to hang.
-    proxy.stallWhenClientSends(/split_part\(cfg, '=', 1\) = 'idle_in_transaction_session_timeout'/);
+    // The read is one SQL for every setting, the name bound as $1: it travels in the Bind
+    // message, after its length (35 = '#').
+    proxy.stallWhenClientSends(/\0\0\0#idle_in_transaction_session_timeout/);
     const transcript = join(mkdtempSync(join(tmpdir(), 'poolctl-int-prevent-')), 't.jsonl');
     const started = applyBoth(transcript);
     // Wait until the first change is read back and the second preview is stuck.

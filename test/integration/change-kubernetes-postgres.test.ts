@@ -169,7 +169,8 @@ describe('the capacity guard (RUNBOOK-006 Prevention 1) against 37 usable connec
       oversubscribed: true,
       current: { demand: 120 },
       lowers_demand: false,
-      sources: { replicas: 'set', pool_size: 'set', surge: 'default', usable: 'server' },
+      // scale-app sets the replicas; the pool is the Deployment's, never a --set beside it.
+      sources: { replicas: 'set', pool_size: 'kubectl', surge: 'default', usable: 'server' },
     });
   }, 60_000);
 
@@ -242,9 +243,11 @@ describe('the capacity guard (RUNBOOK-006 Prevention 1) against 37 usable connec
       { name: 'DATABASE_POOL_SIZE', valueFrom: { configMapKeyRef: { name: 'db', key: 'size' } } },
     ] as never;
     kubectl.setScenario({ contexts: ['prod'], get: { 'deployment/api': doc } });
-    const r = await mitigate('scale-app', '--set', 'replicas=2', '--yes');
+    // A rise (2 → 3): the pool unknown, nothing proves it fits. (A scale-down would go through:
+    // the pool per replica is the same before and after, whatever it is.)
+    const r = await mitigate('scale-app', '--set', 'replicas=3', '--yes');
     expect(r.code).toBe(5);
-    expect(r.stdout).toContain('(2 + 1) × (? + ?) = ? vs 37 usable − 10 buffer: cannot check');
+    expect(r.stdout).toContain('(3 + 1) × (? + ?) = ? vs 37 usable − 10 buffer: cannot check');
     expect(r.stdout).toContain('DATABASE_POOL_SIZE comes from valueFrom');
     expect(r.stdout).toContain('--set pool_size=N');
     expect(changing(kubectl.calls())).toEqual([]);

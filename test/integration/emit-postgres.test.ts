@@ -113,7 +113,12 @@ describe('prevent --emit on PostgreSQL', () => {
     let alerts: string[] = [];
     for (let i = 0; i < 80; i++) {
       alerts = await firing();
-      if (alerts.some((a) => a.startsWith('DatabaseServerConnectionsWarning'))) break;
+      // Both groups evaluated (each on its own tick): the server's warning and the pool's alert.
+      if (
+        alerts.some((a) => a.startsWith('DatabaseServerConnectionsWarning')) &&
+        alerts.some((a) => a.startsWith('DatabaseConnectionPoolCritical'))
+      )
+        break;
       await sleep(250);
     }
     expect(alerts).toContain('DatabaseConnectionPoolCritical api-1');

@@ -194,16 +194,19 @@ describe('a leaking replica, fixed through the cluster', () => {
     expect(verified.stdout).toContain('Recovered');
   }, 240_000);
 
-  it('scale-app within capacity scales the running application: (2 + 1) × (4 + 2) = 18 ≤ 37 usable − 10 buffer', async () => {
+  it('scale-app down scales the running application; a scale-down is never blocked, even past the budget', async () => {
     const r = await runCli(
       ['mitigate', ...targets(), '--action', 'scale-app'].concat(
+        // pool_size and max_overflow are not what scale-app changes: the Deployment's count.
         ['--set', 'replicas=2', '--set', 'pool_size=4', '--set', 'max_overflow=2'],
         ['--yes'],
       ),
       { env: kubectl.env, timeoutMs: 120_000 },
     );
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toContain('(2 + 1) × (4 + 2) = 18 ≤ 37 usable − 10 buffer: fits');
+    expect(r.stdout).toContain(
+      '(2 + 1) × (20 + 10) = 90 > 37 usable − 10 buffer: oversubscribes the database by 53 connections past its 37 usable (RUNBOOK-006 Prevention 1); does not raise the demand (now 120): not blocked',
+    );
     expect(control.changes.at(-1)).toBe('scale?replicas=2');
     expect(app.replicas().map((x) => x.name)).toEqual(['api-1', 'api-2']);
   }, 120_000);
