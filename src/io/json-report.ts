@@ -105,6 +105,7 @@ export function buildReport(input: {
       ...(a.capacity !== undefined ? { capacity: a.capacity } : {}),
       before: a.before,
       after: a.after,
+      ...(a.settle !== undefined ? { settle: a.settle } : {}),
       stoppedEarly: a.stoppedEarly,
     })),
     suggested: input.suggestions ?? [],

@@ -122,9 +122,20 @@ export class MitigationView implements MitigationReporter {
     for (const r of spared.slice(0, 10))
       this.print(indent(s.cyan(`pid ${r.pid} spared: ${r.reason ?? ''}`), 4));
     if (record.before && record.after)
-      this.print(indent(beforeAfter(record.before, record.after, s)));
+      this.print(indent(`${settledWhen(record)}${beforeAfter(record.before, record.after, s)}`));
+    for (const f of record.measured?.findings ?? [])
+      if (f.id === 'refilled-after-kill') this.print(indent(s.yellow(`! ${f.message}`)));
     this.print();
   }
+}
+
+/** "2s after the kill: " — when the numbers after a kill were read (settle_after). */
+function settledWhen(record: ActionRecord): string {
+  if (record.settle === undefined) return '';
+  const noun = record.mode === 'cancel' ? 'cancel' : 'kill';
+  return record.settle.afterS > 0
+    ? `${formatDuration(record.settle.afterS)} after the ${noun}: `
+    : `Right after the ${noun} (settle_after 0s): `;
 }
 
 /**

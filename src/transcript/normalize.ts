@@ -313,5 +313,7 @@ function action(e: Raw): ActionEvent {
   const after = optNumbers(e.after);
   if (before) out.before = before;
   if (after) out.after = after;
+  const settle = obj(e.settle);
+  if (typeof settle.afterS === 'number') out.settle = { ...numbers(settle), afterS: settle.afterS };
   return out;
 }

@@ -23,6 +23,7 @@ import type { Capacity } from './capacity.js';
 import { measureOrUnknown, type Measurement } from './measure.js';
 import { bothSides, measureApplication } from './measure-app.js';
 import type { Metrics } from './model.js';
+import { measureSettled, type SettleRecord } from './settle.js';
 
 /** What happened to one command of a change: run, failed, and whether its effect was seen. */
 export interface CommandResult {
@@ -58,6 +59,8 @@ export interface ActionRecord {
   unavailable?: string;
   before?: Metrics;
   after?: Metrics;
+  /** A kill's `after` is read `settle_after` after it; what came back meanwhile. */
+  settle?: SettleRecord;
   /**
    * The action's last read of the metrics step (after the action, else before), findings and
    * gaps included: what the command's status is judged from. Not recorded as such: the
@@ -161,9 +164,24 @@ export async function runAction(action: Step, ctx: MitigationContext): Promise<A
   record.executed = true;
   // Interrupted: every outcome is recorded; do not make the operator wait for a measurement.
   if (!ctx.signal.aborted) {
-    const when = action.kind === 'terminate' ? 'after the kill' : `after ${action.id}`;
     const appliedAt = Date.now();
-    record.measured = await measureOrUnknown(ctx, when, { databaseNeeded: target === 'database' });
+    if (action.kind === 'terminate') {
+      // Judged from a read taken once the server has settled: clients that reconnect at once are
+      // back within milliseconds, unseen by a read at the kill's confirmation (src/wizard/settle.ts).
+      const done = record.results.filter((r) => r.outcome === 'terminated').length;
+      ({ measured: record.measured, settle: record.settle } = await measureSettled(
+        ctx,
+        action,
+        done,
+        record.before?.connections,
+      ));
+    } else {
+      // A change frees no slot at once (a timeout applies to new sessions, a limit raised gives
+      // room the application fills at its own pace): read at once, nothing to settle.
+      record.measured = await measureOrUnknown(ctx, `after ${action.id}`, {
+        databaseNeeded: target === 'database',
+      });
+    }
     // A change to the cluster is judged on the application's side too, once Prometheus has
     // scraped the pools of the pods the rollout left (the server alone would not show a leak).
     if (target === 'kubernetes') {

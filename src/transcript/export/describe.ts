@@ -4,6 +4,7 @@
  * breaks) but not escaped: each format escapes for itself.
  */
 import { sanitizeInline } from '../../io/sanitize.js';
+import { formatDuration } from '../../runbook/params.js';
 import type { ActionEvent, RecordedEvent } from '../types.js';
 import type { ActionReport } from './model.js';
 
@@ -237,6 +238,10 @@ function actionLine(e: ActionEvent): string {
   const a = e.after;
   if (b?.utilization_percent !== undefined && a?.utilization_percent !== undefined) {
     line += ` · utilization ${b.utilization_percent}% → ${a.utilization_percent}%`;
+  }
+  if (e.settle && e.settle.afterS > 0) {
+    line += ` · measured ${formatDuration(e.settle.afterS)} after`;
+    if (e.settle.newConnections) line += `, ${e.settle.newConnections} new connections by then`;
   }
   if (e.stoppedEarly) line += ' · stopped early (interrupted)';
   return line;
