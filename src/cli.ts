@@ -357,6 +357,8 @@ from --set, else the Deployment (--kubectl), else --prometheus (db_pool_connecti
 Root causes with their evidence: connection-leak, long-transaction, n-plus-one, missing-timeout.
 Fixes (--apply): statement-timeout, idle-in-transaction-timeout (PostgreSQL: ALTER DATABASE
 <target db> SET …, for new sessions; MySQL/MariaDB: SET GLOBAL, plus the my.cnf line to keep it).
+At a terminal without --apply, prevent offers each missing fix (its own preview and approval) and
+audits again; the diagnose and mitigate wizards offer the same after a verify that recovered.
 
 --emit alerts       Prometheus rules: the seed's DatabaseConnectionPoolCritical, a warning sibling,
                     wait p95, long queries, and the server's side from postgres_exporter/mysqld_exporter
