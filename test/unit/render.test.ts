@@ -157,6 +157,10 @@ describe('byHandCommand on the bundled runbooks, with values from --set', () => 
       ],
       flag: '--kube-context NAME',
     });
+    // --set container names the app container: the sidecars keep their environment.
+    expect(render(pg, 'raise-pool-size', ['pool_size=40', 'container=api']).lines[0]).toBe(
+      'kubectl set env deployment/api --containers=api DATABASE_POOL_SIZE=40 DATABASE_POOL_MAX_OVERFLOW=10',
+    );
     expect(render(my, 'route-reads', ["read_service=it's"]).lines).toEqual([
       `kubectl patch service 'it'\\''s' -p '{"spec":{"selector":{"role":"replica"}}}'`,
       `kubectl get service 'it'\\''s' -o 'jsonpath={.spec.selector.role}'`,
