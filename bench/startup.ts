@@ -5,14 +5,17 @@
 // Runs, alternately and N times each, in the same environment (NODE_EXTRA_CA_CERTS and all:
 // DESIGN.md "Facts worth knowing"): `node -e 0`; `poolctl --help` and `poolctl diagnose --help`
 // from the package as users install it (npm pack, installed into a temporary prefix); `node
-// bin/poolctl.js --help` from the checkout. Prints the medians, each one's difference to `node -e
-// 0`, and whether `--help` stays within issue 6's 40 ms budget. It only prints: exit 0 unless a run
-// fails.
+// bin/poolctl.js --help` from the checkout. Prints the medians, each one's difference and ratio to
+// `node -e 0`, and whether `--help` stays within issue 6's budget, said as a ratio to the bare
+// start of the same run: 40 ms over the 45 ms bare start it was set on, (45 + 40) / 45 = 1.89×. A
+// fixed number of ms measures the machine (this one starts Node 2.5× slower than that one). It only
+// prints: exit 0 unless a run fails.
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { checkoutBin, installedPoolctl, median, root } from './lib.js';
 
-const BUDGET_MS = 40;
+/** Issue 6: 40 ms over a 45 ms bare start, as a ratio that holds on a slower machine too. */
+const BUDGET_RATIO = (45 + 40) / 45;
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '21' } } });
 const runs = Number(values.runs);
@@ -50,15 +53,20 @@ for (let i = 0; i < runs; i++) {
 const medians = times.map(median);
 const bare = medians[0]!;
 const f = (ms: number) => `${ms.toFixed(1).padStart(6)} ms`;
-console.log(`node ${process.version}, ${runs} runs each, medians (difference to node -e 0):`);
+console.log(
+  `node ${process.version}, ${runs} runs each, medians (difference and ratio to node -e 0):`,
+);
 contenders.forEach(([name], j) => {
   const diff =
-    j === 0 ? '' : `  (${medians[j]! - bare >= 0 ? '+' : ''}${(medians[j]! - bare).toFixed(1)} ms)`;
+    j === 0
+      ? ''
+      : `  (${medians[j]! - bare >= 0 ? '+' : ''}${(medians[j]! - bare).toFixed(1)} ms, ${(medians[j]! / bare).toFixed(2)}×)`;
   console.log(`  ${name.padEnd(40)}${f(medians[j]!)}${diff}`);
 });
-const worst = Math.max(medians[1]!, medians[3]!) - bare;
+const worst = Math.max(medians[1]!, medians[3]!) / bare;
+const budget = BUDGET_RATIO.toFixed(2);
 console.log(
-  worst < BUDGET_MS
-    ? `within budget: --help adds at most ${worst.toFixed(1)} ms < ${BUDGET_MS} ms`
-    : `OVER BUDGET: --help adds ${worst.toFixed(1)} ms >= ${BUDGET_MS} ms`,
+  worst <= BUDGET_RATIO
+    ? `within budget: --help takes at most ${worst.toFixed(2)}× node -e 0 ≤ ${budget}×`
+    : `OVER BUDGET: --help takes ${worst.toFixed(2)}× node -e 0 > ${budget}×`,
 );

@@ -22,7 +22,6 @@ import {
   type SafeCommandOptions,
   type SafetyFlags,
 } from './safety-options.js';
-import { offerPrevention } from './prevent.js';
 import { openSession, reportTargets } from './session.js';
 
 export interface DiagnoseFlags extends CommonFlags, SafetyFlags {
@@ -139,6 +138,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: Deps): Promise<Ou
         // timeout offered through the one destructive path (preview, approval, read-back).
         // The incident's exit code is the verify's: a prevention fix declined or failed is in
         // the transcript and on screen, not a reason to call a recovered incident unhealthy.
+        const { offerPrevention } = await import('./prevent.js');
         await offerPrevention(run, {
           safety: opts.safety,
           target: opts.target,

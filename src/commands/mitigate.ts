@@ -23,7 +23,6 @@ import {
   type SafeCommandOptions,
   type SafetyFlags,
 } from './safety-options.js';
-import { offerPrevention } from './prevent.js';
 import { openSession, reportTargets, type RunSession } from './session.js';
 
 export interface MitigateFlags extends CommonFlags, SafetyFlags {
@@ -129,6 +128,7 @@ export async function runMitigate(opts: MitigateOptions, deps: Deps): Promise<Ou
       if (verified && healthOf(verified) === 'healthy') {
         // The incident's exit code is the verify's: a prevention fix declined or failed is in
         // the transcript and on screen, not a reason to call a recovered incident unhealthy.
+        const { offerPrevention } = await import('./prevent.js');
         await offerPrevention(run, {
           safety: opts.safety,
           target: opts.target,
