@@ -10,7 +10,10 @@
  *   poolctl itself: `capacity_buffer`, a count.
  * - usable = max_connections − the reserved slots (DESIGN: what runs out), stricter than the
  *   seed's max_connections: with PostgreSQL's 3 reserved slots, demand + buffer ≤ usable means
- *   max_connections > demand + buffer, the seed's strict inequality.
+ *   max_connections > demand + buffer, the seed's strict inequality. MySQL/MariaDB reserve no
+ *   slot for ordinary accounts (usable = max_connections), so there ≤ lets demand + buffer equal
+ *   max_connections: one connection looser than the seed's ">", which the buffer (10 by
+ *   default) more than covers; kept so that one formula reads the same on both engines.
  * - instances = replicas + surge: a rolling update (any `set env`, a new build) runs `maxSurge`
  *   extra pods, each with a full pool, beside the old ones (Kubernetes' default maxSurge is 25%,
  *   rounded up; the Recreate strategy has none).
