@@ -7,7 +7,7 @@ import {
   renderStatement,
   statementOf,
 } from '../runbook/statement-template.js';
-import type { ChangeStep, Runbook } from '../runbook/types.js';
+import type { ChangeStep, Runbook, Step } from '../runbook/types.js';
 import type { Targets } from '../targets/set.js';
 import type { ActionRecord, CommandResult, MitigationContext } from '../wizard/mitigation.js';
 import { measureServer } from '../wizard/measure.js';
@@ -193,6 +193,9 @@ async function previewDatabase(
   record: ActionRecord,
 ): Promise<Preview> {
   const current = await readSetting(step, ctx);
+  if (current.refused !== undefined) {
+    throw new UsageError(`${step.title}: ${current.refused}; nothing was done`);
+  }
   const next = String(ctx.values[step.params[0]!] ?? '');
   if (Number(next) < Number(current.value)) {
     throw new UsageError(
@@ -316,7 +319,22 @@ async function readSetting(step: DatabaseChange, ctx: MitigationContext) {
     value: String(row.value),
     // A setting read only at start: what the server enforces until it restarts.
     ...(row.running !== undefined && row.running !== null && { running: String(row.running) }),
+    // Why this account may not change it (the read says so where the server can tell).
+    ...(typeof row.refused === 'string' && { refused: sanitizeInline(row.refused) }),
   };
+}
+
+/**
+ * Why the account may not make this database change (ALTER DATABASE by a role that neither owns
+ * the database nor is a superuser), read before anything is offered; undefined when it may, or
+ * when the step's read cannot tell.
+ */
+export async function changeRefusal(
+  step: Step,
+  ctx: MitigationContext,
+): Promise<string | undefined> {
+  if (step.kind !== 'change' || step.target !== 'database') return undefined;
+  return (await readSetting(step, ctx)).refused;
 }
 
 /**

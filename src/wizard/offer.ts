@@ -109,7 +109,20 @@ export async function offerPreventFixes(ctx: {
   fixes: string[];
 }): Promise<ActionRecord[]> {
   const records: ActionRecord[] = [];
-  let left = ctx.fixes.filter((id) => ctx.runbook.actions.some((a) => a.id === id));
+  // A fix this account may not make (ALTER DATABASE by a role that does not own the database) is
+  // not offered: said once, with who can, instead of an approval that can only fail.
+  const { changeRefusal } = await import('../executors/change.js');
+  let left: string[] = [];
+  for (const id of ctx.fixes) {
+    const action = ctx.runbook.actions.find((a) => a.id === id);
+    if (!action) continue;
+    const refused = await changeRefusal(action, ctx.mitigation);
+    if (refused === undefined) left.push(id);
+    else
+      ctx.mitigation.reporter.notice(
+        `${action.title} [${id}] not offered: ${refused} (poolctl prevent --apply ${id}, as one of them)`,
+      );
+  }
   while (left.length > 0) {
     const id = await ctx.prompter.select(
       'Apply a prevention fix?',

@@ -8,6 +8,7 @@ import { startPostgres, type PgServer } from '../helpers/postgres-server.js';
 import { ScriptedPrompter } from '../helpers/scripted-prompter.js';
 import { inProcessDeps } from '../helpers/in-process.js';
 import { holdSessions } from '../helpers/sessions.js';
+import { runCli } from '../helpers/run-cli.js';
 
 // The seeds end every incident with Prevention: at a terminal, prevent and the wizard offer the
 // missing timeouts themselves, each through the one destructive path (preview, its own approval,
@@ -149,5 +150,30 @@ describe('prevention offered at a terminal (PostgreSQL)', () => {
     } finally {
       await held.close();
     }
+  });
+
+  it('an on-call role that does not own the database: no ALTER DATABASE offered, who can is named; --apply refuses (exit 2), nothing changed', async () => {
+    const oncall = await server.createRole('oncall_prevent', ['pg_monitor', 'pg_signal_backend']);
+    // Nothing is asked: the only fixes are ones this role may not make.
+    const prompter = new ScriptedPrompter([]);
+    const deps = inProcessDeps(prompter, { stateDir: stateDir() });
+    const outcome = await runPrevent(parsePreventOptions({ pg: oncall }), deps);
+    prompter.verify();
+    expect(outcome.exitCode).toBe(4);
+    expect(deps.io.stdout()).toMatch(
+      /Set the database's statement timeout \[statement-timeout\] not offered: ALTER DATABASE appdb needs its owner \(\w+\) or a superuser, and oncall_prevent is neither/,
+    );
+    const applied = await runCli([
+      'prevent',
+      '--pg',
+      oncall,
+      '--apply',
+      'statement-timeout',
+      '--yes',
+    ]);
+    expect(applied.code).toBe(2);
+    expect(applied.stderr.trim().split('\n')).toHaveLength(1);
+    expect(applied.stderr).toContain('ALTER DATABASE appdb needs its owner');
+    expect(await databaseSettings('appdb')).toBe('');
   });
 });
