@@ -194,11 +194,18 @@ export function renderTemplate(
   specs: Record<string, ParameterSpec>,
   extra: Record<string, unknown> = {},
 ): string {
-  return text.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name: string) => {
-    if (Object.hasOwn(extra, name) && extra[name] !== undefined) return display(extra[name]);
-    const value = Object.hasOwn(values, name) ? values[name] : undefined;
-    if (value === undefined) return whole;
-    if (specs[name]?.type === 'duration' && typeof value === 'number') return formatDuration(value);
-    return String(value);
-  });
+  // A unit right after a placeholder (`{wait_p95_ms} ms`, `{utilization_percent}%`) goes with its
+  // number: a value that is not there reads `unknown`, not `unknown ms`.
+  return text.replace(
+    /\{([A-Za-z_][A-Za-z0-9_]*)\}((?: ?ms|%)(?![A-Za-z0-9]))?/g,
+    (whole, name: string, unit: string | undefined = '') => {
+      if (Object.hasOwn(extra, name) && extra[name] !== undefined)
+        return extra[name] === null ? display(null) : `${display(extra[name])}${unit}`;
+      const value = Object.hasOwn(values, name) ? values[name] : undefined;
+      if (value === undefined) return whole;
+      if (specs[name]?.type === 'duration' && typeof value === 'number')
+        return `${formatDuration(value)}${unit}`;
+      return `${String(value)}${unit}`;
+    },
+  );
 }

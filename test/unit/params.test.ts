@@ -213,4 +213,14 @@ describe('renderTemplate', () => {
       renderTemplate('{a} {b}', {}, {}, { a: null, b: new Date('2024-01-02T03:04:05Z') }),
     ).toBe('unknown 2024-01-02T03:04:05.000Z');
   });
+
+  it("keeps a unit with its number: a missing one reads 'unknown', not 'unknown ms'", () => {
+    const text = 'wait p95 {w} ms; at {p}%; {n} msgs';
+    expect(renderTemplate(text, {}, {}, { w: null, p: null, n: 3 })).toBe(
+      'wait p95 unknown; at unknown; 3 msgs',
+    );
+    expect(renderTemplate(text, {}, {}, { w: 2375, p: 100, n: 3 })).toBe(
+      'wait p95 2375 ms; at 100%; 3 msgs',
+    );
+  });
 });
